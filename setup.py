@@ -1,0 +1,121 @@
+"""Build script for wwm_fast: C++ kernels (pybind11) and Cython modules.
+
+`pip install .` builds every extension. Nothing is optional: a failed build fails the install,
+and an unbuilt checkout fails at import with an ImportError that says how to build
+(wwm_fast/_check_build.py).
+
+The Unicode tables of the tokenizer are generated here, from the building interpreter's
+unicodedata (csrc/gen_unicode_tables.py), so that they match the Python the reference runs on.
+"""
+
+import os
+import subprocess
+import sys
+
+from pybind11.setup_helpers import Pybind11Extension
+from pybind11.setup_helpers import build_ext as pybind_build_ext
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GEN_DIR = os.path.join("build", "gen")
+DEBUG_CYTHON = os.environ.get("WWM_DEBUG_CYTHON") == "1"
+CXX_FLAGS = ["-O3", "-Wall", "-pthread"]
+LINK_FLAGS = ["-pthread"]
+
+
+def native(name, sources, include_dirs=()):
+    """A pybind11 extension wwm_fast.<name> from csrc sources (sorted for reproducible builds)."""
+    return Pybind11Extension(
+        "wwm_fast." + name,
+        sorted(os.path.join("csrc", s) for s in sources),
+        include_dirs=["csrc", GEN_DIR, *include_dirs],
+        cxx_std=17,
+        extra_compile_args=CXX_FLAGS,
+        extra_link_args=LINK_FLAGS,
+    )
+
+
+EXTENSIONS = [
+    native("_wordpiece", ["bind_wordpiece.cc", "unicode_props.cc", "wordpiece.cc"]),
+]
+
+CYTHON_MODULES = []  # (module, pyx path), filled as Cython modules are added
+
+
+class build_ext(pybind_build_ext):
+    """Generates the Unicode tables before compiling anything."""
+
+    def run(self):
+        os.makedirs(os.path.join(HERE, GEN_DIR), exist_ok=True)
+        target = os.path.join(HERE, GEN_DIR, "unicode_tables.inc")
+        generator = os.path.join(HERE, "csrc", "gen_unicode_tables.py")
+        if not os.path.exists(target) or os.path.getmtime(target) < os.path.getmtime(generator):
+            subprocess.check_call([sys.executable, generator, target])
+        super().run()
+
+
+def cython_extensions():
+    if not CYTHON_MODULES:
+        return []
+    from Cython.Build import cythonize
+
+    exts = [
+        Extension(name, [path], include_dirs=[__import__("numpy").get_include()],
+                  extra_compile_args=["-O3"], language="c++",
+                  define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
+        for name, path in CYTHON_MODULES
+    ]
+    return cythonize(
+        exts,
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": DEBUG_CYTHON,
+            "wraparound": False,
+            "initializedcheck": DEBUG_CYTHON,
+            "cdivision": True,
+        },
+    )
+
+
+TEST_DEPS = [
+    "pytest>=8",
+    "pytest-benchmark>=4",
+    "hypothesis>=6",
+    "bert-tensorflow==1.0.4",
+    "tensorflow-cpu>=2.20,<2.22",
+    "jieba>=0.42",
+    "ltp-extension>=0.1.13",
+    "psutil>=5",
+]
+
+setup(
+    name="wwm-fast",
+    version="0.1.0",
+    description="Fast, exact Chinese whole-word-masking BERT pre-training data and trainer",
+    long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=["wwm_fast", "wwm_trainer"],
+    package_dir={"wwm_fast": "wwm_fast", "wwm_trainer": "trainer"},
+    package_data={"wwm_fast": ["*.pyi", "py.typed"]},
+    ext_modules=EXTENSIONS + cython_extensions(),
+    cmdclass={"build_ext": build_ext},
+    install_requires=["numpy>=1.22", "tqdm>=4.60"],
+    extras_require={
+        "test": TEST_DEPS,
+        "bench": ["pytest-benchmark>=4", "tokenizers>=0.15", "bert-tensorflow==1.0.4",
+                  "tensorflow-cpu>=2.20,<2.22", "psutil>=5"],
+        "train": ["tensorflow-cpu>=2.20,<2.22"],
+        "ltp": ["ltp-extension>=0.1.13"],
+        "ltp-neural": ["ltp>=4.2"],
+        "jieba": ["jieba>=0.42"],
+        "beam": ["apache-beam==2.77.*", "protobuf<7"],
+    },
+    entry_points={
+        "console_scripts": [
+            "wwm-fast=wwm_fast.cli:main",
+            "wwm-train=wwm_trainer.cli:main",
+        ]
+    },
+    zip_safe=False,
+)

@@ -1,0 +1,68 @@
+"""Shared fixtures: the real data in ../shared/data, Google's reference, --runslow."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+VOCAB = SHARED_DATA / "bert-base-chinese-vocab.txt"
+PEOPLE_DAILY = SHARED_DATA / "people_daily_199801.txt.gz"
+PEOPLE_DAILY_SEG = SHARED_DATA / "people_daily_199801.seg.txt.gz"
+REVIEWS = SHARED_DATA / "reviews.txt.gz"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False,
+                     help="also run tests marked slow (whole-corpus and full-pipeline checks)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def require_shared_data():
+    if not VOCAB.exists():
+        pytest.skip(f"shared data folder not found at {SHARED_DATA} (expected ../shared/data "
+                    f"beside the checkout)")
+
+
+@pytest.fixture(scope="session")
+def vocab_file() -> str:
+    require_shared_data()
+    return str(VOCAB)
+
+
+def _read_lines(path: Path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return [line.decode("utf-8") for line in lines]
+
+
+@pytest.fixture(scope="session")
+def people_daily_lines():
+    require_shared_data()
+    return _read_lines(PEOPLE_DAILY)
+
+
+@pytest.fixture(scope="session")
+def people_daily_seg_lines():
+    require_shared_data()
+    return _read_lines(PEOPLE_DAILY_SEG)
+
+
+@pytest.fixture(scope="session")
+def reviews_lines():
+    require_shared_data()
+    return _read_lines(REVIEWS)
