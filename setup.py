@@ -36,6 +36,7 @@ def native(name, sources, include_dirs=()):
 
 
 EXTENSIONS = [
+    native("_align", ["align.cc", "bind_align.cc"]),
     native("_wordpiece", ["bind_wordpiece.cc", "unicode_props.cc", "wordpiece.cc"]),
 ]
 

@@ -18,7 +18,7 @@ import os
 import tempfile
 from typing import Iterator, List
 
-__all__ = ["expand_input_files", "read_bytes", "atomic_output", "TMP_SUFFIX"]
+__all__ = ["expand_input_files", "read_bytes", "decode_lines", "atomic_output", "TMP_SUFFIX"]
 
 TMP_SUFFIX = ".tmp-wwm"
 
@@ -96,3 +96,32 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def decode_lines(data: bytes, errors: str = "strict", source: str = "<bytes>") -> List[str]:
+    """The lines of a text file exactly as the tokenizer's file reader sees them.
+
+    Split on ``\\n`` only (a final line without ``\\n`` counts; no empty line after a final
+    ``\\n``), every ``\\r`` removed (TensorFlow GFile), UTF-8 decoded with ``errors``
+    ("strict": ValueError naming ``source``, the line and the bytes; "ignore": invalid bytes
+    dropped, as Google's ``convert_to_unicode`` does). Character offsets computed on these strings
+    are the offsets ``FullTokenizer.encode_file`` reports.
+    """
+    if errors not in ("strict", "ignore"):
+        raise ValueError(f"errors must be one of ['strict', 'ignore'], got {errors!r}")
+    raw = data.replace(b"\r", b"").split(b"\n")
+    if raw and raw[-1] == b"":
+        raw.pop()
+    if errors == "ignore":
+        return [line.decode("utf-8", "ignore") for line in raw]
+    lines = []
+    for i, line in enumerate(raw):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            bad = line[e.start:e.end]
+            raise ValueError(
+                f"{source}: line {i + 1}: invalid UTF-8 {bad!r} at byte {e.start} of the line "
+                f"(near {line[max(0, e.start - 12):e.end + 12]!r}); pass errors='ignore' to drop "
+                f"invalid bytes as Google's convert_to_unicode does") from None
+    return lines
