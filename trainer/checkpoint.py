@@ -1,0 +1,279 @@
+"""Checkpoints in Google's TF1 layout: flat names, `global_step`, slots, a `checkpoint` state file.
+
+A TF2 object-based checkpoint would name variables `model/_vars/.../.ATTRIBUTES/VARIABLE_VALUE`;
+here every tensor is written under its Google name with the SaveV2 op itself, so
+`tf.train.list_variables`, `tf.compat.v1.train.init_from_checkpoint` and every tool that reads
+Google's `bert_model.ckpt` read ours unchanged.
+
+Saves are atomic the way TF1's Saver is: the tensors go to a temporary directory, are merged into
+`model.ckpt-<step>.{index,data-*}`, and only then is the `checkpoint` state file replaced (write to
+a temporary name, rename). A crash at any point leaves "latest" naming the previous, complete
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import posixpath
+import re
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from .config import BertConfig
+from .modeling import google_variable_shapes
+
+log = logging.getLogger("wwm_trainer")
+
+STATE_FILENAME = "checkpoint"
+_SLOT_RE = re.compile(r"/(lamb|adam)_[mv]$")
+
+
+def _join(*parts):
+    return posixpath.join(*parts) if parts[0].startswith(("gs://", "s3://", "hdfs://")) else os.path.join(*parts)
+
+
+def _to_tensor(value):
+    if isinstance(value, tf.Variable):
+        return value.read_value()
+    return tf.convert_to_tensor(value)
+
+
+class NonFiniteCheckpointError(ValueError):
+    """A value to be saved is NaN or infinite; nothing was written."""
+
+
+def write_checkpoint(prefix: str, tensors: dict, check_finite: bool = True) -> str:
+    """Writes `tensors` (name -> variable, tensor or array) as a TF1 checkpoint at `prefix`.
+
+    Atomic per file set: written to `<prefix>_temp_<id>/part` then merged (renamed) into place.
+    With `check_finite`, a NaN/Inf in any floating tensor raises NonFiniteCheckpointError naming
+    it, before anything is written. Returns `prefix`.
+    """
+    if not tensors:
+        raise ValueError("nothing to write: the tensor dict is empty")
+    names = list(tensors)
+    parent = os.path.dirname(prefix) if "://" not in prefix else posixpath.dirname(prefix)
+    if parent:
+        tf.io.gfile.makedirs(parent)
+    tmp_dir = f"{prefix}_temp_{uuid.uuid4().hex}"
+    tmp_prefix = _join(tmp_dir, "part")
+    with tf.device("CPU:0"):
+        values = [_to_tensor(tensors[n]) for n in names]
+        if check_finite:
+            for name, value in zip(names, values):
+                if value.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(value))):
+                    raise NonFiniteCheckpointError(
+                        f"refusing to write checkpoint {prefix}: variable {name!r} contains "
+                        f"NaN or Inf")
+        tf.raw_ops.SaveV2(prefix=tmp_prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+                          tensors=values)
+        tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=[tmp_prefix], destination_prefix=prefix,
+                                      delete_old_dirs=True)
+    if tf.io.gfile.exists(tmp_dir):
+        tf.io.gfile.rmtree(tmp_dir)
+    return prefix
+
+
+def _atomic_write_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp{uuid.uuid4().hex}"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(text)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def resolve_checkpoint(path: str) -> str:
+    """A checkpoint prefix from a prefix or a directory (its latest checkpoint); ValueError if none."""
+    if tf.io.gfile.isdir(path):
+        latest = tf.train.latest_checkpoint(path)
+        if latest is None:
+            raise ValueError(f"no checkpoint found in directory {path} (no '{STATE_FILENAME}' "
+                             f"state file naming one)")
+        return latest
+    if not tf.io.gfile.exists(path + ".index"):
+        raise ValueError(f"checkpoint {path} not found ({path}.index does not exist)")
+    return path
+
+
+def list_checkpoint(path: str) -> dict[str, list[int]]:
+    """name -> shape of a TF1 checkpoint (what `tf.train.list_variables` prints)."""
+    return {name: list(shape) for name, shape in tf.train.list_variables(resolve_checkpoint(path))}
+
+
+class CheckpointManager:
+    """`model.ckpt-<step>` checkpoints in `directory`, the `checkpoint` state file, retention.
+
+    `save` writes a checkpoint plus an `<prefix>.input_state.json` sidecar (examples consumed per
+    input pipeline and the input settings, for exact data-position resume), then atomically points
+    the state file at it and deletes checkpoints beyond `max_to_keep` (oldest first).
+    """
+
+    def __init__(self, directory: str, max_to_keep: int = 5, basename: str = "model.ckpt"):
+        if max_to_keep < 1:
+            raise ValueError(f"max_to_keep must be >= 1, got {max_to_keep!r}")
+        self.directory, self.max_to_keep, self.basename = directory, max_to_keep, basename
+
+    @property
+    def latest(self) -> str | None:
+        return tf.train.latest_checkpoint(self.directory)
+
+    def _all(self) -> list[str]:
+        state = tf.train.get_checkpoint_state(self.directory)
+        if state is None:
+            return []
+        return [p if os.path.isabs(p) or "://" in p else _join(self.directory, p)
+                for p in state.all_model_checkpoint_paths]
+
+    def save(self, step: int, tensors: dict, input_state: dict | None = None) -> str:
+        tf.io.gfile.makedirs(self.directory)
+        prefix = _join(self.directory, f"{self.basename}-{int(step)}")
+        write_checkpoint(prefix, tensors)
+        if input_state is not None:
+            _atomic_write_text(prefix + ".input_state.json", json.dumps(input_state, indent=1) + "\n")
+        kept = [p for p in self._all() if p != prefix] + [prefix]
+        dropped, kept = kept[:-self.max_to_keep], kept[-self.max_to_keep:]
+        lines = [f'model_checkpoint_path: "{os.path.basename(prefix)}"']
+        lines += [f'all_model_checkpoint_paths: "{os.path.basename(p)}"' for p in kept]
+        _atomic_write_text(_join(self.directory, STATE_FILENAME), "\n".join(lines) + "\n")
+        for old in dropped:
+            for f in tf.io.gfile.glob(old + ".*"):
+                tf.io.gfile.remove(f)
+        return prefix
+
+
+def read_input_state(prefix: str) -> dict | None:
+    """The sidecar written by `CheckpointManager.save`, or None if absent."""
+    path = prefix + ".input_state.json"
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.loads(f.read())
+
+
+def _check_shape(name, ckpt_shape, var, path, hint=""):
+    want = list(var.shape)
+    if list(ckpt_shape) != want:
+        raise ValueError(
+            f"shape mismatch for variable {name!r}: checkpoint {path} has {list(ckpt_shape)}, "
+            f"the model expects {want}{hint}")
+
+
+def _config_hint(name: str) -> str:
+    hints = {"word_embeddings": "vocab_size", "output_bias": "vocab_size",
+             "position_embeddings": "max_position_embeddings",
+             "token_type_embeddings": "type_vocab_size", "intermediate": "intermediate_size"}
+    for key, field_name in hints.items():
+        if key in name:
+            return f" (check {field_name} / hidden_size in bert_config.json)"
+    return " (check hidden_size in bert_config.json)"
+
+
+def restore_all(path: str, variables: dict) -> str:
+    """Restores every variable in `variables` (model, slots, global_step) from a checkpoint.
+
+    For resuming: a name the checkpoint lacks is an error (with a hint when the checkpoint holds
+    the other optimizer's slots, or no slots at all). Returns the resolved prefix.
+    """
+    prefix = resolve_checkpoint(path)
+    reader = tf.train.load_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    missing = [n for n in variables if n not in shapes]
+    if missing:
+        kinds = sorted({m.group(1) for n in shapes for m in [_SLOT_RE.search(n)] if m})
+        hint = ""
+        if any(_SLOT_RE.search(n) for n in missing):
+            hint = (f"; the checkpoint has {kinds[0]}_m/v slots, so it was trained with another "
+                    f"--optimizer" if kinds else
+                    "; it has no optimizer slots: to start from it use --init_checkpoint, "
+                    "not a resume from --output_dir")
+        raise ValueError(f"cannot resume from {prefix}: it lacks {len(missing)} variable(s), e.g. "
+                         f"{missing[:3]}{hint}")
+    for name, var in variables.items():
+        _check_shape(name, shapes[name], var, prefix)
+    for name, var in variables.items():
+        var.assign(reader.get_tensor(name).astype(var.dtype.as_numpy_dtype))
+    return prefix
+
+
+@dataclass
+class InitReport:
+    """What `init_from_checkpoint` did: names loaded, model names missing from the checkpoint,
+    checkpoint names the model does not use (slots, global_step, other heads)."""
+
+    checkpoint: str
+    loaded: list = field(default_factory=list)
+    missing: list = field(default_factory=list)
+    unused: list = field(default_factory=list)
+
+
+def init_from_checkpoint(path: str, model_variables: dict) -> InitReport:
+    """Loads model variables only from a Google-layout checkpoint (no slots needed).
+
+    A shape mismatch raises ValueError naming the variable and both shapes (e.g. a vocab_size that
+    disagrees with the checkpoint). Missing and unused names are logged and returned; if none of
+    the model's names is in the checkpoint it is not a BERT checkpoint and that is an error.
+    """
+    prefix = resolve_checkpoint(path)
+    reader = tf.train.load_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    report = InitReport(checkpoint=prefix)
+    for name, var in model_variables.items():
+        if name not in shapes:
+            report.missing.append(name)
+            continue
+        _check_shape(name, shapes[name], var, prefix, _config_hint(name))
+        report.loaded.append(name)
+    if not report.loaded:
+        raise ValueError(f"--init_checkpoint {prefix} holds none of the model's variables "
+                         f"(e.g. {list(model_variables)[:2]}); it has {sorted(shapes)[:5]}")
+    for name in report.loaded:
+        var = model_variables[name]
+        var.assign(reader.get_tensor(name).astype(var.dtype.as_numpy_dtype))
+    report.unused = sorted(n for n in shapes if n not in model_variables)
+    log.info("init_checkpoint %s: loaded %d variables; %d missing (randomly initialised): %s; "
+             "%d unused: %s", prefix, len(report.loaded), len(report.missing), report.missing,
+             len(report.unused), report.unused[:20])
+    return report
+
+
+def export_model(checkpoint: str, bert_config: BertConfig, vocab_file: str | None,
+                 export_dir: str) -> str:
+    """Writes `export_dir/bert_model.ckpt` (model variables only: no slots, no global_step),
+    `bert_config.json` and `vocab.txt`, i.e. the layout of Google's release. Returns the prefix."""
+    prefix = resolve_checkpoint(checkpoint)
+    reader = tf.train.load_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    wanted = google_variable_shapes(bert_config)
+    missing = [n for n in wanted if n not in shapes]
+    if missing:
+        raise ValueError(f"checkpoint {prefix} lacks {len(missing)} model variable(s) for this "
+                         f"bert config, e.g. {missing[:3]}")
+    for name, shape in wanted.items():
+        if list(shapes[name]) != shape:
+            raise ValueError(f"shape mismatch for variable {name!r}: checkpoint {prefix} has "
+                             f"{list(shapes[name])}, the bert config gives {shape}{_config_hint(name)}")
+    if vocab_file is not None:
+        with tf.io.gfile.GFile(vocab_file, "rb") as f:
+            vocab = f.read()
+        n_lines = len(vocab.split(b"\n")) - (1 if vocab.endswith(b"\n") else 0)
+        if n_lines != bert_config.vocab_size:
+            raise ValueError(f"vocab file {vocab_file} has {n_lines} entries, bert config "
+                             f"vocab_size is {bert_config.vocab_size}")
+    tf.io.gfile.makedirs(export_dir)
+    tensors = {name: reader.get_tensor(name) for name in wanted}
+    out = write_checkpoint(_join(export_dir, "bert_model.ckpt"), tensors)
+    bert_config.to_json_file(_join(export_dir, "bert_config.json"))
+    if vocab_file is not None:
+        with tf.io.gfile.GFile(_join(export_dir, "vocab.txt"), "wb") as f:
+            f.write(vocab)
+    return out
+
+
+def numpy_values(path: str) -> dict[str, np.ndarray]:
+    """All tensors of a checkpoint as numpy arrays (for tests and tools)."""
+    reader = tf.train.load_checkpoint(resolve_checkpoint(path))
+    return {n: reader.get_tensor(n) for n in sorted(reader.get_variable_to_shape_map())}
