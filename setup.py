@@ -30,17 +30,22 @@ def native(name, sources, include_dirs=()):
         sorted(os.path.join("csrc", s) for s in sources),
         include_dirs=["csrc", GEN_DIR, *include_dirs],
         cxx_std=17,
-        extra_compile_args=CXX_FLAGS,
-        extra_link_args=LINK_FLAGS,
+        extra_compile_args=list(CXX_FLAGS),  # copies: the build appends to these lists
+        extra_link_args=list(LINK_FLAGS),
     )
 
 
 EXTENSIONS = [
     native("_align", ["align.cc", "bind_align.cc"]),
+    native("_instances", ["bind_instances.cc", "instances.cc"]),
+    native("_masking", ["bind_masking.cc", "instances.cc", "masking.cc"]),
+    native("_tfrecord", ["bind_tfrecord.cc", "tfrecord.cc"]),
     native("_wordpiece", ["bind_wordpiece.cc", "unicode_props.cc", "wordpiece.cc"]),
 ]
 
-CYTHON_MODULES = []  # (module, pyx path), filled as Cython modules are added
+CYTHON_MODULES = [  # (module, pyx path)
+    ("wwm_fast._records", "wwm_fast/_records.pyx"),
+]
 
 
 class build_ext(pybind_build_ext):

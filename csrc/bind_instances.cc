@@ -1,0 +1,57 @@
+// pybind11 module wwm_fast._instances: the instance builders (compat and fast).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <vector>
+
+#include "bind_instances.h"
+#include "instances.h"
+
+namespace py = pybind11;
+using wwm::CArray;
+
+PYBIND11_MODULE(_instances, m) {
+  m.doc() = "Native instance builders. Private: use wwm_fast.create_instances.";
+  m.def(
+      "build_compat",
+      [](py::dict corpus, std::vector<uint32_t> seed_key, int max_seq_length, int max_predictions,
+         double masked_lm_prob, double short_seq_prob, int dupe_factor, bool whole_word,
+         int32_t cls_id, int32_t sep_id, int32_t mask_id, CArray<int32_t> rand_ids) {
+        const wwm::Corpus c = wwm::CorpusFromDict(corpus);
+        const wwm::BuildConfig cfg =
+            wwm::MakeConfig(max_seq_length, max_predictions, masked_lm_prob, short_seq_prob,
+                            dupe_factor, whole_word, true, cls_id, sep_id, mask_id, rand_ids);
+        wwm::InstanceSet out;
+        {
+          py::gil_scoped_release release;
+          wwm::BuildCompat(c, cfg, seed_key, &out);
+        }
+        return wwm::SetToDict(std::move(out));
+      },
+      py::arg("corpus"), py::arg("seed_key"), py::arg("max_seq_length"),
+      py::arg("max_predictions"), py::arg("masked_lm_prob"), py::arg("short_seq_prob"),
+      py::arg("dupe_factor"), py::arg("whole_word"), py::arg("cls_id"), py::arg("sep_id"),
+      py::arg("mask_id"), py::arg("rand_ids").noconvert(),
+      "Google's create_training_instances on the whole corpus: instances in final order with "
+      "their predictions.");
+  m.def(
+      "build_fast",
+      [](py::dict corpus, uint64_t seed, uint64_t shard, int max_seq_length, int max_predictions,
+         double masked_lm_prob, double short_seq_prob, int dupe_factor, bool next_sentence,
+         CArray<int32_t> rand_ids) {
+        const wwm::Corpus c = wwm::CorpusFromDict(corpus);
+        const wwm::BuildConfig cfg =
+            wwm::MakeConfig(max_seq_length, max_predictions, masked_lm_prob, short_seq_prob,
+                            dupe_factor, false, next_sentence, 0, 0, 0, rand_ids);
+        wwm::InstanceSet out;
+        {
+          py::gil_scoped_release release;
+          wwm::BuildFast(c, cfg, seed, shard, &out);
+        }
+        return wwm::SetToDict(std::move(out));
+      },
+      py::arg("corpus"), py::arg("seed"), py::arg("shard"), py::arg("max_seq_length"),
+      py::arg("max_predictions"), py::arg("masked_lm_prob"), py::arg("short_seq_prob"),
+      py::arg("dupe_factor"), py::arg("next_sentence"), py::arg("rand_ids").noconvert(),
+      "Fast-mode instances of one shard, shuffled, with per-instance RNG keys; no predictions.");
+}

@@ -1,0 +1,64 @@
+// pybind11 module wwm_fast._tfrecord: Example serialization and TFRecord framing.
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "bind_instances.h"
+#include "tfrecord.h"
+
+namespace py = pybind11;
+using wwm::CArray;
+
+namespace {
+
+py::bytes ToBytes(wwm::PodVector<uint8_t>&& v) {
+  return py::bytes(reinterpret_cast<const char*>(v.data()), v.size());
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_tfrecord, m) {
+  m.doc() = "Native TFRecord writer. Private: use wwm_fast.tfrecord.";
+  m.def(
+      "serialize_instances",
+      [](CArray<int32_t> ids, py::dict instances, CArray<int64_t> order, int max_seq_length,
+         int max_predictions, int32_t cls_id, int32_t sep_id) {
+        const wwm::InstanceView v = wwm::ViewFromDict(instances, false, true);
+        const int64_t n_tok = ids.shape(0);
+        for (int64_t i = 0; i < v.n; ++i) {
+          if (v.a_start[i] < 0 || v.a_len[i] < 0 || v.a_start[i] + v.a_len[i] > n_tok ||
+              v.b_start[i] < 0 || v.b_len[i] < 0 || v.b_start[i] + v.b_len[i] > n_tok) {
+            throw std::out_of_range("instance " + std::to_string(i) + " points outside ids");
+          }
+        }
+        const wwm::WriteConfig cfg{max_seq_length, max_predictions, cls_id, sep_id};
+        wwm::PodVector<uint8_t> out;
+        {
+          py::gil_scoped_release release;
+          wwm::SerializeInstances(ids.data(), v, order.data(), order.shape(0), cfg, &out);
+        }
+        return ToBytes(std::move(out));
+      },
+      py::arg("ids").noconvert(), py::arg("instances"), py::arg("order").noconvert(),
+      py::arg("max_seq_length"), py::arg("max_predictions"), py::arg("cls_id"),
+      py::arg("sep_id"),
+      "TFRecord bytes (framed tf.train.Example records) of instances[order[k]] for each k.");
+  m.def(
+      "frame_records",
+      [](py::list records) {
+        wwm::PodVector<uint8_t> out;
+        for (py::handle r : records) {
+          std::string s = r.cast<std::string>();
+          wwm::FrameRecord(reinterpret_cast<const uint8_t*>(s.data()), s.size(), &out);
+        }
+        return ToBytes(std::move(out));
+      },
+      py::arg("records"), "TFRecord framing of already serialized records.");
+  m.def(
+      "crc32c",
+      [](py::bytes data) {
+        std::string s = data;
+        return wwm::Crc32c(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+      },
+      py::arg("data"));
+}

@@ -1,0 +1,156 @@
+// Pre-training instances from documents: segment pairs, next-sentence labels, truncation.
+//
+// Purpose: turn documents (sentences of token ids) into BERT instances
+//   [CLS] A [SEP] B [SEP], as Google's create_instances_from_document does, and describe each one
+//   by token ranges of the corpus arrays instead of copying tokens (an instance is A = ids[a_start,
+//   a_start + a_len) and B = ids[b_start, b_start + b_len); both are contiguous because A and B are
+//   runs of consecutive sentences trimmed at either end).
+// Two builders:
+//   BuildCompat -- Google's create_training_instances bit for bit: one CPython MT19937 for
+//     everything (shuffle documents, per document/pass the chunking, random next with up to 10
+//     retries, truncation, masking through MaskInstance, and the final shuffle of instances).
+//   BuildFast   -- the same distributions with a counter RNG keyed by (seed, shard, document,
+//     pass): documents are not shuffled, a random next comes from another document of the shard,
+//     instance order is shuffled within the shard. Masking is a separate, vectorised stage
+//     (SampleMasks in masking.cc) keyed by each instance's key. Output is independent of threads,
+//     workers and machines. With next_sentence = false it builds single-segment instances
+//     [CLS] A [SEP] from consecutive sentences (RoBERTa-style, no NSP; label 0).
+// Example: a document of sentences of 40, 50 and 60 tokens at max_seq_length 128 gives one
+//   instance with A = the first 1 or 2 sentences and B = the rest, or a random B from elsewhere.
+// Args: every pointer is borrowed for the duration of the call; outputs are appended to
+//   caller-owned PodVectors.
+// Complexity: O(tokens * dupe_factor) plus O(instances) for the shuffles.
+#ifndef WWM_FAST_CSRC_INSTANCES_H_
+#define WWM_FAST_CSRC_INSTANCES_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "masking.h"
+#include "pod_vector.h"
+
+namespace wwm {
+
+// Documents as flat arrays: sentence s = tokens [sent_splits[s], sent_splits[s+1]), document d =
+// sentences [doc_splits[d], doc_splits[d+1]). Every sentence and document is non-empty.
+struct Corpus {
+  const int32_t* ids;
+  const uint8_t* word_start;  // 1 = token starts a whole word (used when whole_word is set)
+  const int64_t* sent_splits;
+  int64_t n_sentences;
+  const int64_t* doc_splits;
+  int64_t n_documents;
+};
+
+// Borrowed, read-only view of instances (what crosses the Python boundary as numpy arrays).
+struct InstanceView {
+  const int64_t* a_start;
+  const int32_t* a_len;
+  const int64_t* b_start;
+  const int32_t* b_len;
+  const uint8_t* next_label;
+  const uint64_t* key;         // may be null when not needed
+  const int64_t* pred_splits;  // n + 1, may be null before masking
+  const int32_t* pred_positions;
+  const int32_t* pred_input_ids;
+  const int32_t* pred_labels;
+  int64_t n;
+};
+
+struct InstanceSet {
+  PodVector<int64_t> a_start, b_start;
+  PodVector<int32_t> a_len, b_len;
+  PodVector<uint8_t> next_label;  // 1 = B is a random next, 0 = actual next (or no B)
+  PodVector<uint64_t> key;        // fast mode: the instance's RNG key for the sampler
+  PodVector<int64_t> pred_splits;  // compat mode fills the predictions directly
+  Predictions preds;
+
+  InstanceView View() const {
+    return InstanceView{a_start.data(), a_len.data(), b_start.data(), b_len.data(),
+                        next_label.data(), key.data(), pred_splits.data(),
+                        preds.positions.data(), preds.input_ids.data(), preds.labels.data(),
+                        static_cast<int64_t>(a_start.size())};
+  }
+};
+
+struct BuildConfig {
+  int max_seq_length;
+  int max_predictions;
+  double masked_lm_prob;
+  double short_seq_prob;
+  int dupe_factor;
+  bool whole_word;     // group tokens by word_start (else every token is its own group)
+  bool next_sentence;  // false: single-segment instances (fast mode only)
+  int32_t cls_id, sep_id, mask_id;
+  const int32_t* rand_ids;
+  int64_t rand_size;
+};
+
+// The tokens of one instance with their masking flags, in reusable buffers.
+struct InstanceTokens {
+  std::vector<int32_t> ids;
+  std::vector<uint8_t> special;  // [CLS] / [SEP]
+  std::vector<uint8_t> joins;    // joins the previous candidate group ("##" semantics)
+};
+
+// [CLS] A [SEP] (B [SEP]); joins[i] = whole_word && !word_start. segment_start_breaks clears
+// joins at the first token of A and of B, so a word cut by truncation and B's first token never
+// join across [SEP] (fast mode); compat mode keeps Google's behaviour.
+inline void FillInstanceTokens(const Corpus& c, int64_t a_start, int32_t a_len, int64_t b_start,
+                               int32_t b_len, const BuildConfig& cfg, bool segment_start_breaks,
+                               InstanceTokens* t);
+
+// Google's create_training_instances. seed_key = the 32-bit words of abs(random_seed).
+// Throws std::invalid_argument on an invalid configuration.
+void BuildCompat(const Corpus& corpus, const BuildConfig& cfg,
+                 const std::vector<uint32_t>& seed_key, InstanceSet* out);
+
+// Fast mode, one shard: instances in shuffled order with keys; predictions left empty.
+void BuildFast(const Corpus& corpus, const BuildConfig& cfg, uint64_t seed, uint64_t shard,
+               InstanceSet* out);
+
+// Fast mode's vectorised sampler: predictions of every instance (keyed by instances.key), split
+// over threads; output independent of num_threads. pred_splits gets n + 1 entries.
+void SampleMasks(const Corpus& corpus, const BuildConfig& cfg, const InstanceView& instances,
+                 int num_threads, PodVector<int64_t>* pred_splits, Predictions* preds);
+
+// Checks shared by the builders; throws std::invalid_argument naming the bad value.
+void ValidateConfig(const BuildConfig& cfg, bool compat);
+
+inline void FillInstanceTokens(const Corpus& c, int64_t a_start, int32_t a_len, int64_t b_start,
+                               int32_t b_len, const BuildConfig& cfg, bool segment_start_breaks,
+                               InstanceTokens* t) {
+  const bool pair = b_len > 0;
+  const size_t length = static_cast<size_t>(a_len + b_len + (pair ? 3 : 2));
+  t->ids.resize(length);
+  t->special.assign(length, 0);
+  t->joins.resize(length);
+  size_t k = 0;
+  auto put_segment = [&](int64_t start, int32_t len) {
+    for (int32_t j = 0; j < len; ++j, ++k) {
+      t->ids[k] = c.ids[start + j];
+      t->joins[k] = cfg.whole_word && !c.word_start[start + j];
+    }
+  };
+  t->ids[k] = cfg.cls_id;
+  t->special[k] = 1;
+  t->joins[k++] = 0;
+  const size_t a_first = k;
+  put_segment(a_start, a_len);
+  t->ids[k] = cfg.sep_id;
+  t->special[k] = 1;
+  t->joins[k++] = 0;
+  if (pair) {
+    const size_t b_first = k;
+    put_segment(b_start, b_len);
+    t->ids[k] = cfg.sep_id;
+    t->special[k] = 1;
+    t->joins[k++] = 0;
+    if (segment_start_breaks) t->joins[b_first] = 0;
+  }
+  if (segment_start_breaks && a_len > 0) t->joins[a_first] = 0;
+}
+
+}  // namespace wwm
+
+#endif  // WWM_FAST_CSRC_INSTANCES_H_

@@ -1,0 +1,45 @@
+// TFRecord writer: tf.train.Example serialization of BERT pre-training instances + framing.
+//
+// Purpose: the bytes run_pretraining.py reads, without TensorFlow or protobuf. Each instance is
+//   one tf.train.Example with the seven features of Google's create_pretraining_data.py, always in
+//   this order (so the bytes are deterministic): input_ids, input_mask, segment_ids [max_seq_length]
+//   int64; masked_lm_positions, masked_lm_ids [max_predictions] int64; masked_lm_weights
+//   [max_predictions] float; next_sentence_labels [1] int64. Lists are zero-padded.
+//   Framing: uint64 length, uint32 masked CRC32C of the length, data, uint32 masked CRC32C of the
+//   data (little endian; mask = ((crc >> 15) | (crc << 17)) + 0xa282ead8).
+// Example: an instance [CLS] 中 [MASK] [SEP] 国 [SEP] with one prediction at position 2 ->
+//   input_ids 101 704 103 102 1744 102 0 ..., masked_lm_positions 2 0 ..., masked_lm_weights 1 0 ...
+// Args: the corpus ids and the instance set are borrowed; `order` lists the instances to write
+//   (indices into the set), output bytes are appended to a caller-owned buffer.
+// Complexity: O(max_seq_length + max_predictions) per instance; CRC32C uses SSE4.2 when the CPU
+//   has it (checked at run time), a slicing table otherwise.
+#ifndef WWM_FAST_CSRC_TFRECORD_H_
+#define WWM_FAST_CSRC_TFRECORD_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "instances.h"
+#include "pod_vector.h"
+
+namespace wwm {
+
+uint32_t Crc32c(const uint8_t* data, size_t n, uint32_t crc = 0);
+inline uint32_t MaskCrc(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + 0xa282ead8U; }
+
+struct WriteConfig {
+  int max_seq_length;
+  int max_predictions;
+  int32_t cls_id, sep_id;
+};
+
+// Appends one framed record per instance order[k] to out.
+void SerializeInstances(const int32_t* ids, const InstanceView& set, const int64_t* order,
+                        int64_t n_order, const WriteConfig& cfg, PodVector<uint8_t>* out);
+
+// Appends one framed record holding `data` (for callers that serialize elsewhere).
+void FrameRecord(const uint8_t* data, size_t n, PodVector<uint8_t>* out);
+
+}  // namespace wwm
+
+#endif  // WWM_FAST_CSRC_TFRECORD_H_

@@ -1,0 +1,220 @@
+# cython: language_level=3
+"""TFRecord framing and tf.train.Example decoding, without TensorFlow (used by wwm_fast.tfrecord).
+
+The CRC32C here is an independent, table-driven implementation (the writer's is in
+csrc/tfrecord.cc), so reading our own files back checks one against the other; TensorFlow's reader
+is the third party in the tests.
+"""
+
+import numpy as np
+
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+
+cdef uint32_t _CRC_TABLE[256]
+
+
+cdef void _init_table() noexcept:
+    cdef uint32_t i, c
+    cdef int k
+    for i in range(256):
+        c = i
+        for k in range(8):
+            if c & 1:
+                c = (c >> 1) ^ 0x82F63B78U
+            else:
+                c = c >> 1
+        _CRC_TABLE[i] = c
+
+
+_init_table()
+
+
+cdef inline uint32_t _crc32c(const uint8_t* p, size_t n) noexcept nogil:
+    cdef uint32_t crc = 0xFFFFFFFFU
+    cdef size_t i
+    for i in range(n):
+        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ p[i]) & 0xFF]
+    return crc ^ 0xFFFFFFFFU
+
+
+cdef inline uint32_t _masked(uint32_t crc) noexcept nogil:
+    return ((crc >> 15) | (crc << 17)) + 0xa282ead8U
+
+
+def crc32c(const uint8_t[::1] data):
+    """CRC32C of a bytes-like object (test hook for the writer's implementation)."""
+    if data.shape[0] == 0:
+        return 0
+    return _crc32c(&data[0], data.shape[0])
+
+
+def index_records(const uint8_t[::1] data, str path):
+    """(offset, length) of every record's payload; ValueError names the file and record."""
+    cdef Py_ssize_t n = data.shape[0], pos = 0
+    cdef uint64_t length
+    cdef uint32_t stored
+    cdef list out = []
+    cdef Py_ssize_t k = 0
+    while pos < n:
+        if n - pos < 12:
+            raise ValueError(f"{path}: record {k} is truncated ({n - pos} header bytes left)")
+        memcpy(&length, &data[pos], 8)
+        memcpy(&stored, &data[pos + 8], 4)
+        if stored != _masked(_crc32c(&data[pos], 8)):
+            raise ValueError(f"{path}: record {k} at byte {pos}: length CRC mismatch "
+                             f"(not a TFRecord file, or corrupt)")
+        if <uint64_t>(n - pos - 12) < length + 4:
+            raise ValueError(f"{path}: record {k} at byte {pos} is truncated: needs "
+                             f"{length + 16} bytes, {n - pos} left")
+        memcpy(&stored, &data[pos + 12 + length], 4)
+        if length and stored != _masked(_crc32c(&data[pos + 12], length)):
+            raise ValueError(f"{path}: record {k} at byte {pos}: data CRC mismatch (corrupt)")
+        out.append((pos + 12, <Py_ssize_t>length))
+        pos += 16 + length
+        k += 1
+    return out
+
+
+def iter_records(data, str path):
+    """Yield the payload of every record of a TFRecord byte string."""
+    view = memoryview(data)
+    for offset, length in index_records(data, path):
+        yield bytes(view[offset:offset + length])
+
+
+cdef inline uint64_t _varint(const uint8_t* p, Py_ssize_t n, Py_ssize_t* pos) except? 0:
+    cdef uint64_t result = 0
+    cdef int shift = 0
+    cdef uint8_t b
+    while True:
+        if pos[0] >= n or shift > 63:
+            raise ValueError("malformed varint in tf.train.Example")
+        b = p[pos[0]]
+        pos[0] += 1
+        result |= (<uint64_t>(b & 0x7F)) << shift
+        if b < 0x80:
+            return result
+        shift += 7
+
+
+cdef Py_ssize_t _skip(const uint8_t* p, Py_ssize_t n, Py_ssize_t pos, int wire) except -1:
+    if wire == 0:
+        _varint(p, n, &pos)
+    elif wire == 1:
+        pos += 8
+    elif wire == 2:
+        pos += <Py_ssize_t>_varint(p, n, &pos)
+    elif wire == 5:
+        pos += 4
+    else:
+        raise ValueError(f"unsupported protobuf wire type {wire}")
+    if pos > n:
+        raise ValueError("truncated field in tf.train.Example")
+    return pos
+
+
+cdef object _parse_list(const uint8_t* p, Py_ssize_t n, int kind):
+    """kind 3: Int64List, 2: FloatList, 1: BytesList (field 1, packed or not)."""
+    cdef Py_ssize_t pos = 0, end
+    cdef uint64_t tag
+    cdef list ints = []
+    cdef list floats = []
+    cdef list blobs = []
+    cdef float f
+    cdef int wire
+    while pos < n:
+        tag = _varint(p, n, &pos)
+        wire = tag & 7
+        if (tag >> 3) != 1:
+            pos = _skip(p, n, pos, wire)
+            continue
+        if kind == 3:
+            if wire == 2:
+                end = pos + <Py_ssize_t>_varint(p, n, &pos)
+                if end > n:
+                    raise ValueError("truncated Int64List")
+                while pos < end:
+                    ints.append(<int64_t>_varint(p, end, &pos))
+            else:
+                ints.append(<int64_t>_varint(p, n, &pos))
+        elif kind == 2:
+            if wire == 2:
+                end = pos + <Py_ssize_t>_varint(p, n, &pos)
+                if end > n or (end - pos) % 4:
+                    raise ValueError("malformed FloatList")
+                while pos < end:
+                    memcpy(&f, p + pos, 4)
+                    floats.append(f)
+                    pos += 4
+            else:
+                if pos + 4 > n:
+                    raise ValueError("truncated FloatList")
+                memcpy(&f, p + pos, 4)
+                floats.append(f)
+                pos += 4
+        else:
+            end = pos + <Py_ssize_t>_varint(p, n, &pos)
+            if end > n:
+                raise ValueError("truncated BytesList")
+            blobs.append((<const char*>p)[pos:end])
+            pos = end
+    if kind == 3:
+        return np.array(ints, dtype=np.int64)
+    if kind == 2:
+        return np.array(floats, dtype=np.float32)
+    return blobs
+
+
+def parse_example(const uint8_t[::1] record):
+    """Features of a serialized tf.train.Example: name -> int64/float32 array or list of bytes."""
+    cdef Py_ssize_t n = record.shape[0]
+    if n == 0:
+        return {}
+    cdef const uint8_t* p = &record[0]
+    cdef Py_ssize_t pos = 0, fend, epos, eend, vend, vpos, lend
+    cdef uint64_t tag, ftag, etag
+    cdef dict out = {}
+    cdef object key, value
+    while pos < n:
+        tag = _varint(p, n, &pos)
+        if (tag >> 3) != 1 or (tag & 7) != 2:
+            pos = _skip(p, n, pos, tag & 7)
+            continue
+        fend = pos + <Py_ssize_t>_varint(p, n, &pos)  # Features
+        if fend > n:
+            raise ValueError("truncated Features")
+        while pos < fend:
+            ftag = _varint(p, fend, &pos)
+            if (ftag >> 3) != 1 or (ftag & 7) != 2:
+                pos = _skip(p, fend, pos, ftag & 7)
+                continue
+            eend = pos + <Py_ssize_t>_varint(p, fend, &pos)  # map entry
+            if eend > fend:
+                raise ValueError("truncated feature map entry")
+            key = None
+            value = None
+            while pos < eend:
+                etag = _varint(p, eend, &pos)
+                if (etag & 7) != 2:
+                    pos = _skip(p, eend, pos, etag & 7)
+                    continue
+                vend = pos + <Py_ssize_t>_varint(p, eend, &pos)
+                if vend > eend:
+                    raise ValueError("truncated feature")
+                if (etag >> 3) == 1:
+                    key = (<const char*>p)[pos:vend].decode("utf-8")
+                elif (etag >> 3) == 2:
+                    vpos = pos
+                    while vpos < vend:  # Feature: oneof bytes_list=1, float_list=2, int64_list=3
+                        ftag = _varint(p, vend, &vpos)
+                        lend = vpos + <Py_ssize_t>_varint(p, vend, &vpos)
+                        if lend > vend:
+                            raise ValueError("truncated feature list")
+                        value = _parse_list(p + vpos, lend - vpos, <int>(ftag >> 3))
+                        vpos = lend
+                pos = vend
+            if key is not None:
+                out[key] = value if value is not None else np.zeros(0, np.int64)
+        pos = fend
+    return out

@@ -1,0 +1,93 @@
+"""TFRecord output and input (stage 6 of the data flow): native writer, Cython reader.
+
+Writing needs neither TensorFlow nor protobuf: ``serialize_instances`` produces framed
+``tf.train.Example`` records with Google's seven features in a fixed order (so bytes are
+deterministic), and ``write_records`` puts them on disk atomically, optionally GZIP-compressed
+(``tf.data.TFRecordDataset(path, compression_type="GZIP")`` reads those).
+
+Reading (``read_records`` / ``parse_example``, used by ``wwm-fast inspect``) verifies both CRCs of
+every record and decodes the int64/float features into numpy arrays.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from typing import Dict, Iterator
+
+import numpy as np
+
+from . import _check_build  # noqa: F401
+from . import _tfrecord
+from .files import atomic_output
+from .instances import Documents, Instances, special_ids
+from .tokenization import FullTokenizer
+
+__all__ = ["FEATURES", "serialize_instances", "write_records", "read_records", "parse_example",
+           "is_gzip"]
+
+# run_pretraining.py's parse spec, in the order the writer emits them.
+FEATURES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions", "masked_lm_ids",
+            "masked_lm_weights", "next_sentence_labels")
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def serialize_instances(docs: Documents, instances: Instances, tokenizer: FullTokenizer,
+                        order: np.ndarray, *, max_seq_length: int,
+                        max_predictions_per_seq: int) -> bytes:
+    """Framed TFRecord bytes of ``instances[order[k]]`` for each k."""
+    sp = special_ids(tokenizer)
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    return _tfrecord.serialize_instances(docs.ids, instances._as_dict(), order, max_seq_length,
+                                         max_predictions_per_seq, sp["cls_id"], sp["sep_id"])
+
+
+def write_records(path: str | os.PathLike, chunks, *, gzip: bool = False) -> int:
+    """Write framed record bytes (an iterable of bytes chunks) to ``path`` atomically.
+
+    Returns the number of bytes written (after compression). With ``gzip`` the file is one GZIP
+    stream (mtime 0, so deterministic), TensorFlow's ``compression_type="GZIP"``.
+    """
+    written = 0
+    with atomic_output(path, "wb") as f:
+        comp = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip else None
+        for chunk in chunks:
+            data = comp.compress(chunk) if comp else chunk
+            f.write(data)
+            written += len(data)
+        if comp:
+            tail = comp.flush()
+            f.write(tail)
+            written += len(tail)
+    return written
+
+
+def is_gzip(path: str | os.PathLike) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == _GZIP_MAGIC
+
+
+def read_records(path: str | os.PathLike) -> Iterator[bytes]:
+    """The records of a TFRecord file (GZIP detected by its magic bytes), CRCs verified.
+
+    Raises ValueError naming the file and the record number on a truncated or corrupt record.
+    """
+    from ._records import iter_records
+
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = zlib.decompress(data, 31)
+        except zlib.error as e:
+            raise ValueError(f"{path}: corrupt GZIP stream: {e}") from None
+    return iter_records(data, path)
+
+
+def parse_example(record: bytes) -> Dict[str, np.ndarray]:
+    """Decode a serialized tf.train.Example with int64/float list features into numpy arrays."""
+    from ._records import parse_example as _parse
+
+    return _parse(record)
