@@ -163,6 +163,7 @@ class BertPretrainingModel(tf.Module):
         return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=seed)
 
     # ---------------------------------------------------------------- forward
+    @tf.autograph.experimental.do_not_convert
     def encode(self, input_ids, input_mask, segment_ids, *, training=False, dropout_seed=None):
         """Runs embeddings + encoder + pooler; returns (sequence_output, pooled_output).
 
@@ -216,6 +217,7 @@ class BertPretrainingModel(tf.Module):
         pooled = self._dense(sequence_output[:, 0, :], "bert/pooler/dense", tf.tanh)
         return sequence_output, pooled
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, input_ids, input_mask, segment_ids, masked_lm_positions, *, training=False,
                  dropout_seed=None) -> PretrainingOutputs:
         """Encoder plus both heads. masked_lm_positions: int32 [batch, max_predictions]."""
@@ -235,6 +237,7 @@ class BertPretrainingModel(tf.Module):
         return PretrainingOutputs(sequence_output, pooled, mlm_logits, nsp_logits)
 
 
+@tf.autograph.experimental.do_not_convert
 def pretraining_loss_and_metrics(outputs: PretrainingOutputs, features: dict, *, use_nsp: bool = True):
     """Losses of `run_pretraining.py` and the sums its eval metrics are made of (all float32 scalars).
 

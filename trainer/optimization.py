@@ -183,6 +183,7 @@ class _AdamFamily:
         return out
 
     # ------------------------------------------------------------------ update
+    @tf.autograph.experimental.do_not_convert
     def apply_gradients(self, grads_and_names: Sequence[tuple[tf.Tensor, str]],
                         variables: dict[str, tf.Variable]) -> tf.Tensor:
         """Clips the gradients to global norm `clip_norm`, updates variables and slots, increments
@@ -207,6 +208,7 @@ class _AdamFamily:
             ctx.merge_call(self._distributed_apply, args=(grads, names, variables, lr, t))
         return norm
 
+    @tf.autograph.experimental.do_not_convert
     def _distributed_apply(self, strategy, grads, names, variables, lr, t):
         ext = strategy.extended
         for grad, name in zip(grads, names):
@@ -221,6 +223,7 @@ class _AdamFamily:
         b1, b2, eps, wd = self.beta_1, self.beta_2, self.epsilon, self.weight_decay_rate
         bias_correction, decoupled = self.bias_correction, self.weight_decay_mode == "decoupled"
 
+        @tf.autograph.experimental.do_not_convert
         def update(var, grad, m, v, lr, t):
             grad = tf.cast(grad, tf.float32)
             next_m = b1 * m + (1.0 - b1) * grad

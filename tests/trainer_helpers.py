@@ -1,0 +1,236 @@
+"""Helpers for the trainer tests: tiny configs, synthetic TFRecords, independent NumPy oracles.
+
+The NumPy code here is written from the equations of ../shared/reference/LAMB.md and from
+google-research/bert's modeling.py description, not from wwm_trainer, so that the tests compare two
+independent implementations.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+VOCAB = SHARED_DATA / "bert-base-chinese-vocab.txt"
+
+TINY = dict(vocab_size=97, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=32, hidden_act="gelu", hidden_dropout_prob=0.1,
+            attention_probs_dropout_prob=0.1, max_position_embeddings=64, type_vocab_size=2,
+            initializer_range=0.02)
+
+
+def write_config(path: Path, **overrides) -> str:
+    cfg = {**TINY, **overrides}
+    path.write_text(json.dumps(cfg))
+    return str(path)
+
+
+# ----------------------------------------------------------------------------- TFRecords
+def _int_feature(values):
+    import tensorflow as tf
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+
+
+def _float_feature(values):
+    import tensorflow as tf
+    return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
+
+
+def write_synthetic_records(path: Path, n: int, *, seq_len: int, max_pred: int, vocab_size: int,
+                            seed: int = 0, nsp: bool = True, pred_len: int | None = None) -> str:
+    """n examples in Google's layout (BERT_DATA_SPEC.md §3) with random but well-formed content.
+    `pred_len` writes the masked_lm_* features with another length (for mismatch tests)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    pred_len = max_pred if pred_len is None else pred_len
+    with tf.io.TFRecordWriter(str(path)) as w:
+        for _ in range(n):
+            length = int(rng.integers(seq_len // 2, seq_len + 1))
+            ids = np.zeros(seq_len, np.int64)
+            ids[:length] = rng.integers(5, vocab_size, length)
+            ids[0], ids[length - 1] = 1, 2
+            mask = (np.arange(seq_len) < length).astype(np.int64)
+            seg = np.zeros(seq_len, np.int64)
+            seg[length // 2:length] = 1
+            k = int(rng.integers(1, min(pred_len, length - 2) + 1))
+            pos = np.zeros(pred_len, np.int64)
+            pos[:k] = np.sort(rng.choice(np.arange(1, length - 1), k, replace=False))
+            mids = np.zeros(pred_len, np.int64)
+            mids[:k] = rng.integers(5, vocab_size, k)
+            wts = np.zeros(pred_len, np.float32)
+            wts[:k] = 1.0
+            feats = {"input_ids": _int_feature(ids), "input_mask": _int_feature(mask),
+                     "segment_ids": _int_feature(seg), "masked_lm_positions": _int_feature(pos),
+                     "masked_lm_ids": _int_feature(mids), "masked_lm_weights": _float_feature(wts)}
+            if nsp:
+                feats["next_sentence_labels"] = _int_feature([rng.integers(0, 2)])
+            ex = tf.train.Example(features=tf.train.Features(feature=feats))
+            w.write(ex.SerializeToString())
+    return str(path)
+
+
+# ----------------------------------------------------------------------------- optimizer oracle
+def np_schedule(step, init_lr, total, warmup, power=1.0):
+    """Google create_optimizer: linear warmup from 0, polynomial decay counted from step 0."""
+    if warmup and step < warmup:
+        return init_lr * step / warmup
+    p = min(step, total) / total
+    return init_lr * (1.0 - p) ** power
+
+
+def np_adam_family(params, grad_steps, *, lr_fn, beta_1=0.9, beta_2=0.999, eps=1e-6, wd=0.01,
+                   bias_correction=False, decay=lambda name: True, adapt=lambda name: True,
+                   decoupled=False, clip=1.0):
+    """LAMB.md's update, float64. params: name -> array (updated copy returned with slots).
+    decay(name) / adapt(name): whether the variable gets weight decay / the trust ratio.
+
+    The hyperparameters are rounded to float32 first, as every reference implementation holds
+    them in float32 tensors: 1 - 0.999**1 is 1.3e-5 off in float32, which shows in Adam with
+    bias correction (no trust ratio to normalise it away)."""
+    f32 = lambda x: float(np.float32(x))  # noqa: E731
+    one_minus_b1, one_minus_b2 = f32(1.0 - beta_1), f32(1.0 - beta_2)  # Python computes 1 - b
+    beta_1, beta_2, eps, wd = f32(beta_1), f32(beta_2), f32(eps), f32(wd)
+    w = {n: np.asarray(p, np.float64).copy() for n, p in params.items()}
+    m = {n: np.zeros_like(p) for n, p in w.items()}
+    v = {n: np.zeros_like(p) for n, p in w.items()}
+    for t, grads in enumerate(grad_steps, start=1):
+        g = {n: np.asarray(grads[n], np.float64) for n in w}
+        if clip is not None:
+            norm = math.sqrt(sum(float(np.sum(x * x)) for x in g.values()))
+            if norm > clip:
+                g = {n: x * (clip / norm) for n, x in g.items()}
+        lr = lr_fn(t - 1)
+        for n in w:
+            m[n] = beta_1 * m[n] + one_minus_b1 * g[n]
+            v[n] = beta_2 * v[n] + one_minus_b2 * g[n] ** 2
+            mh, vh = (m[n] / (1 - beta_1 ** t), v[n] / (1 - beta_2 ** t)) if bias_correction else (m[n], v[n])
+            u = mh / (np.sqrt(vh) + eps)
+            x = w[n]
+            if wd and decay(n):
+                if decoupled:
+                    x = x - lr * wd * x
+                else:
+                    u = u + wd * x
+            r = 1.0
+            if adapt(n):
+                wn, un = np.linalg.norm(x), np.linalg.norm(u)
+                r = wn / un if wn > 0 and un > 0 else 1.0
+            w[n] = x - lr * r * u
+    return w, m, v
+
+
+def google_excluded(name: str) -> bool:
+    """Google's default weight-decay excludes, as substrings (the regexes are plain words)."""
+    return any(s in name for s in ("LayerNorm", "layer_norm", "bias"))
+
+
+# ----------------------------------------------------------------------------- model oracle
+def np_gelu(x):
+    erf = np.vectorize(math.erf)
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+def np_layer_norm(x, gamma, beta, eps=1e-12):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def np_softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def np_bert_pretraining(w, cfg, input_ids, input_mask, segment_ids, positions):
+    """Google BERT forward (no dropout) from a name->array dict: sequence, pooled, MLM/NSP logits."""
+    b, s = input_ids.shape
+    h, nh = cfg["hidden_size"], cfg["num_attention_heads"]
+    d = h // nh
+    x = (w["bert/embeddings/word_embeddings"][input_ids]
+         + w["bert/embeddings/token_type_embeddings"][segment_ids]
+         + w["bert/embeddings/position_embeddings"][:s][None])
+    x = np_layer_norm(x, w["bert/embeddings/LayerNorm/gamma"], w["bert/embeddings/LayerNorm/beta"])
+    adder = (1.0 - input_mask[:, None, None, :].astype(np.float64)) * -10000.0
+    for layer in range(cfg["num_hidden_layers"]):
+        p = f"bert/encoder/layer_{layer}/"
+
+        def dense(t, name):
+            return t @ w[p + name + "/kernel"] + w[p + name + "/bias"]
+
+        def split(t):
+            return t.reshape(b, s, nh, d).transpose(0, 2, 1, 3)
+
+        q, k, v = (split(dense(x, f"attention/self/{n}")) for n in ("query", "key", "value"))
+        probs = np_softmax(q @ k.transpose(0, 1, 3, 2) / math.sqrt(d) + adder)
+        ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(b, s, h)
+        a = np_layer_norm(dense(ctx, "attention/output/dense") + x,
+                          w[p + "attention/output/LayerNorm/gamma"], w[p + "attention/output/LayerNorm/beta"])
+        inter = np_gelu(dense(a, "intermediate/dense"))
+        x = np_layer_norm(dense(inter, "output/dense") + a,
+                          w[p + "output/LayerNorm/gamma"], w[p + "output/LayerNorm/beta"])
+    pooled = np.tanh(x[:, 0] @ w["bert/pooler/dense/kernel"] + w["bert/pooler/dense/bias"])
+    gathered = x[np.arange(b)[:, None], positions].reshape(-1, h)
+    t = np_gelu(gathered @ w["cls/predictions/transform/dense/kernel"]
+                + w["cls/predictions/transform/dense/bias"])
+    t = np_layer_norm(t, w["cls/predictions/transform/LayerNorm/gamma"],
+                      w["cls/predictions/transform/LayerNorm/beta"])
+    mlm_logits = t @ w["bert/embeddings/word_embeddings"].T + w["cls/predictions/output_bias"]
+    nsp_logits = pooled @ w["cls/seq_relationship/output_weights"].T + w["cls/seq_relationship/output_bias"]
+    return x, pooled, mlm_logits, nsp_logits
+
+
+def np_log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def google_base_names() -> dict[str, list[int]]:
+    """The 206 variables of Google's chinese_L-12_H-768_A-12/bert_model.ckpt, name -> shape,
+    written out from the release's `tf.train.list_variables` layout (not from wwm_trainer)."""
+    out = {
+        "bert/embeddings/LayerNorm/beta": [768], "bert/embeddings/LayerNorm/gamma": [768],
+        "bert/embeddings/position_embeddings": [512, 768],
+        "bert/embeddings/token_type_embeddings": [2, 768],
+        "bert/embeddings/word_embeddings": [21128, 768],
+        "bert/pooler/dense/bias": [768], "bert/pooler/dense/kernel": [768, 768],
+        "cls/predictions/output_bias": [21128],
+        "cls/predictions/transform/LayerNorm/beta": [768],
+        "cls/predictions/transform/LayerNorm/gamma": [768],
+        "cls/predictions/transform/dense/bias": [768],
+        "cls/predictions/transform/dense/kernel": [768, 768],
+        "cls/seq_relationship/output_bias": [2], "cls/seq_relationship/output_weights": [2, 768],
+    }
+    per_layer = """attention/output/LayerNorm/beta 768
+attention/output/LayerNorm/gamma 768
+attention/output/dense/bias 768
+attention/output/dense/kernel 768,768
+attention/self/key/bias 768
+attention/self/key/kernel 768,768
+attention/self/query/bias 768
+attention/self/query/kernel 768,768
+attention/self/value/bias 768
+attention/self/value/kernel 768,768
+intermediate/dense/bias 3072
+intermediate/dense/kernel 768,3072
+output/LayerNorm/beta 768
+output/LayerNorm/gamma 768
+output/dense/bias 768
+output/dense/kernel 3072,768"""
+    for layer in range(12):
+        for line in per_layer.splitlines():
+            name, shape = line.split()
+            out[f"bert/encoder/layer_{layer}/{name}"] = [int(s) for s in shape.split(",")]
+    return out
+
+
+BASE_CONFIG = dict(vocab_size=21128, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                   intermediate_size=3072, hidden_act="gelu", hidden_dropout_prob=0.1,
+                   attention_probs_dropout_prob=0.1, max_position_embeddings=512, type_vocab_size=2,
+                   initializer_range=0.02, directionality="bidi", pooler_fc_size=768,
+                   pooler_num_attention_heads=12, pooler_num_fc_layers=3, pooler_size_per_head=128,
+                   pooler_type="first_token_transform")
