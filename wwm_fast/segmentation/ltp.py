@@ -1,0 +1,322 @@
+"""LTP segmenters: legacy (averaged perceptron, ``ltp-extension``) and neural (``ltp`` + torch).
+
+BERT-wwm (HFL) segmented its pre-training text with LTP. Both packages are imported lazily, so
+wwm_fast works without them until an LTP segmenter is asked for.
+
+LTP legacy quirks this module absorbs (see ``_spans``): whitespace is glued onto neighbouring
+words (``"中国 "``), leading whitespace is dropped, and a line of whitespace returns no word.
+A truncated model file makes ``ltp-extension`` abort the whole process (a Rust panic, not an
+exception), so model files are checked before they are handed to it (``check_model_file``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from typing import List, Optional, Sequence
+
+from .base import Segmenter, abspath, sha256_file
+
+__all__ = ["LTPLegacySegmenter", "LTPNeuralSegmenter", "resolve_legacy_model", "check_model_file"]
+
+_HUB_CONFIG = "config.json"
+_AVRO_MAGIC = b"Obj\x01"
+
+# The Rust thread pool of ltp-extension (rayon) is global and sized once, at its first parallel
+# call in the process, from RAYON_NUM_THREADS. Remember what this process asked for.
+_rayon_threads: Optional[int] = None
+
+
+def _first_line(e: BaseException) -> str:
+    # ltp-extension's errors carry a Rust backtrace when RUST_BACKTRACE is set
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def _import_ltp_extension():
+    try:
+        from ltp_extension.perceptron import CWSModel
+    except ImportError:
+        raise ValueError(
+            "segmenter 'ltp' needs the package ltp-extension, which is not installed: "
+            "pip install 'wwm-fast[ltp]'") from None
+    return CWSModel
+
+
+def resolve_legacy_model(path: str) -> str:
+    """The CWS model file for ``path``: the file itself, or the cws file of an LTP hub folder."""
+    path = abspath(path)
+    if os.path.isfile(path):
+        return path
+    if os.path.isdir(path):
+        config_file = os.path.join(path, _HUB_CONFIG)
+        if os.path.isfile(config_file):
+            try:
+                with open(config_file, encoding="utf-8") as f:
+                    config = json.load(f)
+            except (OSError, ValueError) as e:
+                raise ValueError(f"LTP model folder {path!r}: cannot read {_HUB_CONFIG}: {e}")
+            if not isinstance(config, dict):
+                raise ValueError(f"LTP model folder {path!r}: {_HUB_CONFIG} is not a JSON object")
+            # LTP spells the key "nerual"
+            if config.get("nerual") or config.get("neural"):
+                raise ValueError(
+                    f"LTP model folder {path!r} holds a neural model ({_HUB_CONFIG} says so); "
+                    f"use the segmenter 'ltp-neural:{path}'")
+            tasks = config.get("tasks")
+            if not isinstance(tasks, dict) or not tasks.get("cws"):
+                raise ValueError(f"LTP model folder {path!r}: {_HUB_CONFIG} has no tasks.cws "
+                                 f"entry naming the word segmentation model")
+            model = os.path.join(path, str(tasks["cws"]))
+            if not os.path.isfile(model):
+                raise ValueError(f"LTP model folder {path!r}: the cws model {tasks['cws']!r} "
+                                 f"named in {_HUB_CONFIG} is missing")
+            return model
+        for name in ("cws_model.bin", "cws.bin"):
+            if os.path.isfile(os.path.join(path, name)):
+                return os.path.join(path, name)
+        raise ValueError(f"LTP model folder {path!r} has neither {_HUB_CONFIG} nor "
+                         f"cws_model.bin")
+    raise ValueError(
+        f"LTP model not found: {path!r} is neither a file nor a folder (wwm-fast never "
+        f"downloads models: give a local file or folder, e.g. a copy of LTP/legacy, or train one "
+        f"with `wwm-fast train-segmenter`)")
+
+
+def _read_long(buf: bytes, pos: int):
+    """Avro zig-zag varint at ``pos`` -> (value, new pos)."""
+    shift = 0
+    result = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError("truncated or invalid integer")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            break
+        shift += 7
+    return (result >> 1) ^ -(result & 1), pos
+
+
+def check_model_file(path: str) -> dict:
+    """Check the framing of an LTP legacy model (an Avro object container) without loading it.
+
+    Verifies the magic, the header, every block's size and sync marker up to the end of the
+    file, and (deflate codec) that each block inflates completely. Returns the header metadata
+    (``avro.schema`` parsed). Raises ValueError naming the file and the problem: ltp-extension
+    itself aborts the process on a truncated file.
+    """
+    try:
+        with open(path, "rb") as f:
+            buf = f.read()
+    except OSError as e:
+        raise ValueError(f"cannot read LTP model file {path!r}: {e}") from None
+
+    def bad(what):
+        return ValueError(f"LTP model file {path!r} is not a valid LTP legacy model ({what}); "
+                          f"re-download or re-train it")
+
+    if len(buf) < 4 or buf[:4] != _AVRO_MAGIC:
+        raise bad("wrong magic bytes at the start" if buf else "empty file")
+    pos = 4
+    meta = {}
+    try:
+        while True:
+            count, pos = _read_long(buf, pos)
+            if count == 0:
+                break
+            if count < 0:
+                count = -count
+                _, pos = _read_long(buf, pos)
+            for _ in range(count):
+                klen, pos = _read_long(buf, pos)
+                key = buf[pos:pos + klen]
+                pos += klen
+                vlen, pos = _read_long(buf, pos)
+                val = buf[pos:pos + vlen]
+                pos += vlen
+                if pos > len(buf):
+                    raise ValueError("truncated header")
+                meta[key.decode("utf-8", "replace")] = val
+        sync = buf[pos:pos + 16]
+        pos += 16
+        if len(sync) != 16:
+            raise ValueError("truncated header")
+        codec = meta.get("avro.codec", b"null").decode("ascii", "replace")
+        n_blocks = 0
+        while pos < len(buf):
+            _count, pos = _read_long(buf, pos)
+            size, pos = _read_long(buf, pos)
+            if size < 0 or pos + size + 16 > len(buf):
+                raise ValueError(f"block {n_blocks} runs past the end of the file "
+                                 f"(truncated file?)")
+            block = buf[pos:pos + size]
+            pos += size
+            if buf[pos:pos + 16] != sync:
+                raise ValueError(f"block {n_blocks} has a wrong sync marker")
+            pos += 16
+            if codec == "deflate":
+                d = zlib.decompressobj(-15)
+                d.decompress(block)
+                d.flush()
+                if not d.eof:
+                    raise ValueError(f"block {n_blocks} does not inflate completely")
+            n_blocks += 1
+        if n_blocks == 0:
+            raise ValueError("no data block (truncated file?)")
+    except (ValueError, zlib.error, struct.error) as e:
+        raise bad(str(e)) from None
+    schema = {}
+    try:
+        schema = json.loads(meta.get("avro.schema", b"{}"))
+    except ValueError:
+        raise bad("unreadable schema") from None
+    name = schema.get("name") if isinstance(schema, dict) else None
+    if name in ("pos", "ner"):
+        raise ValueError(f"LTP model file {path!r} is a {name.upper()} model, not a word "
+                         f"segmentation (cws) model")
+    return {"codec": codec, "schema": schema, "blocks": n_blocks}
+
+
+class LTPLegacySegmenter(Segmenter):
+    """LTP legacy word segmentation (averaged perceptron in Rust, ``ltp-extension``).
+
+    Parameters
+    ----------
+    path : str
+        A CWS model file (``cws_model.bin`` of ``LTP/legacy``, or one trained with
+        ``wwm-fast train-segmenter``), or a folder in LTP's hub layout.
+    num_threads : int, default 1
+        1: the calling thread. >1 or -1: LTP's Rust thread pool (rayon), sized at the first
+        parallel call in the process from RAYON_NUM_THREADS, which this sets when unset.
+    fingerprint : str, optional
+        12 hex digits of the model's sha256 (from a recorded spec): a model file whose content
+        changed is refused.
+    """
+
+    kind = "ltp-legacy"
+
+    def __init__(self, path: str, num_threads: int = 1, fingerprint: Optional[str] = None):
+        model_file = resolve_legacy_model(path)
+        CWSModel = _import_ltp_extension()
+        check_model_file(model_file)
+        digest = sha256_file(model_file)[:12]
+        if fingerprint is not None and fingerprint != digest:
+            raise ValueError(
+                f"LTP model file {model_file!r} has changed since it was recorded "
+                f"(sha256 {digest}..., expected {fingerprint}...): re-segment with the new model")
+        super().__init__(f"ltp-legacy:{model_file}#{digest}", num_threads)
+        self.model_file = model_file
+        try:
+            self._model = CWSModel.load(model_file)
+        except BaseException as e:  # pyo3 PanicException derives from BaseException
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise ValueError(f"ltp-extension cannot load the model file {model_file!r}: "
+                             f"{_first_line(e)}") from None
+        self._parallel = self.num_threads != 1
+        if self._parallel:
+            _configure_rayon(self.num_threads)
+
+    def _segment(self, lines: List[str]) -> Sequence[Sequence[str]]:
+        return self._model.batch_predict(lines, parallelism=self._parallel)
+
+    def close(self) -> None:
+        self._model = None
+
+
+def _configure_rayon(num_threads: int) -> None:
+    global _rayon_threads
+    if _rayon_threads is not None:
+        return
+    if num_threads > 0 and "RAYON_NUM_THREADS" not in os.environ:
+        os.environ["RAYON_NUM_THREADS"] = str(num_threads)
+    _rayon_threads = num_threads
+
+
+class LTPNeuralSegmenter(Segmenter):
+    """Neural LTP word segmentation (``ltp`` package, torch), e.g. ``LTP/tiny``.
+
+    ``name`` is a local model folder or a hub name that is already in the local Hugging Face
+    cache (wwm-fast never downloads; ``ltp`` does when the machine can). Lines are segmented in
+    batches of ``batch_size``; lines longer than ``max_chars`` are cut into pieces first (the
+    model's encoder has 512 positions).
+    """
+
+    kind = "ltp-neural"
+
+    def __init__(self, name: str, num_threads: int = 1, fingerprint: Optional[str] = None,
+                 batch_size: int = 32, max_chars: int = 500, device: Optional[str] = None):
+        try:
+            import ltp  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "segmenter 'ltp-neural' needs the packages ltp and torch, which are not "
+                "installed: pip install 'wwm-fast[ltp-neural]'") from None
+        local = os.path.isdir(abspath(name))
+        if local:
+            name = abspath(name)
+            digest = _folder_digest(name)
+            if fingerprint is not None and fingerprint != digest:
+                raise ValueError(f"neural LTP model folder {name!r} has changed since it was "
+                                 f"recorded (fingerprint {digest}, expected {fingerprint})")
+            spec = f"ltp-neural:{name}#{digest}"
+        else:
+            spec = f"ltp-neural:{name}"
+        super().__init__(spec, num_threads)
+        self.batch_size = int(batch_size)
+        self.max_chars = int(max_chars)
+        try:
+            from ltp import LTP
+
+            self._model = LTP(name)
+        except Exception as e:
+            raise ValueError(f"cannot load the neural LTP model {name!r}: {_first_line(e)} "
+                             f"(wwm-fast never downloads models: give a local folder or a "
+                             f"name already in the Hugging Face cache)") from None
+        if self.num_threads > 0:
+            try:
+                import torch
+
+                torch.set_num_threads(self.num_threads)
+            except Exception:  # pragma: no cover - torch always comes with ltp
+                pass
+        if device is not None and hasattr(self._model, "to"):
+            self._model.to(device)
+
+    def _segment(self, lines: List[str]) -> Sequence[Sequence[str]]:
+        # Send only non-blank text, in pieces of at most max_chars, in small batches.
+        jobs = []  # (line index, text)
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            for a in range(0, len(line), self.max_chars):
+                jobs.append((i, line[a:a + self.max_chars]))
+        out: List[List[str]] = [[] for _ in lines]
+        for b in range(0, len(jobs), self.batch_size):
+            batch = jobs[b:b + self.batch_size]
+            result = self._model.pipeline([t for _, t in batch], tasks=["cws"])
+            cws = result.cws if hasattr(result, "cws") else result[0]
+            for (i, _), words in zip(batch, cws):
+                out[i].extend(words)
+        return out
+
+    def close(self) -> None:
+        self._model = None
+
+
+def _folder_digest(folder: str) -> str:
+    """Fingerprint of a model folder: sha256 over its files' names and contents."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            h.update(os.path.relpath(full, folder).encode("utf-8") + b"\0")
+            h.update(sha256_file(full).encode("ascii"))
+    return h.hexdigest()[:12]

@@ -1,0 +1,298 @@
+"""``segment_files``: segment corpus shards once into segmentation caches (``wwm-fast segment``).
+
+Work is split into chunks of lines (about ``chunk_chars`` characters each), so the workers stay
+busy whatever the shard sizes; the main process reads and decodes each shard, hands chunks to the
+worker processes, collects their word spans, and writes each shard's cache as soon as all its
+chunks are back. Each worker builds its own segmenter once, from the spec (processes are
+spawned, not forked: LTP's Rust thread pool does not survive a fork).
+
+Resumable: a shard whose cache already exists with the same segmenter spec, decode policy and
+input (same size and mtime, or same content hash) is skipped. Caches are written under a
+temporary name and renamed, so an interrupted run never leaves a half-written cache under its
+final name; rerunning completes the missing ones.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import deque
+from typing import Dict, List, NamedTuple, Optional, Sequence
+
+import numpy as np
+
+from ..alignment import WordSpans
+from ..files import decode_lines, expand_input_files, read_bytes
+from ..tokenization import _resolve_threads
+from .base import get_segmenter
+from .cache import CACHE_SUFFIX, is_cache_file, read_cache_header, write_cache
+
+__all__ = ["segment_files", "SegmentReport", "cache_path_for"]
+
+
+class SegmentReport(NamedTuple):
+    outputs: List[str]  # cache path per input file, in input order
+    n_segmented: int  # shards segmented in this run
+    n_skipped: int  # shards whose cache was already complete
+    n_lines: int
+    n_chars: int
+    n_words: int
+    n_unmatched: int  # lines whose segmenter output could not be matched (one word per char)
+    seconds: float
+    segmenter: str
+
+
+def cache_path_for(input_path: str, output_dir: str) -> str:
+    """``output_dir/<input basename without .gz>.wwmseg``."""
+    name = os.path.basename(input_path)
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return os.path.join(output_dir, name + CACHE_SUFFIX)
+
+
+def _is_complete(cache: str, source: str, spec: str, errors: str) -> bool:
+    if not os.path.exists(cache):
+        return False
+    try:
+        h = read_cache_header(cache)
+    except ValueError:
+        return False
+    if (h.get("segmenter") != spec or h.get("errors") != errors
+            or h.get("source") != os.path.abspath(source)):
+        return False
+    st = os.stat(source)
+    if h.get("source_size") == st.st_size and h.get("source_mtime_ns") == st.st_mtime_ns:
+        return True
+    import hashlib
+
+    try:
+        return hashlib.sha256(read_bytes(source)).hexdigest() == h.get("data_sha256")
+    except ValueError:
+        return False
+
+
+# -- worker side ------------------------------------------------------------------------------
+_WORKER: Dict[str, object] = {}
+
+
+def _worker_segment(spec: str, num_threads: int, lines: List[str],
+                    segmented: Optional[List[str]], source: str, segmented_source: Optional[str],
+                    line_offset: int):
+    seg = _WORKER.get(spec)
+    if seg is None:
+        _WORKER.clear()
+        seg = get_segmenter(spec, num_threads=num_threads)
+        _WORKER[spec] = seg
+    return _run_segmenter(seg, lines, segmented, source, segmented_source, line_offset)
+
+
+def _run_segmenter(seg, lines, segmented, source, segmented_source, line_offset):
+    before = seg.n_unmatched
+    if segmented is not None:
+        words = seg.segment_batch(lines, segmented=segmented, source=source,
+                                  segmented_source=segmented_source, line_offset=line_offset)
+    else:
+        words = seg.segment_batch(lines, source=source, line_offset=line_offset)
+    return words, seg.n_unmatched - before
+
+
+def _chunks(lines: Sequence[str], chunk_chars: int):
+    """(start, end) line ranges of about chunk_chars characters each."""
+    out = []
+    start = 0
+    size = 0
+    for i, line in enumerate(lines):
+        size += len(line) + 1
+        if size >= chunk_chars:
+            out.append((start, i + 1))
+            start, size = i + 1, 0
+    if start < len(lines) or not out:
+        out.append((start, len(lines)))
+    return out
+
+
+def _concat(parts: List[WordSpans]) -> WordSpans:
+    if len(parts) == 1:
+        return parts[0]
+    starts = np.concatenate([p.starts for p in parts])
+    ends = np.concatenate([p.ends for p in parts])
+    rs = [np.zeros(1, np.int64)]
+    base = 0
+    for p in parts:
+        rs.append(p.row_splits[1:] + base)
+        base += int(p.row_splits[-1])
+    return WordSpans(starts.astype(np.int32, copy=False), ends.astype(np.int32, copy=False),
+                     np.concatenate(rs).astype(np.int64, copy=False))
+
+
+class _Shard:
+    def __init__(self, index, path, seg_path, cache, disk_size):
+        self.index = index
+        self.path = path
+        self.seg_path = seg_path
+        self.cache = cache
+        self.disk_size = disk_size
+        self.data = b""
+        self.parts: Dict[int, WordSpans] = {}
+        self.n_chunks = 0
+        self.n_chars = 0
+        self.n_lines = 0
+        self.n_unmatched = 0
+
+
+def segment_files(input_files, segmenter: str, output_dir: str, *,
+                  segmented_files=None, num_workers: int = 1, num_threads: int = 1,
+                  errors: str = "strict", overwrite: bool = False, compress: bool = True,
+                  progress: bool = True, chunk_chars: int = 200_000) -> SegmentReport:
+    """Segment text shards into segmentation caches in ``output_dir`` (one per input file).
+
+    Parameters
+    ----------
+    input_files : str or list
+        Google's ``--input_file`` syntax (comma-separated globs) or a list of paths.
+    segmenter : str
+        A segmenter spec (``get_segmenter``).
+    segmented_files : str or list, optional
+        With ``pre:DELIM``: the segmented twin of each input file (same order, line-aligned).
+        Without it, ``pre`` reads the words from the input files themselves.
+    num_workers : int
+        Processes (-1 = all cores); 1 segments in this process.
+    num_threads : int
+        Threads inside each segmenter (LTP legacy).
+    errors : {"strict", "ignore"}
+        Invalid UTF-8: "strict" stops naming file and line, "ignore" drops the bytes (Google).
+    overwrite : bool
+        Segment again even where a matching cache exists.
+    """
+    t0 = time.perf_counter()
+    num_workers = _resolve_threads(num_workers)
+    if num_workers == -1:
+        num_workers = os.cpu_count() or 1
+    num_threads = _resolve_threads(num_threads)
+    if errors not in ("strict", "ignore"):
+        raise ValueError(f"errors must be one of ['strict', 'ignore'], got {errors!r}")
+    if chunk_chars < 1:
+        raise ValueError(f"chunk_chars must be >= 1, got {chunk_chars}")
+    files = expand_input_files(input_files)
+    seg_files = expand_input_files(segmented_files) if segmented_files else None
+    if seg_files is not None and len(seg_files) != len(files):
+        raise ValueError(f"segmented_file matches {len(seg_files)} files but input_file matches "
+                         f"{len(files)}: give one segmented file per input file, in the same "
+                         f"order")
+    caches = [cache_path_for(p, output_dir) for p in files]
+    seen: Dict[str, str] = {}
+    for p, c in zip(files, caches):
+        if is_cache_file(p):
+            raise ValueError(f"input file {p!r} is already a segmentation cache")
+        if c in seen:
+            raise ValueError(f"input files {seen[c]!r} and {p!r} would both be cached as {c!r}: "
+                             f"segment them into different output folders")
+        seen[c] = p
+    # Build the segmenter here first: a missing package, model or bad spec fails before any work.
+    seg = get_segmenter(segmenter, num_threads=num_threads)
+    spec = seg.spec
+    if seg_files is not None and getattr(seg, "kind", "") != "pre":
+        raise ValueError("segmented_file is only used with a 'pre:DELIM' segmenter")
+    os.makedirs(output_dir, exist_ok=True)
+
+    shards = []
+    n_skipped = 0
+    for i, (p, c) in enumerate(zip(files, caches)):
+        if not overwrite and _is_complete(c, p, spec, errors):
+            n_skipped += 1
+            continue
+        shards.append(_Shard(i, p, seg_files[i] if seg_files else None, c, os.path.getsize(p)))
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(s.disk_size for s in shards), unit="B", unit_scale=True,
+                   unit_divisor=1024, desc="segment", file=sys.stderr, dynamic_ncols=True,
+                   disable=None)  # None: shown on a terminal, silent in logs
+    totals = {"lines": 0, "chars": 0, "words": 0, "unmatched": 0}
+
+    def tasks():
+        for shard in shards:
+            shard.data = read_bytes(shard.path)
+            lines = decode_lines(shard.data, errors, shard.path)
+            seg_lines = None
+            if shard.seg_path is not None:
+                seg_lines = decode_lines(read_bytes(shard.seg_path), errors, shard.seg_path)
+                if len(seg_lines) != len(lines):
+                    raise ValueError(
+                        f"segmented file {shard.seg_path!r} has {len(seg_lines)} lines but "
+                        f"input file {shard.path!r} has {len(lines)}: they must be line-aligned")
+            shard.n_chars = sum(map(len, lines))
+            shard.n_lines = len(lines)
+            ranges = _chunks(lines, chunk_chars)
+            shard.n_chunks = len(ranges)
+            for k, (a, b) in enumerate(ranges):
+                yield shard, k, (lines[a:b], None if seg_lines is None else seg_lines[a:b],
+                                 shard.path, shard.seg_path, a)
+            del lines, seg_lines
+
+    def finish(shard: _Shard, k: int, result):
+        words, n_bad = result
+        shard.parts[k] = words
+        shard.n_unmatched += n_bad
+        if bar is not None:
+            done_lines = len(words.row_splits) - 1
+            bar.update(shard.disk_size * done_lines / max(1, shard.n_lines))
+        if len(shard.parts) == shard.n_chunks:
+            allwords = _concat([shard.parts[j] for j in range(shard.n_chunks)])
+            write_cache(shard.cache, shard.data, allwords, segmenter=spec,
+                        source=os.path.abspath(shard.path), errors=errors, compress=compress,
+                        extra={"n_unmatched": shard.n_unmatched,
+                               "segmented_source": (os.path.abspath(shard.seg_path)
+                                                    if shard.seg_path else None)})
+            totals["lines"] += len(allwords.row_splits) - 1
+            totals["chars"] += shard.n_chars
+            totals["words"] += len(allwords.starts)
+            totals["unmatched"] += shard.n_unmatched
+            shard.data = b""
+            shard.parts.clear()
+
+    try:
+        if num_workers == 1 or not shards:
+            for shard, k, args in tasks():
+                finish(shard, k, _run_segmenter(seg, *args))
+        else:
+            seg.close()
+            del seg
+            _run_pool(tasks(), finish, spec, num_workers, num_threads)
+    finally:
+        if bar is not None:
+            bar.close()
+    return SegmentReport(caches, len(shards), n_skipped, totals["lines"], totals["chars"],
+                         totals["words"], totals["unmatched"], time.perf_counter() - t0, spec)
+
+
+def _run_pool(task_iter, finish, spec, num_workers, num_threads):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    max_inflight = 2 * num_workers  # keeps every worker busy while results are collected
+    pending = deque()
+    with ProcessPoolExecutor(max_workers=num_workers, mp_context=ctx) as pool:
+        try:
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) < max_inflight:
+                    try:
+                        shard, k, args = next(task_iter)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    pending.append((pool.submit(_worker_segment, spec, num_threads, *args),
+                                    shard, k))
+                if not pending:
+                    break
+                # collect in submission order, so shards complete (and are written) in order
+                fut, shard, k = pending.popleft()
+                finish(shard, k, fut.result())
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise

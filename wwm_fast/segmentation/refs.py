@@ -1,0 +1,256 @@
+"""HuggingFace ``chinese_ref`` ids (``run_chinese_ref.py`` / ``run_mlm_wwm.py``), from any segmenter.
+
+HF's rule (BERT_DATA_SPEC §5.2), per line:
+
+1. the word set = the line's words of more than one character, every character CJK (Google's
+   ``_is_chinese_char``, 8 ranges);
+2. the line is tokenized with ``[CLS]`` at position 0 and truncated to ``max_seq_length`` tokens;
+3. forward maximum matching over the tokens: at a token made only of CJK characters, the longest
+   run of the next ``k >= 2`` tokens whose concatenation is in the set (``k`` at most the longest
+   word) is marked: its tokens 2..k become ``##`` continuations, and the scan jumps past it;
+4. ``ref_ids`` = the positions of the marked tokens (one CJK character each).
+
+It is set-based, not positional: every occurrence of a word's characters in the line is marked,
+even where the segmenter cut that occurrence differently (wwm_fast's own aligner is positional;
+see BERT_DATA_SPEC §5.5 for how often they differ).
+
+Differences from HF's script, all deliberate and documented in the segmentation README: the
+tokens are Google's (``FullTokenizer``, the vocab's own strings) instead of HF's ``BertTokenizer``
+(they differ on private-use characters and words over 100 characters, §1); the word set comes from
+the given segmentation with whitespace never inside a word (HF's LTP words may carry glued spaces,
+and such words never enter its set).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable, List, Optional, Sequence
+
+import numpy as np
+
+from ..alignment import WordSpans
+from ..tokenization import Encoding, FullTokenizer
+
+__all__ = ["chinese_ref_ids", "is_chinese_char", "make_refs", "write_refs"]
+
+_CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+               (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+
+
+def is_chinese_char(cp: int) -> bool:
+    """Google's ``_is_chinese_char`` (also HF's): the 8 CJK ideograph ranges."""
+    for lo, hi in _CJK_RANGES:
+        if lo <= cp <= hi:
+            return True
+    return False
+
+
+def _all_cjk(text: str) -> bool:
+    return all(is_chinese_char(ord(c)) for c in text)
+
+
+class _VocabInfo:
+    """Per-id facts about the vocab, computed once per tokenizer."""
+
+    def __init__(self, tokenizer: FullTokenizer):
+        size = max(tokenizer.vocab.values()) + 1
+        self.strings: List[str] = [""] * size
+        for token, index in tokenizer.vocab.items():
+            self.strings[index] = token
+        # a token that can start or continue a Chinese word: non-empty, every character CJK
+        self.cjk = np.array([bool(s) and _all_cjk(s) for s in self.strings], dtype=bool)
+        # a marked token is recorded when it is exactly one CJK character
+        self.single = np.array([len(s) == 1 for s in self.strings], dtype=bool)
+
+
+_INFO_CACHE: dict = {}
+
+
+def _info(tokenizer: FullTokenizer) -> _VocabInfo:
+    info = _INFO_CACHE.get(id(tokenizer))
+    if info is None or info[0] is not tokenizer:
+        info = (tokenizer, _VocabInfo(tokenizer))
+        _INFO_CACHE.clear()
+        _INFO_CACHE[id(tokenizer)] = info
+    return info[1]
+
+
+def chinese_ref_ids(tokenizer: FullTokenizer, lines: Sequence[str], words: WordSpans, *,
+                    encoding: Optional[Encoding] = None,
+                    max_seq_length: int = 512) -> List[List[int]]:
+    """HF ``chinese_ref`` of each line: token positions (``[CLS]`` = 0) that continue a word.
+
+    Parameters
+    ----------
+    tokenizer : FullTokenizer
+    lines : list of str
+        The lines (as ``decode_lines`` gives them).
+    words : WordSpans
+        Their segmentation (a segmenter's output or a cache's ``words``).
+    encoding : Encoding, optional
+        ``tokenizer``'s encoding of ``lines`` when already computed.
+    max_seq_length : int, default 512
+        HF's ``max_length``: tokens past ``max_seq_length - 2`` are cut before matching, as
+        ``run_chinese_ref.py`` does; 0 = no truncation.
+    """
+    n = len(lines)
+    if len(words.row_splits) != n + 1:
+        raise ValueError(f"words cover {len(words.row_splits) - 1} lines but there are {n}")
+    if max_seq_length < 0 or max_seq_length in (1, 2):
+        raise ValueError(f"max_seq_length must be 0 (no truncation) or >= 3, "
+                         f"got {max_seq_length}")
+    if encoding is None:
+        encoding = tokenizer.encode_batch(list(lines), num_threads=-1)
+    if len(encoding.row_splits) != n + 1:
+        raise ValueError(f"encoding covers {len(encoding.row_splits) - 1} lines but there are {n}")
+    info = _info(tokenizer)
+    limit = max_seq_length - 2 if max_seq_length else None
+    ids = encoding.ids
+    cjk_flags = info.cjk[ids]
+    strings = info.strings
+    single = info.single
+    t_rs = encoding.row_splits.tolist()
+    w_rs = words.row_splits.tolist()
+    w_st = words.starts.tolist()
+    w_en = words.ends.tolist()
+    out: List[List[int]] = []
+    for i in range(n):
+        line = lines[i]
+        word_set = set()
+        for s, e in zip(w_st[w_rs[i]:w_rs[i + 1]], w_en[w_rs[i]:w_rs[i + 1]]):
+            if e - s > 1:
+                w = line[s:e]
+                if _all_cjk(w):
+                    word_set.add(w)
+        if not word_set:
+            out.append([])
+            continue
+        a, b = t_rs[i], t_rs[i + 1]
+        if limit is not None:
+            b = min(b, a + limit)
+        out.append(_match_line(ids[a:b].tolist(), cjk_flags[a:b], strings, single, word_set))
+    return out
+
+
+def _match_line(line_ids, cjk, strings, single, word_set) -> List[int]:
+    """Forward maximum matching over the runs of CJK tokens of one line."""
+    max_len = max(map(len, word_set))
+    refs: List[int] = []
+    # runs of consecutive CJK tokens: a match never crosses a non-CJK token (the set holds only
+    # all-CJK strings), so each run is matched on its own
+    flags = np.concatenate(([False], cjk, [False]))
+    edges = np.flatnonzero(flags[1:] != flags[:-1])
+    for r0, r1 in zip(edges[0::2].tolist(), edges[1::2].tolist()):
+        if r1 - r0 < 2:
+            continue
+        toks = [strings[t] for t in line_ids[r0:r1]]
+        if all(len(t) == 1 for t in toks):
+            text = "".join(toks)
+            start, end = 0, len(text)
+            while start < end:
+                for k in range(min(end - start, max_len), 1, -1):
+                    if text[start:start + k] in word_set:
+                        refs.extend(range(r0 + start + 2, r0 + start + k + 1))  # +1: [CLS]
+                        start += k
+                        break
+                else:
+                    start += 1
+        else:  # multi-character CJK tokens (not produced by Google's tokenizer): token windows
+            start, end = 0, len(toks)
+            while start < end:
+                for k in range(min(end - start, max_len), 1, -1):
+                    if "".join(toks[start:start + k]) in word_set:
+                        refs.extend(r0 + j + 1 for j in range(start + 1, start + k)
+                                    if single[line_ids[r0 + j]])
+                        start += k
+                        break
+                else:
+                    start += 1
+    return refs
+
+
+def write_refs(out, refs: Iterable[List[int]], blank: Optional[Sequence[bool]] = None,
+               keep_blank: bool = False) -> int:
+    """Write one JSON list per line (``[2, 4, 6]``); HF's format. Returns lines written.
+
+    ``blank[i]`` marks empty/whitespace-only input lines: dropped unless ``keep_blank`` (HF's
+    ``run_chinese_ref.py`` drops them, and ``run_mlm_wwm.py`` pairs the ref file with its own
+    blank-dropped dataset, so dropping is what HF's training script needs).
+    """
+    written = 0
+    for i, r in enumerate(refs):
+        if blank is not None and blank[i] and not keep_blank:
+            continue
+        out.write(json.dumps(r, separators=(", ", ": ")))
+        out.write("\n")
+        written += 1
+    return written
+
+
+def make_refs(input_files, vocab_file, output_file, *, segmenter: Optional[str] = None,
+              segmented_files=None, do_lower_case: bool = True, max_seq_length: int = 512,
+              keep_blank: bool = False, errors: str = "strict", num_threads: int = 1,
+              batch_lines: int = 20_000):
+    """Write HF's ``chinese_ref`` file for text files or segmentation caches (``wwm-fast refs``).
+
+    Text inputs are segmented with ``segmenter`` (``pre:DELIM`` may take its words from
+    ``segmented_files``, one per input); caches reuse their stored segmentation. Blank lines are
+    dropped unless ``keep_blank``. Returns (input lines, lines written).
+    """
+    from ..files import atomic_output, decode_lines, expand_input_files, read_bytes
+    from .base import get_segmenter
+    from .cache import is_cache_file, read_cache
+
+    files = expand_input_files(input_files)
+    seg_files = expand_input_files(segmented_files) if segmented_files else None
+    if seg_files is not None and len(seg_files) != len(files):
+        raise ValueError(f"segmented_file matches {len(seg_files)} files but input_file matches "
+                         f"{len(files)}: give one segmented file per input file")
+    tokenizer = FullTokenizer(vocab_file, do_lower_case=do_lower_case)
+    seg = None
+    if not all(is_cache_file(p) for p in files):
+        if segmenter is None:
+            raise ValueError("text inputs need --segmenter (or segment them first with "
+                             "`wwm-fast segment` and pass the caches)")
+        seg = get_segmenter(segmenter, num_threads=num_threads)
+        if seg_files is not None and seg.kind != "pre":
+            raise ValueError("segmented_file is only used with a 'pre:DELIM' segmenter")
+    n_in = n_out = 0
+    with atomic_output(output_file, "w") as out:
+        for k, path in enumerate(files):
+            seg_lines = None
+            if is_cache_file(path):
+                shard = read_cache(path)
+                lines = decode_lines(shard.data, shard.errors, shard.source)
+                words_all = shard.words
+            else:
+                lines = decode_lines(read_bytes(path), errors, path)
+                words_all = None
+                if seg_files is not None:
+                    seg_lines = decode_lines(read_bytes(seg_files[k]), errors, seg_files[k])
+                    if len(seg_lines) != len(lines):
+                        raise ValueError(
+                            f"segmented file {seg_files[k]!r} has {len(seg_lines)} lines but "
+                            f"input file {path!r} has {len(lines)}: they must be line-aligned")
+            for a in range(0, len(lines), batch_lines):
+                batch = lines[a:a + batch_lines]
+                if words_all is not None:
+                    words = _slice_spans(words_all, a, a + len(batch))
+                elif seg_lines is not None:
+                    words = seg.segment_batch(batch, segmented=seg_lines[a:a + batch_lines],
+                                              source=path, segmented_source=seg_files[k],
+                                              line_offset=a)
+                else:
+                    words = seg.segment_batch(batch, source=path, line_offset=a)
+                enc = tokenizer.encode_batch(batch, num_threads=-1)
+                refs = chinese_ref_ids(tokenizer, batch, words, encoding=enc,
+                                       max_seq_length=max_seq_length)
+                n_out += write_refs(out, refs, enc.blank.astype(bool), keep_blank)
+                n_in += len(batch)
+    return n_in, n_out
+
+
+def _slice_spans(words: WordSpans, a: int, b: int) -> WordSpans:
+    rs = words.row_splits[a:b + 1]
+    lo, hi = int(rs[0]), int(rs[-1])
+    return WordSpans(words.starts[lo:hi], words.ends[lo:hi], rs - lo)
