@@ -25,6 +25,29 @@ def _import_jieba():
     return jieba
 
 
+# Loaded tokenizers, per dictionary, shared by the segmenters of this process (loading takes
+# about a second; a tokenizer is never modified after loading, so sharing it is safe).
+_TOKENIZERS: dict = {}
+
+
+def _load_tokenizer(jieba, dictionary: Optional[str]):
+    tokenizer = _TOKENIZERS.get(dictionary)
+    if tokenizer is not None:
+        return tokenizer
+    tokenizer = jieba.Tokenizer(dictionary) if dictionary is not None else jieba.Tokenizer()
+    logger = logging.getLogger("jieba")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # jieba logs "Building prefix dict..." at DEBUG to stderr
+    try:
+        tokenizer.initialize()
+    except Exception as e:
+        raise ValueError(f"jieba cannot load its dictionary: {e}") from None
+    finally:
+        logger.setLevel(level)
+    _TOKENIZERS[dictionary] = tokenizer
+    return tokenizer
+
+
 class JiebaSegmenter(Segmenter):
     """jieba's accurate mode (``Tokenizer.cut``), HMM for unknown words on by default.
 
@@ -53,17 +76,7 @@ class JiebaSegmenter(Segmenter):
             options += f",dict={dictionary}#{digest}"
         super().__init__(f"jieba:{options}@{version}", num_threads)
         self.hmm = bool(hmm)
-        self._tokenizer = (jieba.Tokenizer(dictionary) if dictionary is not None
-                           else jieba.Tokenizer())
-        logger = logging.getLogger("jieba")
-        level = logger.level
-        logger.setLevel(logging.WARNING)  # jieba logs at DEBUG to its own stderr handler
-        try:
-            self._tokenizer.initialize()
-        except Exception as e:
-            raise ValueError(f"jieba cannot load its dictionary: {e}") from None
-        finally:
-            logger.setLevel(level)
+        self._tokenizer = _load_tokenizer(jieba, dictionary)
 
     @classmethod
     def from_arg(cls, arg: str, num_threads: int = 1) -> "JiebaSegmenter":

@@ -203,13 +203,15 @@ class LTPLegacySegmenter(Segmenter):
         model_file = resolve_legacy_model(path)
         CWSModel = _import_ltp_extension()
         check_model_file(model_file)
-        digest = sha256_file(model_file)[:12]
+        full_digest = sha256_file(model_file)
+        digest = full_digest[:12]
         if fingerprint is not None and fingerprint != digest:
             raise ValueError(
                 f"LTP model file {model_file!r} has changed since it was recorded "
                 f"(sha256 {digest}..., expected {fingerprint}...): re-segment with the new model")
         super().__init__(f"ltp-legacy:{model_file}#{digest}", num_threads)
         self.model_file = model_file
+        _probe_load(model_file, full_digest)
         try:
             self._model = CWSModel.load(model_file)
         except BaseException as e:  # pyo3 PanicException derives from BaseException
@@ -226,6 +228,51 @@ class LTPLegacySegmenter(Segmenter):
 
     def close(self) -> None:
         self._model = None
+
+
+_PROBE = """\
+import sys
+from ltp_extension.perceptron import CWSModel
+CWSModel.load(sys.argv[1])
+"""
+
+
+def _probe_load(model_file: str, full_digest: str) -> None:
+    """Load the model once in a child process before loading it here.
+
+    A model file can pass ``check_model_file`` and still be corrupt (deflate has no checksum):
+    ltp-extension then panics while decoding and aborts the whole process. A child process
+    takes that hit instead; a model that loaded once is remembered (by content hash) in a
+    per-user folder under the temp dir, so each model is probed once per machine.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    marker_dir = os.path.join(tempfile.gettempdir(), f"wwm_fast-{uid}-verified-models")
+    marker = os.path.join(marker_dir, "ltp-legacy-" + full_digest)
+    if os.path.exists(marker):
+        return
+    env = dict(os.environ, RUST_BACKTRACE="0", RUST_LIB_BACKTRACE="0")
+    try:
+        r = subprocess.run([sys.executable, "-c", _PROBE, model_file], capture_output=True,
+                           env=env, timeout=3600)
+    except (OSError, subprocess.SubprocessError) as e:  # cannot probe: load directly
+        del e
+        return
+    if r.returncode != 0:
+        err = r.stderr.decode("utf-8", "replace").strip().splitlines()
+        reason = next((line for line in err if "Err" in line or "rror" in line),
+                      err[-1] if err else f"exit status {r.returncode}")
+        raise ValueError(f"LTP model file {model_file!r} is corrupt: ltp-extension cannot load "
+                         f"it ({reason.strip()}); re-download or re-train it")
+    try:
+        os.makedirs(marker_dir, exist_ok=True)
+        with open(marker, "w") as f:
+            f.write(model_file + "\n")
+    except OSError:
+        pass
 
 
 def _configure_rayon(num_threads: int) -> None:
