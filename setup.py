@@ -8,6 +8,7 @@ The Unicode tables of the tokenizer are generated here, from the building interp
 unicodedata (csrc/gen_unicode_tables.py), so that they match the Python the reference runs on.
 """
 
+import glob
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ def native(name, sources, include_dirs=()):
         "wwm_fast." + name,
         sorted(os.path.join("csrc", s) for s in sources),
         include_dirs=["csrc", GEN_DIR, *include_dirs],
+        depends=sorted(glob.glob(os.path.join("csrc", "*.h"))),  # rebuild when a header changes
         cxx_std=17,
         extra_compile_args=list(CXX_FLAGS),  # copies: the build appends to these lists
         extra_link_args=list(LINK_FLAGS),

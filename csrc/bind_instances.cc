@@ -53,5 +53,19 @@ PYBIND11_MODULE(_instances, m) {
       py::arg("corpus"), py::arg("seed"), py::arg("shard"), py::arg("max_seq_length"),
       py::arg("max_predictions"), py::arg("masked_lm_prob"), py::arg("short_seq_prob"),
       py::arg("dupe_factor"), py::arg("next_sentence"), py::arg("rand_ids").noconvert(),
-      "Fast-mode instances of one shard, shuffled, with per-instance RNG keys; no predictions.");
+      "Fast-mode instances of one shard in document order, with per-instance RNG keys; no "
+      "predictions.");
+  m.def(
+      "shuffled_order",
+      [](int64_t n, uint64_t seed, uint64_t shard) {
+        if (n < 0) throw std::invalid_argument("n must be >= 0, got " + std::to_string(n));
+        wwm::PodVector<int64_t> order;
+        {
+          py::gil_scoped_release release;
+          wwm::ShuffledOrder(n, seed, shard, &order);
+        }
+        return wwm::VectorToArray(std::move(order));
+      },
+      py::arg("n"), py::arg("seed"), py::arg("shard"),
+      "The permutation fast mode writes a shard's instances in.");
 }

@@ -20,29 +20,36 @@ py::bytes ToBytes(wwm::PodVector<uint8_t>&& v) {
 PYBIND11_MODULE(_tfrecord, m) {
   m.doc() = "Native TFRecord writer. Private: use wwm_fast.tfrecord.";
   m.def(
-      "serialize_instances",
+      "serialize_into",
       [](CArray<int32_t> ids, py::dict instances, CArray<int64_t> order, int max_seq_length,
-         int max_predictions, int32_t cls_id, int32_t sep_id) {
+         int max_predictions, int32_t cls_id, int32_t sep_id, CArray<uint8_t> out) {
         const wwm::InstanceView v = wwm::ViewFromDict(instances, false, true);
         const int64_t n_tok = ids.shape(0);
-        for (int64_t i = 0; i < v.n; ++i) {
+        for (int64_t k = 0; k < order.shape(0); ++k) {
+          const int64_t i = order.data()[k];
+          if (i < 0 || i >= v.n) continue;  // reported by the kernel
           if (v.a_start[i] < 0 || v.a_len[i] < 0 || v.a_start[i] + v.a_len[i] > n_tok ||
               v.b_start[i] < 0 || v.b_len[i] < 0 || v.b_start[i] + v.b_len[i] > n_tok) {
             throw std::out_of_range("instance " + std::to_string(i) + " points outside ids");
           }
         }
         const wwm::WriteConfig cfg{max_seq_length, max_predictions, cls_id, sep_id};
-        wwm::PodVector<uint8_t> out;
+        int64_t n_done = 0;
+        size_t used;
+        uint8_t* buf = out.mutable_data();
+        const size_t capacity = static_cast<size_t>(out.shape(0));
         {
           py::gil_scoped_release release;
-          wwm::SerializeInstances(ids.data(), v, order.data(), order.shape(0), cfg, &out);
+          used = wwm::SerializeInstances(ids.data(), v, order.data(), order.shape(0), cfg, buf,
+                                         capacity, &n_done);
         }
-        return ToBytes(std::move(out));
+        return py::make_tuple(used, n_done);
       },
       py::arg("ids").noconvert(), py::arg("instances"), py::arg("order").noconvert(),
       py::arg("max_seq_length"), py::arg("max_predictions"), py::arg("cls_id"),
-      py::arg("sep_id"),
-      "TFRecord bytes (framed tf.train.Example records) of instances[order[k]] for each k.");
+      py::arg("sep_id"), py::arg("out").noconvert(),
+      "Writes framed tf.train.Example records of instances[order[k]] into the preallocated uint8 "
+      "array `out` until the next does not fit; returns (bytes written, instances written).");
   m.def(
       "frame_records",
       [](py::list records) {

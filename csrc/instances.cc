@@ -99,6 +99,10 @@ void InstancesFromDocument(const Corpus& c, const BuildConfig& cfg, int64_t doc,
   }
 }
 
+uint64_t FastShardKey(uint64_t seed, uint64_t shard) {
+  return DeriveKey(DeriveKey(seed, 0x5eed), shard);
+}
+
 }  // namespace
 
 void ValidateConfig(const BuildConfig& cfg, bool compat) {
@@ -194,7 +198,7 @@ void BuildFast(const Corpus& c, const BuildConfig& cfg, uint64_t seed, uint64_t 
                InstanceSet* out) {
   ValidateConfig(cfg, false);
   const int64_t n_docs = c.n_documents;
-  const uint64_t shard_key = DeriveKey(DeriveKey(seed, 0x5eed), shard);
+  const uint64_t shard_key = FastShardKey(seed, shard);
   InstanceSet built;
   for (int pass = 0; pass < cfg.dupe_factor; ++pass) {
     const uint64_t pass_key = DeriveKey(shard_key, static_cast<uint64_t>(pass));
@@ -215,24 +219,14 @@ void BuildFast(const Corpus& c, const BuildConfig& cfg, uint64_t seed, uint64_t 
       InstancesFromDocument(c, cfg, d, rng, pick, emit);
     }
   }
-  // Shuffle the shard's instances with a stream of their own.
-  const size_t n = built.a_start.size();
-  std::vector<int64_t> perm(n);
-  for (size_t k = 0; k < n; ++k) perm[k] = static_cast<int64_t>(k);
-  KeyedRng shuffle_rng(DeriveKey(shard_key, 0x5417F1E));
-  Shuffle(shuffle_rng, perm.data(), perm.size());
-  out->a_start.reserve(n);
-  out->a_len.reserve(n);
-  out->b_start.reserve(n);
-  out->b_len.reserve(n);
-  out->next_label.reserve(n);
-  out->key.reserve(n);
-  for (size_t k = 0; k < n; ++k) {
-    const int64_t j = perm[k];
-    Append(out, built.a_start[j], built.a_len[j], built.b_start[j], built.b_len[j],
-           built.next_label[j] != 0);
-    out->key.push_back(built.key[j]);
-  }
+  *out = std::move(built);
+}
+
+void ShuffledOrder(int64_t n, uint64_t seed, uint64_t shard, PodVector<int64_t>* order) {
+  order->resize_uninitialized(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k) (*order)[k] = k;
+  KeyedRng rng(DeriveKey(FastShardKey(seed, shard), 0x5417F1E));
+  Shuffle(rng, order->data(), order->size());
 }
 
 }  // namespace wwm

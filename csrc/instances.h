@@ -11,7 +11,7 @@
 //     retries, truncation, masking through MaskInstance, and the final shuffle of instances).
 //   BuildFast   -- the same distributions with a counter RNG keyed by (seed, shard, document,
 //     pass): documents are not shuffled, a random next comes from another document of the shard,
-//     instance order is shuffled within the shard. Masking is a separate, vectorised stage
+//     instances are written in a shuffled order within the shard (ShuffledOrder). Masking is a separate, vectorised stage
 //     (SampleMasks in masking.cc) keyed by each instance's key. Output is independent of threads,
 //     workers and machines. With next_sentence = false it builds single-segment instances
 //     [CLS] A [SEP] from consecutive sentences (RoBERTa-style, no NSP; label 0).
@@ -105,9 +105,14 @@ inline void FillInstanceTokens(const Corpus& c, int64_t a_start, int32_t a_len, 
 void BuildCompat(const Corpus& corpus, const BuildConfig& cfg,
                  const std::vector<uint32_t>& seed_key, InstanceSet* out);
 
-// Fast mode, one shard: instances in shuffled order with keys; predictions left empty.
+// Fast mode, one shard: instances in document order (pass by pass) with their RNG keys;
+// predictions left empty. Write them in ShuffledOrder: masking in document order reads the corpus
+// sequentially, which is several times faster than in shuffled order.
 void BuildFast(const Corpus& corpus, const BuildConfig& cfg, uint64_t seed, uint64_t shard,
                InstanceSet* out);
+
+// The order fast mode writes a shard's n instances in: a permutation keyed by (seed, shard).
+void ShuffledOrder(int64_t n, uint64_t seed, uint64_t shard, PodVector<int64_t>* order);
 
 // Fast mode's vectorised sampler: predictions of every instance (keyed by instances.key), split
 // over threads; output independent of num_threads. pred_splits gets n + 1 entries.

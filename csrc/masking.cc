@@ -1,5 +1,7 @@
-// Fast mode's vectorised whole-word sampler (declared in instances.h): MaskInstance over every
-// instance of a shard, each with the KeyedRng of its own key, split over threads.
+// Fast mode's vectorised whole-word sampler (declared in instances.h): every instance of a shard
+// with the KeyedRng of its own key, split over threads. Groups are read straight from the corpus
+// ranges of A and B (no copy of the tokens); a group never crosses [SEP] and the first token of a
+// segment always starts one (a word cut by truncation is a group of its own).
 #include <algorithm>
 #include <thread>
 #include <vector>
@@ -9,6 +11,22 @@
 #include "random.h"
 
 namespace wwm {
+namespace {
+
+// Appends the groups of one segment (corpus tokens [start, start + len) at instance positions
+// first_pos...).
+inline void SegmentGroups(const Corpus& c, int64_t start, int32_t len, int first_pos,
+                          bool whole_word, MaskScratch* s, int* n_members) {
+  int32_t* members = s->members.data();
+  int32_t* group_start = s->group_start.data();
+  const uint8_t* ws = c.word_start + start;
+  for (int32_t j = 0; j < len; ++j) {
+    if (j == 0 || !whole_word || ws[j]) group_start[s->n_groups++] = *n_members;
+    members[(*n_members)++] = first_pos + j;
+  }
+}
+
+}  // namespace
 
 void SampleMasks(const Corpus& c, const BuildConfig& cfg, const InstanceView& set,
                  int num_threads, PodVector<int64_t>* pred_splits, Predictions* preds_out) {
@@ -21,21 +39,42 @@ void SampleMasks(const Corpus& c, const BuildConfig& cfg, const InstanceView& se
   std::vector<PodVector<int64_t>> counts(threads);
   auto work = [&](int t) {
     const int64_t begin = n * t / threads, end = n * (t + 1) / threads;
-    InstanceTokens tokens;
     MaskScratch scratch;
+    scratch.Reserve(cfg.max_seq_length);
     Predictions& out = parts[t];
     out.group_hist.resize(kGroupHistSize, 0);
-    out.positions.reserve(static_cast<size_t>(end - begin) * cfg.max_predictions);
-    out.input_ids.reserve(static_cast<size_t>(end - begin) * cfg.max_predictions);
-    out.labels.reserve(static_cast<size_t>(end - begin) * cfg.max_predictions);
+    const size_t guess = static_cast<size_t>(end - begin) * cfg.max_predictions;
+    out.positions.reserve(guess);
+    out.input_ids.reserve(guess);
+    out.labels.reserve(guess);
     counts[t].reserve(static_cast<size_t>(end - begin));
+    constexpr int64_t kAhead = 4;  // a random next's B lies anywhere in the shard: fetch early
+    auto prefetch = [&](int64_t j) {
+      if (j >= end) return;
+      for (int32_t x = 0; x < set.b_len[j]; x += 16) __builtin_prefetch(c.ids + set.b_start[j] + x);
+      for (int32_t x = 0; x < set.b_len[j]; x += 64) {
+        __builtin_prefetch(c.word_start + set.b_start[j] + x);
+      }
+    };
+    for (int64_t j = begin; j < begin + kAhead; ++j) prefetch(j);
     for (int64_t i = begin; i < end; ++i) {
-      FillInstanceTokens(c, set.a_start[i], set.a_len[i], set.b_start[i], set.b_len[i], cfg, true,
-                         &tokens);
+      prefetch(i + kAhead);
+      const int64_t a_start = set.a_start[i], b_start = set.b_start[i];
+      const int32_t a_len = set.a_len[i], b_len = set.b_len[i];
+      const int length = a_len + b_len + (b_len > 0 ? 3 : 2);
+      scratch.Reserve(length);
+      scratch.n_groups = 0;
+      int n_members = 0;
+      SegmentGroups(c, a_start, a_len, 1, cfg.whole_word, &scratch, &n_members);
+      const int b_first = a_len + 2;
+      if (b_len > 0) SegmentGroups(c, b_start, b_len, b_first, cfg.whole_word, &scratch, &n_members);
+      scratch.group_start[scratch.n_groups] = n_members;
+      auto original = [&](int pos) {
+        return pos < b_first ? c.ids[a_start + pos - 1] : c.ids[b_start + pos - b_first];
+      };
       KeyedRng rng(set.key[i]);
-      const int made = MaskInstance(tokens.ids.data(), tokens.special.data(), tokens.joins.data(),
-                                    static_cast<int>(tokens.ids.size()), mask_cfg, rng, &scratch,
-                                    &out);
+      const int made = SelectAndMask(length, mask_cfg, /*full_shuffle=*/false, rng, &scratch,
+                                     original, &out);
       counts[t].push_back(made);
     }
   };

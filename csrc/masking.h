@@ -13,7 +13,7 @@
 //   group that would overflow; per chosen token: random() < 0.8 -> [MASK], else random() < 0.5 ->
 //   keep, else rand_ids[randbelow(vocab_size)]. Predictions come out sorted by position.
 // Args: tokens/special/joins are borrowed arrays of length L; outputs are appended.
-// Complexity: O(L log L) per instance (the sort of at most max_predictions positions).
+// Complexity: O(L) per instance.
 // Equivalent to: create_masked_lm_predictions(tokens, ...) of google-research/bert (master).
 #ifndef WWM_FAST_CSRC_MASKING_H_
 #define WWM_FAST_CSRC_MASKING_H_
@@ -43,71 +43,103 @@ struct Predictions {
   PodVector<int64_t> group_hist;  // [size] -> number of chosen groups of that size (last = more)
 };
 
+// Candidate groups of one instance: group g = members[group_start[g] .. group_start[g + 1]).
 struct MaskScratch {
   std::vector<int32_t> members;      // positions, grouped
-  std::vector<int32_t> group_start;  // into members, plus a sentinel
+  std::vector<int32_t> group_start;  // n_groups + 1 entries used
   std::vector<int32_t> order;
-  std::vector<std::pair<int32_t, std::pair<int32_t, int32_t>>> chosen;  // (pos, (input, label))
+  std::vector<int32_t> shown;        // per position: the id shown, or -1 (not chosen)
+  int n_groups = 0;
+
+  void Reserve(int length) {
+    if (members.size() < static_cast<size_t>(length) + 1) {
+      members.resize(length + 1);
+      group_start.resize(length + 1);
+      order.resize(length + 1);
+      shown.assign(length + 1, -1);
+    }
+  }
 };
 
 constexpr int kGroupHistSize = 17;  // sizes 1..15 exactly, 16 = 16 or more (index 0 unused)
 
-// Appends the predictions of one instance; returns how many were made.
-template <typename Rng>
-int MaskInstance(const int32_t* tokens, const uint8_t* special, const uint8_t* joins, int length,
-                 const MaskConfig& cfg, Rng& rng, MaskScratch* s, Predictions* out) {
-  s->members.clear();
-  s->group_start.clear();
-  for (int i = 0; i < length; ++i) {
-    if (special[i]) continue;
-    if (!(joins[i] && !s->group_start.empty())) {
-      s->group_start.push_back(static_cast<int32_t>(s->members.size()));
-    }
-    s->members.push_back(i);
-  }
-  const int n_groups = static_cast<int>(s->group_start.size());
-  s->group_start.push_back(static_cast<int32_t>(s->members.size()));
-  s->order.resize(n_groups);
-  for (int g = 0; g < n_groups; ++g) s->order[g] = g;
-  Shuffle(rng, s->order.data(), s->order.size());
-
-  // Python: int(round(len(tokens) * masked_lm_prob)), round half to even on the double product.
+// Python: min(max_predictions, max(1, int(round(length * masked_lm_prob)))), round half to even
+// on the double product.
+inline int NumToPredict(int length, const MaskConfig& cfg) {
   const double product = static_cast<double>(length) * cfg.masked_lm_prob;
   const int rounded = static_cast<int>(std::nearbyint(product));
-  const int n_predict = std::min(cfg.max_predictions, std::max(1, rounded));
+  return std::min(cfg.max_predictions, std::max(1, rounded));
+}
 
-  s->chosen.clear();
+// Chooses groups of s (filled by the caller) and appends the predictions. original(pos) gives
+// the id at a position. full_shuffle = true shuffles every group first (Google's call order,
+// compat mode); false draws groups one at a time (a lazy Fisher-Yates: the same uniformly random
+// order, with only as many draws as groups visited). Returns the number of predictions.
+template <typename Rng, typename Original>
+int SelectAndMask(int length, const MaskConfig& cfg, bool full_shuffle, Rng& rng, MaskScratch* s,
+                  Original original, Predictions* out) {
+  const int n_groups = s->n_groups;
+  int32_t* order = s->order.data();
+  const int32_t* members = s->members.data();
+  const int32_t* group_start = s->group_start.data();
+  int32_t* shown = s->shown.data();
+  for (int g = 0; g < n_groups; ++g) order[g] = g;
+  if (full_shuffle) Shuffle(rng, order, static_cast<size_t>(n_groups));
+  const int n_predict = NumToPredict(length, cfg);
   int count = 0;
-  for (int g : s->order) {
+  for (int idx = 0; idx < n_groups; ++idx) {
     if (count >= n_predict) break;
-    const int b = s->group_start[g], e = s->group_start[g + 1];
+    if (!full_shuffle) {
+      const int j = idx + static_cast<int>(rng.RandBelow(static_cast<uint64_t>(n_groups - idx)));
+      std::swap(order[idx], order[j]);
+    }
+    const int g = order[idx];
+    const int b = group_start[g], e = group_start[g + 1];
     if (count + (e - b) > n_predict) continue;
     for (int k = b; k < e; ++k) {
-      const int pos = s->members[k];
-      const int32_t original = tokens[pos];
-      int32_t shown;
+      const int pos = members[k];
+      int32_t id;
       if (rng.Random() < 0.8) {
-        shown = cfg.mask_id;
+        id = cfg.mask_id;
       } else if (rng.Random() < 0.5) {
-        shown = original;
+        id = original(pos);
       } else {
-        shown = cfg.rand_ids[rng.RandBelow(static_cast<uint64_t>(cfg.rand_size))];
+        id = cfg.rand_ids[rng.RandBelow(static_cast<uint64_t>(cfg.rand_size))];
       }
-      s->chosen.push_back({pos, {shown, original}});
+      shown[pos] = id;
       ++count;
     }
-    if (!out->group_hist.empty()) {
-      ++out->group_hist[std::min(e - b, kGroupHistSize - 1)];
-    }
+    if (!out->group_hist.empty()) ++out->group_hist[std::min(e - b, kGroupHistSize - 1)];
   }
-  std::sort(s->chosen.begin(), s->chosen.end(),
-            [](const auto& x, const auto& y) { return x.first < y.first; });
-  for (const auto& c : s->chosen) {
-    out->positions.push_back(c.first);
-    out->input_ids.push_back(c.second.first);
-    out->labels.push_back(c.second.second);
+  // Sorted by position: scan the positions (O(length), cheaper than sorting ~20 pairs).
+  for (int pos = 0; pos < length; ++pos) {
+    if (shown[pos] < 0) continue;
+    out->positions.push_back(pos);
+    out->input_ids.push_back(shown[pos]);
+    out->labels.push_back(original(pos));
+    shown[pos] = -1;
   }
   return count;
+}
+
+// Google's grouping over explicit instance tokens (compat mode).
+template <typename Rng>
+int MaskInstance(const int32_t* tokens, const uint8_t* special, const uint8_t* joins, int length,
+                 const MaskConfig& cfg, Rng& rng, MaskScratch* s, Predictions* out,
+                 bool full_shuffle = true) {
+  s->Reserve(length);
+  int32_t* members = s->members.data();
+  int32_t* group_start = s->group_start.data();
+  int n_members = 0, n_groups = 0;
+  for (int i = 0; i < length; ++i) {
+    if (special[i]) continue;
+    if (!(joins[i] && n_groups > 0)) group_start[n_groups++] = n_members;
+    members[n_members++] = i;
+  }
+  group_start[n_groups] = n_members;
+  s->n_groups = n_groups;
+  return SelectAndMask(length, cfg, full_shuffle, rng, s,
+                       [tokens](int pos) { return tokens[pos]; }, out);
 }
 
 }  // namespace wwm

@@ -145,17 +145,32 @@ void FrameRecord(const uint8_t* data, size_t n, PodVector<uint8_t>* out) {
   std::memcpy(p + 12 + n, &data_crc, 4);
 }
 
-void SerializeInstances(const int32_t* ids, const InstanceView& set, const int64_t* order,
-                        int64_t n_order, const WriteConfig& cfg, PodVector<uint8_t>* out) {
+size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int64_t* order,
+                          int64_t n_order, const WriteConfig& cfg, uint8_t* out, size_t capacity,
+                          int64_t* n_done) {
   const int S = cfg.max_seq_length, P = cfg.max_predictions;
   const int64_t n_set = set.n;
-  std::vector<uint64_t> input_ids(S), input_mask(S), segment_ids(S);
-  std::vector<uint64_t> positions(P), labels(P);
+  std::vector<uint32_t> input_ids(S);  // vocab ids are non-negative int32
+  std::vector<uint32_t> positions(P), labels(P);
   std::vector<float> weights(P);
-  // Worst case per record: 10-byte varints everywhere plus headers.
-  const size_t max_record = static_cast<size_t>(S) * 3 * 10 + static_cast<size_t>(P) * 24 + 512;
-  std::vector<uint8_t> buf(max_record);
-  for (int64_t k = 0; k < n_order; ++k) {
+  size_t used = 0;
+  int64_t k = 0;
+  // Instances come in shuffled order: fetch the corpus ranges a few instances ahead, or every
+  // instance starts with cache misses.
+  constexpr int64_t kAhead = 4;
+  auto prefetch = [&](int64_t kk) {
+    if (kk >= n_order) return;
+    const int64_t j = order[kk];
+    if (j < 0 || j >= n_set) return;
+    for (int32_t x = 0; x < set.a_len[j]; x += 16) __builtin_prefetch(ids + set.a_start[j] + x);
+    for (int32_t x = 0; x < set.b_len[j]; x += 16) __builtin_prefetch(ids + set.b_start[j] + x);
+    __builtin_prefetch(set.pred_positions + set.pred_splits[j]);
+    __builtin_prefetch(set.pred_input_ids + set.pred_splits[j]);
+    __builtin_prefetch(set.pred_labels + set.pred_splits[j]);
+  };
+  for (int64_t kk = 0; kk < kAhead; ++kk) prefetch(kk);
+  for (; k < n_order; ++k) {
+    prefetch(k + kAhead);
     const int64_t i = order[k];
     if (i < 0 || i >= n_set) {
       throw std::out_of_range("instance index " + std::to_string(i) + " out of range [0, " +
@@ -170,85 +185,96 @@ void SerializeInstances(const int32_t* ids, const InstanceView& set, const int64
                                   std::to_string(S));
     }
     const int64_t p0 = set.pred_splits[i], p1 = set.pred_splits[i + 1];
-    if (p1 - p0 > P) {
+    const int n_pred = static_cast<int>(p1 - p0);
+    if (n_pred > P) {
       throw std::invalid_argument("instance " + std::to_string(i) + " has " +
-                                  std::to_string(p1 - p0) + " predictions > max_predictions " +
+                                  std::to_string(n_pred) + " predictions > max_predictions " +
                                   std::to_string(P));
     }
-    // input_ids / input_mask / segment_ids
+    // input_ids: [CLS] A [SEP] (B [SEP]) then zeros, masked positions replaced.
+    uint32_t* in = input_ids.data();
     int t = 0;
-    input_ids[t] = static_cast<uint64_t>(cfg.cls_id);
-    segment_ids[t++] = 0;
-    for (int32_t j = 0; j < a_len; ++j, ++t) {
-      input_ids[t] = static_cast<uint64_t>(ids[set.a_start[i] + j]);
-      segment_ids[t] = 0;
-    }
-    input_ids[t] = static_cast<uint64_t>(cfg.sep_id);
-    segment_ids[t++] = 0;
+    in[t++] = static_cast<uint32_t>(cfg.cls_id);
+    std::memcpy(in + t, ids + set.a_start[i], sizeof(int32_t) * a_len);
+    t += a_len;
+    in[t++] = static_cast<uint32_t>(cfg.sep_id);
+    const int b_first = t;
     if (pair) {
-      for (int32_t j = 0; j < b_len; ++j, ++t) {
-        input_ids[t] = static_cast<uint64_t>(ids[set.b_start[i] + j]);
-        segment_ids[t] = 1;
-      }
-      input_ids[t] = static_cast<uint64_t>(cfg.sep_id);
-      segment_ids[t++] = 1;
+      std::memcpy(in + t, ids + set.b_start[i], sizeof(int32_t) * b_len);
+      t += b_len;
+      in[t++] = static_cast<uint32_t>(cfg.sep_id);
     }
-    for (int j = 0; j < S; ++j) input_mask[j] = j < length ? 1 : 0;
-    for (int j = length; j < S; ++j) input_ids[j] = segment_ids[j] = 0;
-    const int n_pred = static_cast<int>(p1 - p0);
-    for (int j = 0; j < P; ++j) {
-      if (j < n_pred) {
-        const int32_t pos = set.pred_positions[p0 + j];
-        if (pos <= 0 || pos >= length) {
-          throw std::out_of_range("instance " + std::to_string(i) + ": prediction position " +
-                                  std::to_string(pos) + " outside the tokens [1, " +
-                                  std::to_string(length) + ")");
-        }
-        input_ids[pos] = static_cast<uint64_t>(set.pred_input_ids[p0 + j]);
-        positions[j] = static_cast<uint64_t>(pos);
-        labels[j] = static_cast<uint64_t>(set.pred_labels[p0 + j]);
-        weights[j] = 1.0f;
-      } else {
-        positions[j] = labels[j] = 0;
-        weights[j] = 0.0f;
+    std::memset(in + length, 0, sizeof(uint32_t) * (S - length));
+    for (int j = 0; j < n_pred; ++j) {
+      const int32_t pos = set.pred_positions[p0 + j];
+      if (pos <= 0 || pos >= length) {
+        throw std::out_of_range("instance " + std::to_string(i) + ": prediction position " +
+                                std::to_string(pos) + " outside the tokens [1, " +
+                                std::to_string(length) + ")");
       }
+      in[pos] = static_cast<uint32_t>(set.pred_input_ids[p0 + j]);
+      positions[j] = static_cast<uint32_t>(pos);
+      labels[j] = static_cast<uint32_t>(set.pred_labels[p0 + j]);
+      weights[j] = 1.0f;
+    }
+    for (int j = n_pred; j < P; ++j) {
+      positions[j] = labels[j] = 0;
+      weights[j] = 0.0f;
     }
     const uint64_t nsp = set.next_label[i];
 
-    auto payload = [](const std::vector<uint64_t>& v) {
-      size_t s = 0;
-      for (uint64_t x : v) s += VarintSize(x);
+    auto payload = [](const uint32_t* v, int n) {
+      size_t s = static_cast<size_t>(n);
+      for (int j = 0; j < n; ++j) s += (v[j] >= 0x80) + (v[j] >= 0x4000) + (v[j] >= 0x200000) +
+                                       (v[j] >= 0x10000000);
       return s;
     };
-    const size_t pay[7] = {payload(input_ids), static_cast<size_t>(S), static_cast<size_t>(S),
-                           payload(positions), payload(labels), static_cast<size_t>(P) * 4,
-                           static_cast<size_t>(VarintSize(nsp))};
     // input_mask and segment_ids are 0/1: one byte each.
+    const size_t pay[7] = {payload(in, S), static_cast<size_t>(S), static_cast<size_t>(S),
+                           payload(positions.data(), P), payload(labels.data(), P),
+                           static_cast<size_t>(P) * 4, static_cast<size_t>(VarintSize(nsp))};
     size_t features = 0;
     for (int f = 0; f < 7; ++f) {
       const size_t entry = EntrySize(kKeys[f].size, pay[f]);
       features += 1 + VarintSize(entry) + entry;
     }
     const size_t example = 1 + VarintSize(features) + features;
-    if (example > buf.size()) buf.resize(example);
-    uint8_t* p = buf.data();
+    if (used + example + 16 > capacity) break;  // the caller writes this chunk and comes back
+
+    uint8_t* rec = out + used;
+    const uint64_t len = example;
+    std::memcpy(rec, &len, 8);  // little-endian hosts only (x86-64, aarch64)
+    const uint32_t len_crc = MaskCrc(Crc32c(rec, 8));
+    std::memcpy(rec + 8, &len_crc, 4);
+    uint8_t* const data = rec + 12;
+    uint8_t* p = data;
     *p++ = 0x0A;  // Example.features
     p = PutVarint(p, features);
-    const std::vector<uint64_t>* lists[7] = {&input_ids, &input_mask, &segment_ids, &positions,
-                                             &labels, nullptr, nullptr};
-    for (int f = 0; f < 7; ++f) {
-      p = PutEntryHeader(p, kKeys[f], pay[f], f == 5);
-      if (f == 5) {
-        std::memcpy(p, weights.data(), static_cast<size_t>(P) * 4);
-        p += static_cast<size_t>(P) * 4;
-      } else if (f == 6) {
-        p = PutVarint(p, nsp);
-      } else {
-        for (uint64_t x : *lists[f]) p = PutVarint(p, x);
-      }
-    }
-    FrameRecord(buf.data(), static_cast<size_t>(p - buf.data()), out);
+    p = PutEntryHeader(p, kKeys[0], pay[0], false);
+    for (int j = 0; j < S; ++j) p = PutVarint(p, in[j]);
+    p = PutEntryHeader(p, kKeys[1], pay[1], false);  // input_mask
+    std::memset(p, 1, length);
+    std::memset(p + length, 0, S - length);
+    p += S;
+    p = PutEntryHeader(p, kKeys[2], pay[2], false);  // segment_ids
+    std::memset(p, 0, S);
+    if (pair) std::memset(p + b_first, 1, length - b_first);
+    p += S;
+    p = PutEntryHeader(p, kKeys[3], pay[3], false);
+    for (int j = 0; j < P; ++j) p = PutVarint(p, positions[j]);
+    p = PutEntryHeader(p, kKeys[4], pay[4], false);
+    for (int j = 0; j < P; ++j) p = PutVarint(p, labels[j]);
+    p = PutEntryHeader(p, kKeys[5], pay[5], true);
+    std::memcpy(p, weights.data(), static_cast<size_t>(P) * 4);
+    p += static_cast<size_t>(P) * 4;
+    p = PutEntryHeader(p, kKeys[6], pay[6], false);
+    p = PutVarint(p, nsp);
+    const uint32_t data_crc = MaskCrc(Crc32c(data, example));
+    std::memcpy(p, &data_crc, 4);
+    used += example + 16;
   }
+  *n_done = k;
+  return used;
 }
 
 }  // namespace wwm

@@ -10,7 +10,7 @@
 // Example: an instance [CLS] 中 [MASK] [SEP] 国 [SEP] with one prediction at position 2 ->
 //   input_ids 101 704 103 102 1744 102 0 ..., masked_lm_positions 2 0 ..., masked_lm_weights 1 0 ...
 // Args: the corpus ids and the instance set are borrowed; `order` lists the instances to write
-//   (indices into the set), output bytes are appended to a caller-owned buffer.
+//   (indices into the set); the caller owns the output buffer and reuses it chunk after chunk.
 // Complexity: O(max_seq_length + max_predictions) per instance; CRC32C uses SSE4.2 when the CPU
 //   has it (checked at run time), a slicing table otherwise.
 #ifndef WWM_FAST_CSRC_TFRECORD_H_
@@ -33,9 +33,12 @@ struct WriteConfig {
   int32_t cls_id, sep_id;
 };
 
-// Appends one framed record per instance order[k] to out.
-void SerializeInstances(const int32_t* ids, const InstanceView& set, const int64_t* order,
-                        int64_t n_order, const WriteConfig& cfg, PodVector<uint8_t>* out);
+// Writes framed records of instances order[0], order[1], ... into out[0, capacity) until the next
+// one does not fit. Returns the bytes written; *n_done = how many instances were written (0 only
+// when the first record alone needs more than `capacity`: the caller grows its buffer).
+size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int64_t* order,
+                          int64_t n_order, const WriteConfig& cfg, uint8_t* out, size_t capacity,
+                          int64_t* n_done);
 
 // Appends one framed record holding `data` (for callers that serialize elsewhere).
 void FrameRecord(const uint8_t* data, size_t n, PodVector<uint8_t>* out);

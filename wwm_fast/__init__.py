@@ -4,18 +4,31 @@ Stages of the data flow, one public entry each:
 
 * ``FullTokenizer``   -- WordPiece tokenization, Google-exact, native (wwm_fast.tokenization)
 * ``align_words``     -- whole-word flags from a word segmentation, native (wwm_fast.alignment)
+* ``build_instances`` -- segment pairs / NSP / truncation, compat or fast, native (wwm_fast.instances)
+* ``sample_masks``    -- vectorised whole-word masked-LM sampling, native (wwm_fast.masking)
+* ``create_instances``-- the whole pipeline, shards in parallel, TFRecords out (wwm_fast.create)
 """
-
-from . import _check_build  # noqa: F401  (fails with build instructions when unbuilt)
-from .alignment import AlignResult, WordSpans, align_words
-from .tokenization import Encoding, FullTokenizer
 
 __version__ = "0.1.0"
 
+from . import _check_build  # noqa: F401,E402  (fails with build instructions when unbuilt)
+from .alignment import AlignResult, WordSpans, align_words  # noqa: E402
+from .create import CreateStats, ShardStats, create_instances  # noqa: E402
+from .instances import Documents, Instances, build_instances  # noqa: E402
+from .masking import sample_masks  # noqa: E402
+from .tokenization import Encoding, FullTokenizer  # noqa: E402
+
 __all__ = [
     "AlignResult",
+    "CreateStats",
+    "Documents",
     "Encoding",
     "FullTokenizer",
+    "Instances",
+    "ShardStats",
     "WordSpans",
     "align_words",
+    "build_instances",
+    "create_instances",
+    "sample_masks",
 ]

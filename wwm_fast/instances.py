@@ -27,7 +27,7 @@ from . import _instances
 from .tokenization import Encoding, FullTokenizer
 
 __all__ = ["Documents", "Instances", "documents_from_encoding", "concat_documents",
-           "build_instances", "special_ids"]
+           "build_instances", "shuffled_order", "special_ids"]
 
 
 class Documents(NamedTuple):
@@ -70,7 +70,9 @@ class Instances(NamedTuple):
     pred_labels: np.ndarray  # int32 [n_pred]: the original id
     group_hist: np.ndarray  # int64 [17]: masked whole words by size (16 = 16 or more)
 
-    def __len__(self) -> int:  # number of instances
+    @property
+    def n(self) -> int:
+        """The number of instances (``len()`` of a NamedTuple is its number of fields)."""
         return len(self.a_start)
 
     def _as_dict(self) -> dict:
@@ -150,8 +152,9 @@ def build_instances(docs: Documents, tokenizer: FullTokenizer, *, mode: str = "f
     """Instances of ``docs``.
 
     compat: Google's ``create_training_instances`` on ``docs`` (the whole corpus), with predictions.
-    fast: one shard (``shard`` keys its RNG); predictions are left empty for
-    ``wwm_fast.masking.sample_masks``.
+    fast: one shard (``shard`` keys its RNG), instances in document order (masking reads the
+    corpus sequentially that way); predictions are left empty for
+    ``wwm_fast.masking.sample_masks``; write them in ``shuffled_order``.
     """
     sp = special_ids(tokenizer)
     _check_common(max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob,
@@ -173,6 +176,11 @@ def build_instances(docs: Documents, tokenizer: FullTokenizer, *, mode: str = "f
     else:
         raise ValueError(f"mode must be one of ['fast', 'compat'], got {mode!r}")
     return Instances(**out)
+
+
+def shuffled_order(n: int, random_seed: int = 12345, shard: int = 0) -> np.ndarray:
+    """The order fast mode writes a shard's ``n`` instances in (a permutation keyed by seed, shard)."""
+    return _instances.shuffled_order(int(n), int(random_seed) & (2**64 - 1), int(shard))
 
 
 def _empty_predictions(n: int) -> dict:

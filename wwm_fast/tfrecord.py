@@ -34,17 +34,31 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 def serialize_instances(docs: Documents, instances: Instances, tokenizer: FullTokenizer,
-                        order: np.ndarray, *, max_seq_length: int,
-                        max_predictions_per_seq: int) -> bytes:
-    """Framed TFRecord bytes of ``instances[order[k]]`` for each k."""
+                        order: np.ndarray, *, max_seq_length: int, max_predictions_per_seq: int,
+                        chunk_bytes: int = 4 << 20) -> Iterator[memoryview]:
+    """Framed TFRecord bytes of ``instances[order[k]]`` for each k, in chunks.
+
+    The chunks are views of one reused buffer: consume (write) each before asking for the next.
+    Memory stays at ``chunk_bytes`` whatever the number of instances.
+    """
     sp = special_ids(tokenizer)
     order = np.ascontiguousarray(order, dtype=np.int64)
-    return _tfrecord.serialize_instances(docs.ids, instances._as_dict(), order, max_seq_length,
-                                         max_predictions_per_seq, sp["cls_id"], sp["sep_id"])
+    fields = instances._as_dict()
+    buf = np.empty(chunk_bytes, dtype=np.uint8)
+    k = 0
+    while k < len(order):
+        used, done = _tfrecord.serialize_into(docs.ids, fields, order[k:], max_seq_length,
+                                              max_predictions_per_seq, sp["cls_id"],
+                                              sp["sep_id"], buf)
+        if done == 0:  # one record larger than the buffer (huge max_seq_length)
+            buf = np.empty(2 * len(buf), dtype=np.uint8)
+            continue
+        yield memoryview(buf)[:used]
+        k += done
 
 
 def write_records(path: str | os.PathLike, chunks, *, gzip: bool = False) -> int:
-    """Write framed record bytes (an iterable of bytes chunks) to ``path`` atomically.
+    """Write framed record bytes (an iterable of bytes-like chunks) to ``path`` atomically.
 
     Returns the number of bytes written (after compression). With ``gzip`` the file is one GZIP
     stream (mtime 0, so deterministic), TensorFlow's ``compression_type="GZIP"``.

@@ -1,0 +1,95 @@
+"""``wwm-fast create``: BERT pre-training TFRecords with whole word masking.
+
+Takes the flags of Google's create_pretraining_data.py (same names, same defaults), so a pipeline
+migrates by changing the command.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..create import create_instances
+from ._flags import add_bool_flag
+
+DESCRIPTION = """\
+Create BERT pre-training data (TFRecords of tf.train.Example, the format run_pretraining.py and
+wwm-train read) from text: one sentence per line, a blank line between documents.
+
+Flags keep the names and defaults of Google's create_pretraining_data.py. Whole word masking
+for Chinese needs word boundaries: give --segmenter (segments on the fly) or, better, segmentation
+caches made once by `wwm-fast segment` as --input_file; with neither, --do_whole_word_mask groups
+only WordPiece ## pieces, which is all Google's flag does for Chinese.
+
+--mode fast (default) writes one output file per input shard, shards in parallel, byte-identical
+for any --num_workers, resumable (a rerun skips complete shards). --mode compat reproduces Google's
+script exactly (same seed -> same records), holding the whole corpus in memory as it does.
+
+Example:
+  wwm-fast create --input_file 'seg/*.wseg' --vocab_file chinese_L-12_H-768_A-12/vocab.txt \\
+      --output_file out/train.tfrecord --max_seq_length 128 --dupe_factor 5 --do_whole_word_mask
+"""
+
+
+def add_parser(subparsers, formatter):
+    p = subparsers.add_parser("create", help="BERT pre-training TFRecords with whole word masking",
+                              description=DESCRIPTION, formatter_class=formatter)
+    g = p.add_argument_group("Google's flags (create_pretraining_data.py)")
+    g.add_argument("--input_file", required=True,
+                   help="comma-separated globs of text files (.gz ok) or segmentation caches")
+    g.add_argument("--output_file", required=True,
+                   help="comma-separated output files (compat: round-robin as Google; fast: one "
+                        "per input shard, or one name that gets -NNNNN-of-NNNNN)")
+    g.add_argument("--vocab_file", required=True, help="the BERT vocab.txt")
+    add_bool_flag(g, "do_lower_case", True, "lower-case and strip accents (true for Chinese BERT)")
+    add_bool_flag(g, "do_whole_word_mask", False,
+                  "mask whole words (segmenter words for Chinese, ## groups otherwise)")
+    g.add_argument("--max_seq_length", type=int, default=128)
+    g.add_argument("--max_predictions_per_seq", type=int, default=20)
+    g.add_argument("--random_seed", type=int, default=12345)
+    g.add_argument("--dupe_factor", type=int, default=10,
+                   help="number of times to duplicate the input data (with different masks)")
+    g.add_argument("--masked_lm_prob", type=float, default=0.15)
+    g.add_argument("--short_seq_prob", type=float, default=0.1,
+                   help="probability of creating sequences shorter than the maximum length")
+    w = p.add_argument_group("wwm_fast")
+    w.add_argument("--mode", choices=["fast", "compat"], default="fast",
+                   help="fast: sharded, parallel, keyed RNG; compat: Google's exact records")
+    w.add_argument("--segmenter", default=None,
+                   help="segment raw text on the fly for whole word masking: 'ltp:PATH' (LTP "
+                        "legacy model file or folder), 'ltp-neural:NAME_OR_PATH', 'jieba', "
+                        "'pre:DELIM' (already segmented); implies --do_whole_word_mask")
+    add_bool_flag(w, "next_sentence", True,
+                  "build sentence pairs with next-sentence labels; false = single segments from "
+                  "consecutive sentences, no NSP (RoBERTa-wwm-ext), fast mode only")
+    w.add_argument("--num_workers", type=int, default=None,
+                   help="worker processes, one input shard each (default: cores, <= shards)")
+    w.add_argument("--num_threads", type=int, default=1,
+                   help="threads per worker for tokenization and masking")
+    add_bool_flag(w, "gzip", False, "GZIP-compress the TFRecords (compression_type='GZIP')")
+    w.add_argument("--errors", choices=["strict", "ignore"], default="strict",
+                   help="invalid UTF-8: stop with file and line, or drop the bytes as Google's "
+                        "convert_to_unicode does")
+    add_bool_flag(w, "overwrite", False, "redo shards that an earlier run completed")
+    w.add_argument("--stats_file", default=None, help="also write the run's totals as JSON here")
+    add_bool_flag(w, "progress", True, "show a progress bar on stderr")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    stats = create_instances(
+        args.input_file, args.vocab_file, args.output_file,
+        max_seq_length=args.max_seq_length, max_predictions_per_seq=args.max_predictions_per_seq,
+        masked_lm_prob=args.masked_lm_prob, short_seq_prob=args.short_seq_prob,
+        dupe_factor=args.dupe_factor, random_seed=args.random_seed,
+        do_lower_case=args.do_lower_case, do_whole_word_mask=args.do_whole_word_mask,
+        segmenter=args.segmenter, mode=args.mode, next_sentence=args.next_sentence,
+        num_workers=args.num_workers, num_threads=args.num_threads, gzip=args.gzip,
+        errors=args.errors, overwrite=args.overwrite, progress=args.progress)
+    print(stats.summary(), file=sys.stderr)
+    if args.stats_file:
+        from ..files import atomic_output
+        with atomic_output(args.stats_file, "w") as f:
+            json.dump(stats.to_json(), f, indent=1, ensure_ascii=False)
+    return 0
