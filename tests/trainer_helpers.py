@@ -189,43 +189,63 @@ def np_log_softmax(x):
     return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
 
-def google_base_names() -> dict[str, list[int]]:
-    """The 206 variables of Google's chinese_L-12_H-768_A-12/bert_model.ckpt, name -> shape,
-    written out from the release's `tf.train.list_variables` layout (not from wwm_trainer)."""
-    out = {
-        "bert/embeddings/LayerNorm/beta": [768], "bert/embeddings/LayerNorm/gamma": [768],
-        "bert/embeddings/position_embeddings": [512, 768],
-        "bert/embeddings/token_type_embeddings": [2, 768],
-        "bert/embeddings/word_embeddings": [21128, 768],
-        "bert/pooler/dense/bias": [768], "bert/pooler/dense/kernel": [768, 768],
-        "cls/predictions/output_bias": [21128],
-        "cls/predictions/transform/LayerNorm/beta": [768],
-        "cls/predictions/transform/LayerNorm/gamma": [768],
-        "cls/predictions/transform/dense/bias": [768],
-        "cls/predictions/transform/dense/kernel": [768, 768],
-        "cls/seq_relationship/output_bias": [2], "cls/seq_relationship/output_weights": [2, 768],
-    }
-    per_layer = """attention/output/LayerNorm/beta 768
-attention/output/LayerNorm/gamma 768
-attention/output/dense/bias 768
-attention/output/dense/kernel 768,768
-attention/self/key/bias 768
-attention/self/key/kernel 768,768
-attention/self/query/bias 768
-attention/self/query/kernel 768,768
-attention/self/value/bias 768
-attention/self/value/kernel 768,768
-intermediate/dense/bias 3072
-intermediate/dense/kernel 768,3072
-output/LayerNorm/beta 768
-output/LayerNorm/gamma 768
-output/dense/bias 768
-output/dense/kernel 3072,768"""
-    for layer in range(12):
-        for line in per_layer.splitlines():
-            name, shape = line.split()
-            out[f"bert/encoder/layer_{layer}/{name}"] = [int(s) for s in shape.split(",")]
+_PER_LAYER = """attention/output/LayerNorm/beta H
+attention/output/LayerNorm/gamma H
+attention/output/dense/bias H
+attention/output/dense/kernel H,H
+attention/self/key/bias H
+attention/self/key/kernel H,H
+attention/self/query/bias H
+attention/self/query/kernel H,H
+attention/self/value/bias H
+attention/self/value/kernel H,H
+intermediate/dense/bias I
+intermediate/dense/kernel H,I
+output/LayerNorm/beta H
+output/LayerNorm/gamma H
+output/dense/bias H
+output/dense/kernel I,H"""
+
+_TOP = """bert/embeddings/LayerNorm/beta H
+bert/embeddings/LayerNorm/gamma H
+bert/embeddings/position_embeddings P,H
+bert/embeddings/token_type_embeddings T,H
+bert/embeddings/word_embeddings V,H
+bert/pooler/dense/bias H
+bert/pooler/dense/kernel H,H
+cls/predictions/output_bias V
+cls/predictions/transform/LayerNorm/beta H
+cls/predictions/transform/LayerNorm/gamma H
+cls/predictions/transform/dense/bias H
+cls/predictions/transform/dense/kernel H,H
+cls/seq_relationship/output_bias 2
+cls/seq_relationship/output_weights 2,H"""
+
+
+def google_names(cfg: dict) -> dict[str, list[int]]:
+    """name -> shape of a Google BERT pre-training checkpoint, written out from the layout
+    `tf.train.list_variables` shows for the release chinese_L-12_H-768_A-12/bert_model.ckpt
+    (independent of wwm_trainer)."""
+    dims = {"H": cfg["hidden_size"], "I": cfg["intermediate_size"], "V": cfg["vocab_size"],
+            "P": cfg["max_position_embeddings"], "T": cfg["type_vocab_size"]}
+
+    def shape(text):
+        return [dims[d] if d in dims else int(d) for d in text.split(",")]
+
+    out = {}
+    for line in _TOP.splitlines():
+        name, s = line.split()
+        out[name] = shape(s)
+    for layer in range(cfg["num_hidden_layers"]):
+        for line in _PER_LAYER.splitlines():
+            name, s = line.split()
+            out[f"bert/encoder/layer_{layer}/{name}"] = shape(s)
     return out
+
+
+def google_base_names() -> dict[str, list[int]]:
+    """The 206 variables of Google's chinese_L-12_H-768_A-12/bert_model.ckpt."""
+    return google_names(BASE_CONFIG)
 
 
 BASE_CONFIG = dict(vocab_size=21128, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -234,3 +254,50 @@ BASE_CONFIG = dict(vocab_size=21128, hidden_size=768, num_hidden_layers=12, num_
                    initializer_range=0.02, directionality="bidi", pooler_fc_size=768,
                    pooler_num_attention_heads=12, pooler_num_fc_layers=3, pooler_size_per_head=128,
                    pooler_type="first_token_transform")
+
+
+# ----------------------------------------------------------------------------- subprocess runs
+def run_spec(spec: dict) -> None:
+    """Runs the training jobs of `spec` in this process (used through `python trainer_helpers.py`).
+
+    spec = {"logical_cpus": n or None, "runs": [{"opts": TrainOptions kwargs, "strategy":
+    "mirrored" | "one_device" | null, "kill_at_step": k or null, "result_file": path}]}.
+    With kill_at_step the process SIGKILLs itself right after the checkpoint of that step is
+    written (a real crash: no cleanup, no flush).
+    """
+    import os
+    import signal
+
+    import tensorflow as tf
+
+    if spec.get("logical_cpus"):
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * spec["logical_cpus"])
+    from wwm_trainer import TrainOptions, Trainer
+
+    for job in spec["runs"]:
+        strategy = None
+        if job.get("strategy") == "mirrored":
+            n = spec["logical_cpus"]
+            strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(n)])
+        elif job.get("strategy") == "one_device":
+            strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+        trainer = Trainer(TrainOptions(**job["opts"]), strategy=strategy)
+        kill_at = job.get("kill_at_step")
+
+        def on_checkpoint(step, prefix):
+            if kill_at is not None and step >= kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        result = trainer.train(on_checkpoint=on_checkpoint)
+        with open(job["result_file"], "w") as f:
+            json.dump({"losses": result.losses, "global_step": result.global_step,
+                       "replicas": trainer.strategy.num_replicas_in_sync}, f)
+
+
+if __name__ == "__main__":
+    import sys
+
+    with open(sys.argv[1]) as f:
+        run_spec(json.load(f))

@@ -294,20 +294,25 @@ class Trainer:
         return grads, {k: metrics[k] for k in _METRICS}
 
     def _replica_train_step(self, features):
+        """One optimizer step on this replica's batch (plain graph code: no autograph)."""
         k = self.opts.gradient_accumulation_steps
         ctx = tf.distribute.get_replica_context()
         replica = tf.cast(ctx.replica_id_in_sync_group, tf.int64)
         if k == 1:
             grads, metrics = self._grads_fn(features, replica)
         else:
-            micro = {n: tf.reshape(x, tf.concat([[k, -1], tf.shape(x)[1:]], 0)) for n, x in features.items()}
-            grads = [tf.zeros_like(v) for v in self.trainable.values()]
-            metrics = {m: tf.constant(0.0) for m in _METRICS}
-            for i in tf.range(k):
+            micro = {n: tf.reshape(x, tf.concat([[k, -1], tf.shape(x)[1:]], 0))
+                     for n, x in features.items()}
+
+            def body(i, grads, metrics):
                 g, m = self._grads_fn({n: x[i] for n, x in micro.items()},
                                       replica * k + tf.cast(i, tf.int64))
-                grads = [a + b for a, b in zip(grads, g)]
-                metrics = {key: metrics[key] + m[key] for key in _METRICS}
+                return (i + 1, [a + b for a, b in zip(grads, g)],
+                        {key: metrics[key] + m[key] for key in _METRICS})
+
+            zeros = ([tf.zeros_like(v) for v in self.trainable.values()],
+                     {m: tf.constant(0.0) for m in _METRICS})
+            _, grads, metrics = tf.while_loop(lambda i, *_: i < k, body, (tf.constant(0), *zeros))
             grads = [g / k for g in grads]
             metrics = {key: v / k for key, v in metrics.items()}
         if self.strategy.num_replicas_in_sync > 1:
@@ -318,25 +323,27 @@ class Trainer:
 
     def _build_train_loop(self):
         jit = self.opts.jit_compile and not isinstance(self.strategy, tf.distribute.TPUStrategy)
-        self._grads_fn = tf.function(self._grads_and_metrics, jit_compile=True) if jit \
-            else self._grads_and_metrics
+        self._grads_fn = (tf.function(self._grads_and_metrics, jit_compile=True, autograph=False)
+                          if jit else self._grads_and_metrics)
         strategy = self.strategy
         keys = _METRICS + ("global_norm",)
 
-        @tf.function
         def train_loop(iterator, steps):
-            sums = {k: tf.constant(0.0) for k in keys}
-            losses = tf.TensorArray(tf.float32, size=steps)
-            for i in tf.range(steps):
+            """`steps` optimizer steps in one call; returns their mean metrics and each loss."""
+
+            def body(i, sums, losses):
                 per_replica = strategy.run(self._replica_train_step, args=(next(iterator),))
                 m = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica[k], axis=None)
                      for k in keys}
-                losses = losses.write(i, m["loss"])
-                sums = {k: sums[k] + m[k] for k in keys}
+                return i + 1, {k: sums[k] + m[k] for k in keys}, losses.write(i, m["loss"])
+
+            init = (tf.constant(0), {k: tf.constant(0.0) for k in keys},
+                    tf.TensorArray(tf.float32, size=steps))
+            _, sums, losses = tf.while_loop(lambda i, *_: i < steps, body, init)
             n = tf.cast(steps, tf.float32)
             return {k: v / n for k, v in sums.items()}, losses.stack()
 
-        return train_loop
+        return tf.function(train_loop, autograph=False)
 
     # ---------------------------------------------------------------- train
     def train(self, on_checkpoint: Callable[[int, str], None] | None = None) -> TrainResult:
@@ -431,15 +438,17 @@ class Trainer:
             return {k: m[k] for k in _EVAL_SUMS}
 
         if self._eval_loop_fn is None:
-            @tf.function
             def eval_loop(iterator, steps):
-                sums = {k: tf.constant(0.0) for k in _EVAL_SUMS}
-                for _ in tf.range(steps):
+                def body(i, sums):
                     per_replica = strategy.run(replica_eval, args=(next(iterator),))
-                    sums = {k: sums[k] + strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k],
-                                                         axis=None) for k in _EVAL_SUMS}
-                return sums
-            self._eval_loop_fn = eval_loop
+                    return i + 1, {k: sums[k] + strategy.reduce(tf.distribute.ReduceOp.SUM,
+                                                                per_replica[k], axis=None)
+                                   for k in _EVAL_SUMS}
+
+                init = (tf.constant(0), {k: tf.constant(0.0) for k in _EVAL_SUMS})
+                return tf.while_loop(lambda i, _: i < steps, body, init)[1]
+
+            self._eval_loop_fn = tf.function(eval_loop, autograph=False)
         sums = {k: float(v) for k, v in self._eval_loop_fn(iterator, tf.constant(opts.max_eval_steps)).items()}
         replicas = strategy.num_replicas_in_sync
         result = {
