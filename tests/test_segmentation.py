@@ -243,6 +243,15 @@ def test_jieba_words_and_spaces():
     assert seg.n_unmatched == 0
 
 
+def test_jieba_full_width_like_ascii():
+    """jieba cuts full-width digits one by one; WordPiece keeps them together (１９ ##９８), so
+    the aligner would drop the whole line: they are segmented like their ASCII twins."""
+    pytest.importorskip("jieba")
+    seg = get_segmenter("jieba")
+    assert seg.segment("１９９８年ＡＢＣ公司") == ["１９９８", "年", "ＡＢＣ", "公司"]
+    assert seg.segment("1998年ABC公司") == ["1998", "年", "ABC", "公司"]
+
+
 def test_jieba_batch_equals_loop():
     pytest.importorskip("jieba")
     seg = get_segmenter("jieba")

@@ -3,7 +3,8 @@
 A private ``jieba.Tokenizer()`` is used, never jieba's global one, so user dictionaries added to
 the global tokenizer elsewhere do not leak in, and its "Building prefix dict..." log lines are
 silenced while the dictionary loads. jieba yields whitespace as tokens of its own; they become
-no word (see ``_spans``).
+no word (see ``_spans``). Full-width letters and digits (``１９９８年``) are segmented as jieba
+segments their ASCII twins (``1998 年``), not one character each.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def _import_jieba():
                          "pip install 'wwm-fast[jieba]'") from None
     return jieba
 
+
+# Full-width ASCII variants U+FF01-FF5E -> U+0021-007E (one character to one)
+_FULLWIDTH_FOLD = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
 
 # Loaded tokenizers, per dictionary, shared by the segmenters of this process (loading takes
 # about a second; a tokenizer is never modified after loading, so sharing it is safe).
@@ -108,4 +112,20 @@ class JiebaSegmenter(Segmenter):
     def _segment(self, lines: List[str]) -> Sequence[Sequence[str]]:
         cut = self._tokenizer.cut
         hmm = self.hmm
-        return [list(cut(line, HMM=hmm)) for line in lines]
+        out = []
+        for line in lines:
+            # jieba keeps runs of ASCII letters/digits together but cuts full-width ones
+            # (１９９８, common in Chinese text) into single characters, which WordPiece then
+            # cannot align (１９ ##９８ spans four words). Cut a half-width copy instead: the fold
+            # maps one character to one, so the pieces' lengths hold for the original line.
+            folded = line.translate(_FULLWIDTH_FOLD)
+            if folded is line or folded == line:
+                out.append(list(cut(line, HMM=hmm)))
+            else:
+                pieces = []
+                pos = 0
+                for p in cut(folded, HMM=hmm):
+                    pieces.append(line[pos:pos + len(p)])
+                    pos += len(p)
+                out.append(pieces)
+        return out
