@@ -24,6 +24,7 @@ and such words never enter its set).
 from __future__ import annotations
 
 import json
+import re
 from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
@@ -45,8 +46,12 @@ def is_chinese_char(cp: int) -> bool:
     return False
 
 
+_CJK_RE = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CJK_RANGES) + "]*")
+
+
 def _all_cjk(text: str) -> bool:
-    return all(is_chinese_char(ord(c)) for c in text)
+    """Every character CJK (HF's ``is_chinese``; true for "")."""
+    return _CJK_RE.fullmatch(text) is not None
 
 
 class _VocabInfo:
@@ -104,69 +109,105 @@ def chinese_ref_ids(tokenizer: FullTokenizer, lines: Sequence[str], words: WordS
     if len(encoding.row_splits) != n + 1:
         raise ValueError(f"encoding covers {len(encoding.row_splits) - 1} lines but there are {n}")
     info = _info(tokenizer)
-    limit = max_seq_length - 2 if max_seq_length else None
-    ids = encoding.ids
-    cjk_flags = info.cjk[ids]
+    out: List[List[int]] = [[] for _ in range(n)]
+    t_rs = np.asarray(encoding.row_splits, dtype=np.int64)
+    n_tokens = int(t_rs[-1])
+    if n == 0 or n_tokens == 0:
+        return out
+    # Runs of consecutive CJK tokens (a match never crosses a non-CJK token: the set holds only
+    # all-CJK strings), broken at line starts and at the truncation limit; only runs of >= 2
+    # tokens can hold a multi-character word.
+    ids = np.asarray(encoding.ids)
+    flags = info.cjk[ids]
+    line_of = np.repeat(np.arange(n, dtype=np.int64), np.diff(t_rs))
+    pos_in_line = np.arange(n_tokens, dtype=np.int64) - t_rs[line_of]
+    if max_seq_length:
+        flags &= pos_in_line < max_seq_length - 2
+    prev = np.empty(n_tokens, dtype=bool)
+    prev[0] = False
+    prev[1:] = flags[:-1]
+    prev[t_rs[:-1][np.diff(t_rs) > 0]] = False
+    nxt = np.empty(n_tokens, dtype=bool)
+    nxt[-1] = False
+    nxt[:-1] = flags[1:]
+    nxt[t_rs[1:][np.diff(t_rs) > 0] - 1] = False
+    run_start = np.flatnonzero(flags & ~prev)
+    run_end = np.flatnonzero(flags & ~nxt) + 1
+    keep = run_end - run_start >= 2
+    run_start, run_end = run_start[keep], run_end[keep]
+    if not len(run_start):
+        return out
+    run_line = line_of[run_start].tolist()
+    run_pos = pos_in_line[run_start].tolist()
+    run_start = run_start.tolist()
+    run_end = run_end.tolist()
     strings = info.strings
     single = info.single
-    t_rs = encoding.row_splits.tolist()
+    ids_list = ids.tolist()
     w_rs = words.row_splits.tolist()
     w_st = words.starts.tolist()
     w_en = words.ends.tolist()
-    out: List[List[int]] = []
-    for i in range(n):
-        line = lines[i]
-        word_set = set()
-        for s, e in zip(w_st[w_rs[i]:w_rs[i + 1]], w_en[w_rs[i]:w_rs[i + 1]]):
-            if e - s > 1:
-                w = line[s:e]
-                if _all_cjk(w):
-                    word_set.add(w)
-        if not word_set:
-            out.append([])
+    current = -1
+    word_set: set = set()
+    lengths: List[int] = []
+    heads: set = set()
+    for r in range(len(run_start)):
+        i = run_line[r]
+        if i != current:
+            current = i
+            line = lines[i]
+            word_set = set()
+            for s, e in zip(w_st[w_rs[i]:w_rs[i + 1]], w_en[w_rs[i]:w_rs[i + 1]]):
+                if e - s > 1:
+                    w = line[s:e]
+                    if _CJK_RE.fullmatch(w) is not None:
+                        word_set.add(w)
+            lengths = sorted({len(w) for w in word_set}, reverse=True)
+            heads = {w[:2] for w in word_set}
+        if not lengths:
             continue
-        a, b = t_rs[i], t_rs[i + 1]
-        if limit is not None:
-            b = min(b, a + limit)
-        out.append(_match_line(ids[a:b].tolist(), cjk_flags[a:b], strings, single, word_set))
+        run_ids = ids_list[run_start[r]:run_end[r]]
+        toks = [strings[t] for t in run_ids]
+        base = run_pos[r] + 1  # position of the run's first token, [CLS] = 0
+        text = "".join(toks)
+        if len(text) == len(toks):  # one character per token (always, with Google's tokenizer)
+            _match_chars(text, word_set, lengths, heads, base, out[i])
+        else:
+            _match_tokens(toks, word_set, lengths[0], base, out[i], [single[t] for t in run_ids])
     return out
 
 
-def _match_line(line_ids, cjk, strings, single, word_set) -> List[int]:
-    """Forward maximum matching over the runs of CJK tokens of one line."""
-    max_len = max(map(len, word_set))
-    refs: List[int] = []
-    # runs of consecutive CJK tokens: a match never crosses a non-CJK token (the set holds only
-    # all-CJK strings), so each run is matched on its own
-    flags = np.concatenate(([False], cjk, [False]))
-    edges = np.flatnonzero(flags[1:] != flags[:-1])
-    for r0, r1 in zip(edges[0::2].tolist(), edges[1::2].tolist()):
-        if r1 - r0 < 2:
-            continue
-        toks = [strings[t] for t in line_ids[r0:r1]]
-        if all(len(t) == 1 for t in toks):
-            text = "".join(toks)
-            start, end = 0, len(text)
-            while start < end:
-                for k in range(min(end - start, max_len), 1, -1):
-                    if text[start:start + k] in word_set:
-                        refs.extend(range(r0 + start + 2, r0 + start + k + 1))  # +1: [CLS]
-                        start += k
-                        break
-                else:
-                    start += 1
-        else:  # multi-character CJK tokens (not produced by Google's tokenizer): token windows
-            start, end = 0, len(toks)
-            while start < end:
-                for k in range(min(end - start, max_len), 1, -1):
-                    if "".join(toks[start:start + k]) in word_set:
-                        refs.extend(r0 + j + 1 for j in range(start + 1, start + k)
-                                    if single[line_ids[r0 + j]])
-                        start += k
-                        break
-                else:
-                    start += 1
-    return refs
+def _match_chars(text: str, word_set: set, lengths: List[int], heads: set, base: int,
+                 refs: List[int]) -> None:
+    """Forward maximum matching over a run of one-character tokens (HF's loop, same result):
+    at each position the longest word of the set that starts there, else one step on. Only the
+    lengths present in the set are tried, and only where a word's first two characters are."""
+    start, end = 0, len(text)
+    while start < end - 1:
+        if text[start:start + 2] in heads:
+            for k in lengths:
+                if k <= end - start and text[start:start + k] in word_set:
+                    refs.extend(range(base + start + 1, base + start + k))
+                    start += k
+                    break
+            else:
+                start += 1
+        else:
+            start += 1
+
+
+def _match_tokens(toks: List[str], word_set: set, max_len: int, base: int, refs: List[int],
+                  single: List[bool]) -> None:
+    """HF's loop over windows of tokens (for vocabularies with multi-character CJK tokens)."""
+    start, end = 0, len(toks)
+    while start < end:
+        for k in range(min(end - start, max_len), 1, -1):
+            if "".join(toks[start:start + k]) in word_set:
+                refs.extend(base + j for j in range(start + 1, start + k) if single[j])
+                start += k
+                break
+        else:
+            start += 1
 
 
 def write_refs(out, refs: Iterable[List[int]], blank: Optional[Sequence[bool]] = None,
