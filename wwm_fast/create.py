@@ -41,6 +41,7 @@ from .tokenization import Encoding, FullTokenizer
 __all__ = ["create_instances", "CreateStats", "ShardStats"]
 
 MODES = ("fast", "compat")
+RUNNERS = ("local", "beam")
 STATS_SUFFIX = ".stats.json"
 _GROUP_HIST = 17
 
@@ -191,6 +192,8 @@ def create_instances(
     errors: str = "strict",
     overwrite: bool = False,
     progress: bool = True,
+    runner: str = "local",
+    beam_options: Optional[Sequence[str]] = None,
 ) -> CreateStats:
     """BERT pre-training TFRecords with (whole word) masking from text files.
 
@@ -230,6 +233,11 @@ def create_instances(
         Redo shards whose output is already complete (default: skip them, which resumes a run).
     progress : bool
         A progress bar on stderr.
+    runner : {"local", "beam"}
+        local: a process pool on this machine. beam: an Apache Beam pipeline (fast mode), one
+        element per shard, same bytes as local; ``beam_options`` are Beam pipeline options
+        (e.g. ``["--runner=DataflowRunner", "--project=...", "--setup_file=./setup.py"]``); without
+        a runner option it runs on Beam's local runner with ``num_workers`` processes.
 
     Returns
     -------
@@ -240,6 +248,11 @@ def create_instances(
     t0 = time.perf_counter()
     if mode not in MODES:
         raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+    if runner not in RUNNERS:
+        raise ValueError(f"runner must be one of {list(RUNNERS)}, got {runner!r}")
+    if runner == "beam" and mode != "fast":
+        raise ValueError("runner='beam' runs fast mode (one element per shard); compat mode "
+                         "needs the whole corpus in one process")
     if errors not in ("strict", "ignore"):
         raise ValueError(f"errors must be one of ['strict', 'ignore'], got {errors!r}")
     _check_common(max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob,
@@ -261,6 +274,12 @@ def create_instances(
                   bool(next_sentence), bool(gzip), errors, int(num_threads))
     if mode == "compat":
         shards = _create_compat(inputs, outputs, cfg, tokenizer, progress)
+    elif runner == "beam":
+        from .beam import run_beam_pipeline
+        outputs = _fast_outputs(inputs, outputs)
+        shards = run_beam_pipeline(inputs, outputs, cfg, num_workers=num_workers,
+                                   overwrite=overwrite, beam_options=list(beam_options or []))
+        _check_not_empty(shards, inputs)
     else:
         shards = _create_fast(inputs, _fast_outputs(inputs, outputs), cfg, num_workers, overwrite,
                               progress)
@@ -398,7 +417,11 @@ def _load_complete(output: str, fingerprint: str) -> Optional[ShardStats]:
 
 
 def _run_shard(index: int, path: str, output: str, cfg: _Config, overwrite: bool) -> ShardStats:
-    """The whole per-shard pipeline (also the unit of work of the Beam runner)."""
+    """The whole per-shard pipeline: the unit of work of the local pool and of the Beam runner.
+
+    Reads ``path`` (shard number ``index`` keys the RNG), writes ``output`` and its stats JSON
+    atomically; returns the stats (``skipped`` when an earlier run already completed it).
+    """
     t0 = time.perf_counter()
     fingerprint = _fingerprint(cfg, index, path, output)
     if not overwrite:
@@ -509,14 +532,20 @@ def _create_fast(inputs, outputs, cfg: _Config, num_workers, overwrite, progress
                     raise
     finally:
         bar.close()
-    if all(s.instances == 0 for s in results) and not any(s.skipped for s in results):
-        for s in results:  # nothing useful was made: leave no empty outputs behind
-            for f in (s.output_file, s.output_file + STATS_SUFFIX):
-                if os.path.exists(f):
-                    os.unlink(f)
-        raise ValueError(f"empty corpus: no line of {len(inputs)} input file(s) has any token "
-                         f"({', '.join(inputs[:3])}{', ...' if len(inputs) > 3 else ''})")
+    _check_not_empty(results, inputs)
     return results
+
+
+def _check_not_empty(results: List[ShardStats], inputs: List[str]):
+    """An empty corpus is an error; its (empty) outputs are removed so nothing misleading stays."""
+    if any(s.instances for s in results) or any(s.skipped for s in results):
+        return
+    for s in results:
+        for f in (s.output_file, s.output_file + STATS_SUFFIX):
+            if os.path.exists(f):
+                os.unlink(f)
+    raise ValueError(f"empty corpus: no line of {len(inputs)} input file(s) has any token "
+                     f"({', '.join(inputs[:3])}{', ...' if len(inputs) > 3 else ''})")
 
 
 def _input_size(path: str) -> int:

@@ -72,9 +72,29 @@ def add_parser(subparsers, formatter):
                         "convert_to_unicode does")
     add_bool_flag(w, "overwrite", False, "redo shards that an earlier run completed")
     w.add_argument("--stats_file", default=None, help="also write the run's totals as JSON here")
+    w.add_argument("--runner", choices=["local", "beam"], default="local",
+                   help="local: a process pool; beam: an Apache Beam pipeline over the shards "
+                        "(pip install 'wwm-fast[beam]'), same output bytes")
+    w.add_argument("--beam_runner", default=None,
+                   help="Beam runner (DirectRunner/PrismRunner locally, DataflowRunner, "
+                        "FlinkRunner, SparkRunner); other Beam pipeline options go after '--'")
     add_bool_flag(w, "progress", True, "show a progress bar on stderr")
+    p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
+                   help="after '--': Beam pipeline options, e.g. --project, --region, "
+                        "--temp_location, --setup_file (with --runner beam)")
     p.set_defaults(func=run)
     return p
+
+
+def _beam_options(args):
+    options = list(args.beam_args or [])
+    if args.beam_args and args.runner != "beam":
+        raise ValueError(f"Beam options {args.beam_args} given without --runner beam")
+    if args.beam_runner:
+        if args.runner != "beam":
+            raise ValueError("--beam_runner needs --runner beam")
+        options.insert(0, f"--runner={args.beam_runner}")
+    return options
 
 
 def run(args) -> int:
@@ -86,7 +106,8 @@ def run(args) -> int:
         do_lower_case=args.do_lower_case, do_whole_word_mask=args.do_whole_word_mask,
         segmenter=args.segmenter, mode=args.mode, next_sentence=args.next_sentence,
         num_workers=args.num_workers, num_threads=args.num_threads, gzip=args.gzip,
-        errors=args.errors, overwrite=args.overwrite, progress=args.progress)
+        errors=args.errors, overwrite=args.overwrite, progress=args.progress,
+        runner=args.runner, beam_options=_beam_options(args))
     print(stats.summary(), file=sys.stderr)
     if args.stats_file:
         from ..files import atomic_output
