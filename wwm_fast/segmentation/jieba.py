@@ -80,7 +80,14 @@ class JiebaSegmenter(Segmenter):
             options += f",dict={dictionary}#{digest}"
         super().__init__(f"jieba:{options}@{version}", num_threads)
         self.hmm = bool(hmm)
-        self._tokenizer = _load_tokenizer(jieba, dictionary)
+        self.dictionary = dictionary
+        self._tokenizer = None  # the dictionary is loaded on first use (about a second)
+
+    def load(self):
+        """Load the dictionary now (it is otherwise loaded by the first ``segment_batch``)."""
+        if self._tokenizer is None:
+            self._tokenizer = _load_tokenizer(_import_jieba(), self.dictionary)
+        return self._tokenizer
 
     @classmethod
     def from_arg(cls, arg: str, num_threads: int = 1) -> "JiebaSegmenter":
@@ -110,7 +117,7 @@ class JiebaSegmenter(Segmenter):
         return seg
 
     def _segment(self, lines: List[str]) -> Sequence[Sequence[str]]:
-        cut = self._tokenizer.cut
+        cut = self.load().cut
         hmm = self.hmm
         out = []
         for line in lines:

@@ -201,7 +201,7 @@ class LTPLegacySegmenter(Segmenter):
 
     def __init__(self, path: str, num_threads: int = 1, fingerprint: Optional[str] = None):
         model_file = resolve_legacy_model(path)
-        CWSModel = _import_ltp_extension()
+        _import_ltp_extension()
         check_model_file(model_file)
         full_digest = sha256_file(model_file)
         digest = full_digest[:12]
@@ -212,19 +212,26 @@ class LTPLegacySegmenter(Segmenter):
         super().__init__(f"ltp-legacy:{model_file}#{digest}", num_threads)
         self.model_file = model_file
         _probe_load(model_file, full_digest)
-        try:
-            self._model = CWSModel.load(model_file)
-        except BaseException as e:  # pyo3 PanicException derives from BaseException
-            if isinstance(e, (KeyboardInterrupt, SystemExit)):
-                raise
-            raise ValueError(f"ltp-extension cannot load the model file {model_file!r}: "
-                             f"{_first_line(e)}") from None
+        self._model = None  # loaded on first use (a second or so for a full-size model)
         self._parallel = self.num_threads != 1
-        if self._parallel:
-            _configure_rayon(self.num_threads)
+
+    def load(self):
+        """Load the model now (it is otherwise loaded by the first ``segment_batch``)."""
+        if self._model is None:
+            CWSModel = _import_ltp_extension()
+            try:
+                self._model = CWSModel.load(self.model_file)
+            except BaseException as e:  # pyo3's PanicException derives from BaseException
+                if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                    raise
+                raise ValueError(f"ltp-extension cannot load the model file "
+                                 f"{self.model_file!r}: {_first_line(e)}") from None
+            if self._parallel:
+                _configure_rayon(self.num_threads)
+        return self._model
 
     def _segment(self, lines: List[str]) -> Sequence[Sequence[str]]:
-        return self._model.batch_predict(lines, parallelism=self._parallel)
+        return self.load().batch_predict(lines, parallelism=self._parallel)
 
     def close(self) -> None:
         self._model = None

@@ -96,7 +96,9 @@ def train_ltp_segmenter(train_file, output_model: str, *, dev_file=None, fmt: st
     epoch : int
         Passes over the training data (LTP's default 10 gave word F1 95.5 on People's Daily).
     num_threads : int
-        Training threads of the averaged perceptron (-1 = all cores).
+        Training threads of the averaged perceptron (-1 = all cores). More than one thread runs
+        LTP's parallel variant, which is faster but less accurate: on People's Daily 90/10 it
+        gave word F1 92.3 with 2 threads against 95.5 with 1.
     compress, ratio, threshold : bool, float, float
         LTP's model compression: drop the ``ratio`` of features whose weights stay under
         ``threshold`` (smaller model, about the same F1).
@@ -142,7 +144,8 @@ def train_ltp_segmenter(train_file, output_model: str, *, dev_file=None, fmt: st
                         dev_path, n_dev):
                     if n_dev:
                         _call(trainer.load_eval_data, dev_path, "dev_file")
-            model = _call(trainer.train, None, "training")
+            with _quiet_stdout(to_stderr=bool(verbose)):
+                model = _call(trainer.train, None, "training")
         fd, tmp_model = tempfile.mkstemp(prefix="." + os.path.basename(output_model) + ".",
                                          suffix=TMP_SUFFIX, dir=out_dir)
         os.close(fd)
@@ -154,6 +157,32 @@ def train_ltp_segmenter(train_file, output_model: str, *, dev_file=None, fmt: st
                 os.unlink(tmp_model)
             raise
     return TrainResult(os.path.abspath(output_model), n_train, n_dev, time.perf_counter() - t0)
+
+
+@contextlib.contextmanager
+def _quiet_stdout(to_stderr: bool):
+    """ltp-extension's trainer prints per-epoch lines from Rust straight to file descriptor 1
+    (even with verbose off): send them to stderr (verbose) or nowhere, keeping stdout clean."""
+    import sys
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # no real stdout (captured): nothing to do
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        if to_stderr:
+            os.dup2(sys.stderr.fileno(), fd)
+        else:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), fd)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def _call(fn, arg, what):

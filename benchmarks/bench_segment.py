@@ -1,0 +1,160 @@
+"""Word segmentation throughput on zh_all: the `segment` stage vs raw ltp-extension, and jieba.
+
+    pytest benchmarks/bench_segment.py --benchmark-columns=min,median,rounds -s
+
+Variants, all on zh_all (People's Daily 1998 + reviews, 4,407,659 characters in 129,282 lines):
+
+* ``TestRaw``: ``ltp_extension`` ``CWSModel.batch_predict`` on all lines in one call, one thread,
+  model already loaded -- the floor, what the segment stage wraps; jieba's ``cut`` per line.
+* ``TestSegmentBatch``: ``Segmenter.segment_batch`` in this process (batch_predict + word spans
+  over the original lines).
+* ``TestSegmentCommand``: ``segment_files`` (``wwm-fast segment``) with 1 and 2 worker
+  processes: reading, decoding, segmenting, spans, writing the caches, worker start-up and model
+  loading included.
+
+Characters per second (best round) are in each result's extra_info; the last test prints the
+overhead of the segment stage over raw batch_predict and the 2-worker scaling.
+
+LTP model: $WWM_FAST_LTP_MODEL if set, else one trained here once (10 epochs on 90% of the People's
+Daily gold segmentation, as tests/test_segmentation_train.py's slow test; ~1-2 minutes, 1.5 GB)
+and kept in pytest's cache folder for later runs.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytest_benchmark")
+
+from conftest import SHARED_DATA  # noqa: E402
+
+RESULTS: dict = {}
+
+
+def _record(benchmark, key, n_chars, **info):
+    stats = benchmark.stats.stats
+    RESULTS[key] = stats.min
+    benchmark.extra_info.update(chars=n_chars, mchars_per_s_best=round(n_chars / stats.min / 1e6, 3),
+                                mchars_per_s_median=round(n_chars / stats.median / 1e6, 3),
+                                **info)
+
+
+@pytest.fixture(scope="module")
+def ltp_model_file(request):
+    pytest.importorskip("ltp_extension")
+    path = os.environ.get("WWM_FAST_LTP_MODEL")
+    if path:
+        return path
+    folder = Path(request.config.cache.mkdir("wwm_fast_ltp_bench"))
+    model = folder / "cws_pd90_e10.bin"
+    if not model.exists():
+        from wwm_fast.segmentation import train_ltp_segmenter
+
+        with gzip.open(SHARED_DATA / "people_daily_199801.seg.txt.gz", "rb") as f:
+            gold = [x for x in f.read().decode("utf-8").split("\n") if x.strip()]
+        train = folder / "train.txt"
+        train.write_text("\n".join(gold[:len(gold) * 9 // 10]) + "\n", encoding="utf-8")
+        train_ltp_segmenter(str(train), str(model), epoch=10)
+    return str(model)
+
+
+@pytest.fixture(scope="module")
+def lines(zh_all_lines):
+    return zh_all_lines
+
+
+@pytest.fixture(scope="module")
+def n_chars(lines):
+    return sum(map(len, lines))
+
+
+@pytest.fixture(scope="module")
+def ltp(ltp_model_file):
+    from wwm_fast.segmentation import get_segmenter
+
+    seg = get_segmenter(f"ltp:{ltp_model_file}")
+    seg.load()
+    return seg
+
+
+class TestRaw:
+    def test_ltp_batch_predict(self, benchmark, ltp, lines, n_chars):
+        model = ltp.load()
+        out = benchmark.pedantic(model.batch_predict, args=(lines,),
+                                 kwargs=dict(parallelism=False), rounds=2, warmup_rounds=0)
+        assert len(out) == len(lines)
+        _record(benchmark, "raw_ltp", n_chars, threads=1)
+
+    def test_jieba_cut(self, benchmark, lines, n_chars):
+        pytest.importorskip("jieba")
+        from wwm_fast.segmentation import get_segmenter
+
+        tk = get_segmenter("jieba").load()
+
+        def run():
+            return [list(tk.cut(x)) for x in lines]
+
+        out = benchmark.pedantic(run, rounds=1, warmup_rounds=0)
+        assert len(out) == len(lines)
+        _record(benchmark, "raw_jieba", n_chars, threads=1)
+
+
+class TestSegmentBatch:
+    def test_ltp(self, benchmark, ltp, lines, n_chars):
+        words = benchmark.pedantic(ltp.segment_batch, args=(lines,), rounds=2, warmup_rounds=0)
+        assert len(words.row_splits) == len(lines) + 1 and ltp.n_unmatched == 0
+        _record(benchmark, "batch_ltp", n_chars, threads=1, words=len(words.starts))
+
+
+class TestSegmentCommand:
+    @pytest.mark.parametrize("workers", [1, 2])
+    def test_ltp(self, benchmark, ltp_model_file, zh_all_dir, tmp_path, n_chars, workers):
+        self._run(benchmark, f"ltp:{ltp_model_file}", zh_all_dir, tmp_path, n_chars, workers,
+                  "ltp")
+
+    @pytest.mark.parametrize("workers", [1, 2])
+    def test_jieba(self, benchmark, zh_all_dir, tmp_path, n_chars, workers):
+        pytest.importorskip("jieba")
+        self._run(benchmark, "jieba", zh_all_dir, tmp_path, n_chars, workers, "jieba")
+
+    @staticmethod
+    def _run(benchmark, spec, folder, tmp_path, n_chars, workers, name):
+        from wwm_fast.segmentation import segment_files
+
+        def run():
+            return segment_files(str(folder / "*.txt"), spec, str(tmp_path), overwrite=True,
+                                 num_workers=workers, progress=False)
+
+        report = benchmark.pedantic(run, rounds=2 if name == "ltp" else 1, warmup_rounds=0)
+        assert report.n_chars == n_chars and report.n_segmented == 2
+        _record(benchmark, f"cmd_{name}_{workers}", n_chars, workers=workers,
+                words=report.n_words)
+
+
+def test_summary(capsys, n_chars):
+    """Overhead of the segment stage over raw batch_predict, and 2-worker scaling."""
+    r = RESULTS
+    rows = []
+    for key, label in [("raw_ltp", "raw ltp-extension batch_predict, 1 thread"),
+                       ("batch_ltp", "Segmenter.segment_batch (ltp), in process"),
+                       ("cmd_ltp_1", "segment command, ltp, 1 worker"),
+                       ("cmd_ltp_2", "segment command, ltp, 2 workers"),
+                       ("raw_jieba", "raw jieba cut, 1 thread"),
+                       ("cmd_jieba_1", "segment command, jieba, 1 worker"),
+                       ("cmd_jieba_2", "segment command, jieba, 2 workers")]:
+        if key in r:
+            rows.append(f"  {label:46s} {r[key]:7.2f} s  {n_chars / r[key] / 1e6:6.3f} M chars/s")
+    if "raw_ltp" in r and "batch_ltp" in r:
+        rows.append(f"  segment_batch over raw: {100 * (r['batch_ltp'] / r['raw_ltp'] - 1):+.1f}%")
+    if "raw_ltp" in r and "cmd_ltp_1" in r:
+        rows.append(f"  segment command (1 worker) over raw: "
+                    f"{100 * (r['cmd_ltp_1'] / r['raw_ltp'] - 1):+.1f}%")
+    for name in ("ltp", "jieba"):
+        if f"cmd_{name}_1" in r and f"cmd_{name}_2" in r:
+            rows.append(f"  {name} 2 workers vs 1: {r[f'cmd_{name}_1'] / r[f'cmd_{name}_2']:.2f}x")
+    with capsys.disabled():
+        print("\nsegmentation on zh_all (best round):\n" + "\n".join(rows))
