@@ -218,3 +218,178 @@ def parse_example(const uint8_t[::1] record):
                 out[key] = value if value is not None else np.zeros(0, np.int64)
         pos = fend
     return out
+
+
+cdef Py_ssize_t _feature_value(const uint8_t* p, Py_ssize_t n, Py_ssize_t pos, Py_ssize_t end,
+                               Py_ssize_t* list_start, Py_ssize_t* list_end,
+                               int* kind) except -2:
+    """Inside a map entry value (a Feature), find its list: kind 1/2/3, payload [start, end)."""
+    cdef uint64_t tag
+    cdef Py_ssize_t lend
+    while pos < end:
+        tag = _varint(p, end, &pos)
+        if (tag & 7) != 2:
+            pos = _skip(p, end, pos, tag & 7)
+            continue
+        lend = pos + <Py_ssize_t>_varint(p, end, &pos)
+        if lend > end:
+            raise ValueError("truncated feature list")
+        kind[0] = <int>(tag >> 3)
+        list_start[0] = pos
+        list_end[0] = lend
+        pos = lend
+    return pos
+
+
+cdef Py_ssize_t _fill_int64(const uint8_t* p, Py_ssize_t start, Py_ssize_t end,
+                            int64_t* out, Py_ssize_t width) except -1:
+    """Values of an Int64List payload into out[0:width]; returns how many there were."""
+    cdef Py_ssize_t pos = start, count = 0, lend
+    cdef uint64_t tag
+    while pos < end:
+        tag = _varint(p, end, &pos)
+        if (tag >> 3) != 1:
+            pos = _skip(p, end, pos, tag & 7)
+            continue
+        if (tag & 7) == 2:
+            lend = pos + <Py_ssize_t>_varint(p, end, &pos)
+            if lend > end:
+                raise ValueError("truncated Int64List")
+            while pos < lend:
+                if count < width:
+                    out[count] = <int64_t>_varint(p, lend, &pos)
+                else:
+                    _varint(p, lend, &pos)
+                count += 1
+        else:
+            if count < width:
+                out[count] = <int64_t>_varint(p, end, &pos)
+            else:
+                _varint(p, end, &pos)
+            count += 1
+    return count
+
+
+cdef Py_ssize_t _fill_float(const uint8_t* p, Py_ssize_t start, Py_ssize_t end,
+                            float* out, Py_ssize_t width) except -1:
+    cdef Py_ssize_t pos = start, count = 0, lend
+    cdef uint64_t tag
+    while pos < end:
+        tag = _varint(p, end, &pos)
+        if (tag >> 3) != 1:
+            pos = _skip(p, end, pos, tag & 7)
+            continue
+        if (tag & 7) == 2:
+            lend = pos + <Py_ssize_t>_varint(p, end, &pos)
+            if lend > end or (lend - pos) % 4:
+                raise ValueError("malformed FloatList")
+            while pos < lend:
+                if count < width:
+                    memcpy(&out[count], p + pos, 4)
+                count += 1
+                pos += 4
+        else:
+            if pos + 4 > end:
+                raise ValueError("truncated FloatList")
+            if count < width:
+                memcpy(&out[count], p + pos, 4)
+            count += 1
+            pos += 4
+    return count
+
+
+def decode_bert_records(data, str path):
+    """Every record of a TFRecord byte string as fixed-width 2-D arrays of the seven BERT
+    pre-training features (run_pretraining.py's spec), widths taken from the first record.
+
+    Raises ValueError naming the file and record when a feature is missing or has another length.
+    """
+    cdef list index = index_records(data, path)
+    cdef Py_ssize_t n_rec = len(index)
+    names = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions", "masked_lm_ids",
+             "masked_lm_weights", "next_sentence_labels")
+    if n_rec == 0:
+        return {k: np.zeros((0, 0), np.float32 if k == "masked_lm_weights" else np.int64)
+                for k in names}
+    first_off, first_len = index[0]
+    first = parse_example(memoryview(data)[first_off:first_off + first_len])
+    widths = []
+    for k in names:
+        if k not in first:
+            raise ValueError(f"{path} record 0: not a BERT pre-training example (no feature "
+                             f"{k!r}); features: {sorted(first)}")
+        widths.append(len(first[k]))
+    cdef dict out = {k: np.zeros((n_rec, w), np.float32 if k == "masked_lm_weights" else np.int64)
+                     for k, w in zip(names, widths)}
+    cdef int64_t* ibase[7]
+    cdef float* fbase = NULL
+    cdef int64_t[:, ::1] iarr
+    cdef float[:, ::1] farr
+    for j, k in enumerate(names):
+        ibase[j] = NULL
+        if widths[j] == 0:
+            continue
+        if j == 5:
+            farr = out[k]
+            fbase = &farr[0, 0]
+        else:
+            iarr = out[k]
+            ibase[j] = &iarr[0, 0]
+    cdef const uint8_t[::1] view = data
+    cdef const uint8_t* p = &view[0]
+    cdef Py_ssize_t r, pos, end, fend, eend, vend, kstart, kend, ls, le, got, want
+    cdef uint64_t tag
+    cdef int kind, which
+    cdef bytes key
+    for r in range(n_rec):
+        pos = index[r][0]
+        end = pos + index[r][1]
+        seen = 0
+        while pos < end:
+            tag = _varint(p, end, &pos)
+            if (tag >> 3) != 1 or (tag & 7) != 2:
+                pos = _skip(p, end, pos, tag & 7)
+                continue
+            fend = pos + <Py_ssize_t>_varint(p, end, &pos)
+            if fend > end:
+                raise ValueError(f"{path} record {r}: truncated Features")
+            while pos < fend:
+                tag = _varint(p, fend, &pos)
+                if (tag >> 3) != 1 or (tag & 7) != 2:
+                    pos = _skip(p, fend, pos, tag & 7)
+                    continue
+                eend = pos + <Py_ssize_t>_varint(p, fend, &pos)
+                kstart = kend = -1
+                ls = le = -1
+                kind = 0
+                while pos < eend:
+                    tag = _varint(p, eend, &pos)
+                    if (tag & 7) != 2:
+                        pos = _skip(p, eend, pos, tag & 7)
+                        continue
+                    vend = pos + <Py_ssize_t>_varint(p, eend, &pos)
+                    if (tag >> 3) == 1:
+                        kstart, kend = pos, vend
+                    elif (tag >> 3) == 2:
+                        _feature_value(p, eend, pos, vend, &ls, &le, &kind)
+                    pos = vend
+                if kstart < 0 or ls < 0:
+                    continue
+                key = (<const char*>p)[kstart:kend]
+                try:
+                    which = names.index(key.decode("utf-8"))
+                except ValueError:
+                    continue
+                want = widths[which]
+                if which == 5:
+                    got = _fill_float(p, ls, le, fbase + r * want if want else NULL, want)
+                else:
+                    got = _fill_int64(p, ls, le, ibase[which] + r * want if want else NULL, want)
+                if got != want:
+                    raise ValueError(f"{path} record {r}: feature {names[which]!r} has {got} "
+                                     f"values, record 0 has {want}")
+                seen |= 1 << which
+        if seen != 0x7F:
+            missing = [k for j, k in enumerate(names) if not (seen >> j) & 1]
+            raise ValueError(f"{path} record {r}: missing features {missing}")
+    return out

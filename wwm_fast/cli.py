@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # (subcommand, module under wwm_fast.commands)
@@ -60,6 +61,9 @@ def main(argv=None) -> int:
     except ValueError as e:  # bad input: one readable line, no traceback
         print(f"wwm-fast {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `wwm-fast inspect ... | head`
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except KeyboardInterrupt:
         print(f"wwm-fast {args.command}: interrupted; no partial output was kept", file=sys.stderr)
         return 130

@@ -23,8 +23,8 @@ from .files import atomic_output
 from .instances import Documents, Instances, special_ids
 from .tokenization import FullTokenizer
 
-__all__ = ["FEATURES", "serialize_instances", "write_records", "read_records", "parse_example",
-           "is_gzip"]
+__all__ = ["FEATURES", "serialize_instances", "write_records", "read_records",
+           "read_bert_records", "parse_example", "is_gzip"]
 
 # run_pretraining.py's parse spec, in the order the writer emits them.
 FEATURES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions", "masked_lm_ids",
@@ -82,6 +82,29 @@ def is_gzip(path: str | os.PathLike) -> bool:
         return f.read(2) == _GZIP_MAGIC
 
 
+def _file_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = zlib.decompress(data, 31)
+        except zlib.error as e:
+            raise ValueError(f"{path}: corrupt GZIP stream: {e}") from None
+    return data
+
+
+def read_bert_records(path: str | os.PathLike) -> Dict[str, np.ndarray]:
+    """All records of a BERT pre-training TFRecord file as 2-D arrays, one row per record.
+
+    The seven features of run_pretraining.py's parse spec (int64, masked_lm_weights float32),
+    decoded natively; CRCs verified; ValueError names the file and record on any problem.
+    """
+    from ._records import decode_bert_records
+
+    path = os.fspath(path)
+    return decode_bert_records(_file_bytes(path), path)
+
+
 def read_records(path: str | os.PathLike) -> Iterator[bytes]:
     """The records of a TFRecord file (GZIP detected by its magic bytes), CRCs verified.
 
@@ -90,14 +113,7 @@ def read_records(path: str | os.PathLike) -> Iterator[bytes]:
     from ._records import iter_records
 
     path = os.fspath(path)
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = zlib.decompress(data, 31)
-        except zlib.error as e:
-            raise ValueError(f"{path}: corrupt GZIP stream: {e}") from None
-    return iter_records(data, path)
+    return iter_records(_file_bytes(path), path)
 
 
 def parse_example(record: bytes) -> Dict[str, np.ndarray]:
