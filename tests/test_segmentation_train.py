@@ -125,7 +125,7 @@ def test_people_daily_90_10(tmp_path, vocab_file):
     k = len(gold) * 9 // 10
     train = write_lines(tmp_path / "train.txt", gold[:k])
     model = str(tmp_path / "cws.bin")
-    train_ltp_segmenter(train, model, epoch=10)  # 1 thread: parallel AP scores ~3 F1 lower
+    train_ltp_segmenter(train, model, epoch=10)
     seg = get_segmenter(f"ltp:{model}", num_threads=2)
     s = evaluate_segmenter(seg, gold_words=[g.split() for g in gold[k:]],
                            tokenizer=FullTokenizer(vocab_file))

@@ -25,12 +25,14 @@ def add_parser(subparsers, formatter):
     p.add_argument("--train_file", required=True,
                    help="comma-separated globs of segmented text (.gz is decompressed)")
     p.add_argument("--output_model", required=True, help="where to write the model file")
-    p.add_argument("--dev_file", default=None, help="segmented text to score the model on")
+    p.add_argument("--dev_file", default=None,
+                   help="segmented text scored after every epoch; LTP keeps the best epoch on "
+                        "it (without it: every 10th training sentence)")
     p.add_argument("--format", choices=["words", "tagged"], default="words", dest="fmt")
     p.add_argument("--epoch", type=int, default=10, help="passes over the training data")
     p.add_argument("--num_threads", type=int, default=1,
-                   help="training threads (-1 = all cores); more than 1 is faster but less "
-                        "accurate (People's Daily: word F1 92.3 with 2 threads, 95.5 with 1)")
+                   help="training threads (-1 = all cores); more than 1 runs LTP's parallel "
+                        "perceptron")
     add_bool_flag(p, "compress", True, "LTP model compression (drop rarely useful features)")
     p.add_argument("--ratio", type=float, default=0.3, help="compression: share of features "
                    "that may be dropped")
