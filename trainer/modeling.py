@@ -27,6 +27,11 @@ import tensorflow as tf
 
 from .config import BertConfig
 
+# Stateless RNG algorithm of the dropout masks: "auto_select" lets TF pick per device (ThreeFry
+# under XLA on TPU, the fastest there). Masks are a pure function of (seed, step, replica,
+# micro-batch, site) on a given backend; XLA and non-XLA kernels draw different bits, so a run
+# resumed on another backend gets other (equally random) masks.
+RNG_ALG = "auto_select"
 LAYER_NORM_EPSILON = 1e-12  # tf.contrib.layers.layer_norm's default, which Google's BERT used
 _NSP_PREFIXES = ("bert/pooler/", "cls/seq_relationship/")
 
@@ -158,9 +163,9 @@ class BertPretrainingModel(tf.Module):
     def _dropout(self, x, rate, seeds):
         if seeds is None or rate == 0.0:
             return x
-        seed = tf.random.experimental.stateless_fold_in(seeds["base"], seeds["count"])
+        seed = tf.random.experimental.stateless_fold_in(seeds["base"], seeds["count"], alg=RNG_ALG)
         seeds["count"] += 1
-        return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=seed)
+        return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=seed, rng_alg=RNG_ALG)
 
     # ---------------------------------------------------------------- forward
     @tf.autograph.experimental.do_not_convert

@@ -199,50 +199,64 @@ class _AdamFamily:
         else:
             norm = tf.linalg.global_norm(grads)
         step = self.global_step.read_value()
-        lr = self.learning_rate_at(step)
-        t = tf.cast(step + 1, tf.float32)
+        coeffs = self._coefficients(step)
         ctx = tf.distribute.get_replica_context()
         if ctx is None:  # cross-replica context: e.g. eager calls under strategy.scope()
-            self._distributed_apply(tf.distribute.get_strategy(), grads, names, variables, lr, t)
+            self._distributed_apply(tf.distribute.get_strategy(), grads, names, variables, coeffs)
         else:
-            ctx.merge_call(self._distributed_apply, args=(grads, names, variables, lr, t))
+            ctx.merge_call(self._distributed_apply, args=(grads, names, variables, coeffs))
         return norm
 
+    def _coefficients(self, step):
+        """The scalar tensors every variable's update uses, built once per step (not per variable:
+        that keeps the traced graph small). Float32 throughout, like the reference optimizers;
+        `1 - beta` is computed in Python double first, as `tf.multiply(1.0 - beta_1, grad)` does."""
+        f = lambda x: tf.constant(x, tf.float32)  # noqa: E731
+        t = tf.cast(step + 1, tf.float32)
+        b1, b2 = f(self.beta_1), f(self.beta_2)
+        c = {"lr": self.learning_rate_at(step), "b1": b1, "one_minus_b1": f(1.0 - self.beta_1),
+             "b2": b2, "one_minus_b2": f(1.0 - self.beta_2), "eps": f(self.epsilon),
+             "wd": f(self.weight_decay_rate), "zero": f(0.0), "one": f(1.0)}
+        if self.bias_correction:
+            c["bc1"] = 1.0 - tf.pow(b1, t)
+            c["bc2"] = 1.0 - tf.pow(b2, t)
+        return c
+
     @tf.autograph.experimental.do_not_convert
-    def _distributed_apply(self, strategy, grads, names, variables, lr, t):
+    def _distributed_apply(self, strategy, grads, names, variables, coeffs):
         ext = strategy.extended
         for grad, name in zip(grads, names):
             m, v = self._slots[name]
             fn = self._make_update_fn(name)
-            ext.update(variables[name], fn, args=(grad, m, v, lr, t), group=True)
+            ext.update(variables[name], fn, args=(grad, m, v, coeffs), group=True)
         ext.update(self.global_step, lambda s: s.assign_add(1), group=True)
 
     def _make_update_fn(self, name):
         decay = self.uses_weight_decay(name)
         adapt = self.uses_layer_adaptation(name)
-        b1, b2, eps, wd = self.beta_1, self.beta_2, self.epsilon, self.weight_decay_rate
         bias_correction, decoupled = self.bias_correction, self.weight_decay_mode == "decoupled"
 
         @tf.autograph.experimental.do_not_convert
-        def update(var, grad, m, v, lr, t):
+        def update(var, grad, m, v, c):
             grad = tf.cast(grad, tf.float32)
-            next_m = b1 * m + (1.0 - b1) * grad
-            next_v = b2 * v + (1.0 - b2) * tf.square(grad)
+            next_m = c["b1"] * m + c["one_minus_b1"] * grad
+            next_v = c["b2"] * v + c["one_minus_b2"] * tf.square(grad)
             if bias_correction:
-                m_hat = next_m / (1.0 - tf.pow(b1, t))
-                v_hat = next_v / (1.0 - tf.pow(b2, t))
+                m_hat, v_hat = next_m / c["bc1"], next_v / c["bc2"]
             else:
                 m_hat, v_hat = next_m, next_v
-            u = m_hat / (tf.sqrt(v_hat) + eps)
+            u = m_hat / (tf.sqrt(v_hat) + c["eps"])
             w = var.read_value() if hasattr(var, "read_value") else tf.convert_to_tensor(var)
+            lr = c["lr"]
             if decay and decoupled:
-                w = w - w * wd * lr
+                w = w - w * c["wd"] * lr
             elif decay:
-                u = u + wd * w
+                u = u + c["wd"] * w
             if adapt:
                 w_norm = tf.sqrt(tf.reduce_sum(tf.square(w)))
                 u_norm = tf.sqrt(tf.reduce_sum(tf.square(u)))
-                ratio = tf.where(w_norm > 0.0, tf.where(u_norm > 0.0, w_norm / u_norm, 1.0), 1.0)
+                zero, one = c["zero"], c["one"]
+                ratio = tf.where(w_norm > zero, tf.where(u_norm > zero, w_norm / u_norm, one), one)
                 new_w = w - ratio * lr * u
             else:
                 new_w = w - lr * u

@@ -21,7 +21,7 @@ from . import checkpoint as ckpt
 from .config import BertConfig
 from .distribute import is_chief, resolve_strategy
 from .input_pipeline import check_record_lengths, expand_input_files, make_dataset
-from .modeling import BertPretrainingModel, pretraining_loss_and_metrics
+from .modeling import RNG_ALG, BertPretrainingModel, pretraining_loss_and_metrics
 from .optimization import AdamWeightDecay, Lamb, WarmupPolynomialDecay
 
 log = logging.getLogger("wwm_trainer")
@@ -281,8 +281,9 @@ class Trainer:
     # ---------------------------------------------------------------- steps
     def _dropout_seed(self, shard):
         base = tf.constant([self.opts.seed, 0], tf.int64)
-        s = tf.random.experimental.stateless_fold_in(base, self.optimizer.global_step.read_value())
-        return tf.random.experimental.stateless_fold_in(s, tf.cast(shard, tf.int64))
+        s = tf.random.experimental.stateless_fold_in(base, self.optimizer.global_step.read_value(),
+                                                     alg=RNG_ALG)
+        return tf.random.experimental.stateless_fold_in(s, tf.cast(shard, tf.int64), alg=RNG_ALG)
 
     def _grads_and_metrics(self, features, shard):
         with tf.GradientTape() as tape:
