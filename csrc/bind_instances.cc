@@ -6,6 +6,7 @@
 
 #include "bind_instances.h"
 #include "instances.h"
+#include "random.h"
 
 namespace py = pybind11;
 using wwm::CArray;
@@ -55,6 +56,40 @@ PYBIND11_MODULE(_instances, m) {
       py::arg("dupe_factor"), py::arg("next_sentence"), py::arg("rand_ids").noconvert(),
       "Fast-mode instances of one shard in document order, with per-instance RNG keys; no "
       "predictions.");
+  // Test-only shims of the generators (STYLE 20): a script of operations -> their results.
+  m.def(
+      "_py_pyrandom",
+      [](std::vector<uint32_t> seed_key, std::vector<std::pair<std::string, int64_t>> ops) {
+        wwm::PyRandom rng(seed_key);
+        py::list out;
+        for (const auto& [op, arg] : ops) {
+          if (op == "random") {
+            out.append(rng.Random());
+          } else if (op == "randint") {
+            out.append(rng.RandInt(0, arg));
+          } else if (op == "getrandbits") {
+            out.append(rng.GetRandBits(static_cast<int>(arg)));
+          } else if (op == "shuffle") {
+            std::vector<int64_t> v(static_cast<size_t>(arg));
+            for (int64_t k = 0; k < arg; ++k) v[k] = k;
+            wwm::Shuffle(rng, v.data(), v.size());
+            out.append(py::cast(v));
+          } else {
+            throw std::invalid_argument("unknown op '" + op + "'");
+          }
+        }
+        return out;
+      },
+      py::arg("seed_key"), py::arg("ops"));
+  m.def(
+      "_py_keyed_rng",
+      [](uint64_t key, int64_t n, uint64_t below) {
+        wwm::KeyedRng rng(key);
+        std::vector<uint64_t> out(static_cast<size_t>(n));
+        for (auto& x : out) x = below ? rng.RandBelow(below) : rng.Next();
+        return out;
+      },
+      py::arg("key"), py::arg("n"), py::arg("below"));
   m.def(
       "shuffled_order",
       [](int64_t n, uint64_t seed, uint64_t shard) {
