@@ -145,7 +145,7 @@ def test_round_half_even(tok, length, expected):
 def test_every_position_gets_masked_over_seeds_and_never_specials(tok):
     enc = tok.encode_batch(["一二三四五六七八", "九十"])
     docs = documents_from_encoding(enc)
-    seen = np.zeros(13, int)
+    seen = np.zeros(128, int)
     for seed in range(400):
         inst = build_instances(docs, tok, mode="fast", dupe_factor=1, random_seed=seed,
                                short_seq_prob=0.0)
