@@ -1,0 +1,12 @@
+"""Native whole-word sampler (csrc/masking.h). Private: use wwm_fast.sample_masks."""
+
+from typing import Dict
+
+import numpy as np
+
+GROUP_HIST_SIZE: int
+
+def sample_masks(corpus: Dict[str, np.ndarray], instances: Dict[str, np.ndarray],
+                 max_seq_length: int, max_predictions: int, masked_lm_prob: float,
+                 whole_word: bool, cls_id: int, sep_id: int, mask_id: int, rand_ids: np.ndarray,
+                 num_threads: int) -> Dict[str, np.ndarray]: ...

@@ -1,0 +1,11 @@
+"""Native TFRecord writer (csrc/tfrecord.h). Private: use wwm_fast.tfrecord."""
+
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+def serialize_into(ids: np.ndarray, instances: Dict[str, np.ndarray], order: np.ndarray,
+                   max_seq_length: int, max_predictions: int, cls_id: int, sep_id: int,
+                   out: np.ndarray) -> Tuple[int, int]: ...
+def frame_records(records: List[bytes]) -> bytes: ...
+def crc32c(data: bytes) -> int: ...
