@@ -233,28 +233,26 @@ def _run_subprocess(spec, tmp_path, name):
                           capture_output=True, text=True, timeout=300)
 
 
-def test_resume_after_kill_equals_straight_run(data, tmp_path):
-    """8 steps straight == 4 steps, SIGKILL right after the step-4 checkpoint, resume to 8: same
-    losses at every step and the same final variables and slots (dropout on, shuffled input, so
-    both the dropout masks and the data position must be restored exactly)."""
-    kw = dict(num_train_steps=8, save_checkpoints_steps=4, iterations_per_loop=2, num_warmup_steps=2)
-    straight = Trainer(_opts(data, tmp_path / "straight", **kw)).train()
-
+def test_resume_after_kill_equals_straight_run(data, trained, tmp_path):
+    """4 steps straight (the `trained` run) == 2 steps, SIGKILL right after the step-2 checkpoint,
+    resume to 4: same loss at every step and the same final variables and slots. Dropout is on
+    and the input shuffled, so the dropout masks and the data position must both be restored."""
+    _, straight, straight_dir = trained
     out = tmp_path / "killed"
-    opts = dataclass_dict(_opts(data, out, **kw))
-    proc = _run_subprocess({"runs": [{"opts": opts, "kill_at_step": 4,
+    opts = dataclass_dict(_opts(data, out))
+    proc = _run_subprocess({"runs": [{"opts": opts, "kill_at_step": 2,
                                       "result_file": str(tmp_path / "never.json")}]}, tmp_path, "kill")
     assert proc.returncode == -9, proc.stderr[-3000:]
     assert not (tmp_path / "never.json").exists()
-    assert tf.train.latest_checkpoint(str(out)).endswith("model.ckpt-4")
+    assert tf.train.latest_checkpoint(str(out)).endswith("model.ckpt-2")
 
-    resumed = Trainer(_opts(data, out, **kw))
+    resumed = Trainer(_opts(data, out))
     assert "resumed from" in resumed.restore_or_initialize()
-    assert resumed.global_step == 4
+    assert resumed.global_step == 2
     result = resumed.train()
-    assert result.global_step == 8
-    np.testing.assert_allclose(result.losses, straight.losses[4:], rtol=1e-5)
-    a, b = numpy_values(str(tmp_path / "straight")), numpy_values(str(out))
+    assert result.global_step == 4
+    np.testing.assert_allclose(result.losses, straight.losses[2:], rtol=1e-5)
+    a, b = numpy_values(str(straight_dir)), numpy_values(str(out))
     assert a.keys() == b.keys()
     for name in a:
         np.testing.assert_allclose(b[name], a[name], rtol=1e-5, atol=1e-7, err_msg=name)

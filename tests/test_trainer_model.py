@@ -12,8 +12,10 @@ tf = pytest.importorskip("tensorflow")
 from wwm_trainer import BertConfig, BertPretrainingModel, pretraining_loss_and_metrics  # noqa: E402
 from wwm_trainer.modeling import gelu_tanh  # noqa: E402
 
-from trainer_helpers import (BASE_CONFIG, TINY, google_base_names, np_bert_pretraining,  # noqa: E402
-                             np_log_softmax)
+from wwm_trainer.modeling import google_variable_shapes  # noqa: E402
+
+from trainer_helpers import (BASE_CONFIG, TINY, google_base_names, google_names,  # noqa: E402
+                             np_bert_pretraining, np_log_softmax)
 
 
 def _inputs(cfg, batch=3, seq=12, preds=4, seed=0):
@@ -33,12 +35,25 @@ def _inputs(cfg, batch=3, seq=12, preds=4, seed=0):
                 masked_lm_ids=mids, masked_lm_weights=wts, next_sentence_labels=nsp)
 
 
+def test_variable_layout_is_googles():
+    """The layout function the model builds from, against the release's literal list, for base
+    (206 variables) and large; and a built model's actual variables against it."""
+    assert google_variable_shapes(BertConfig.from_dict(BASE_CONFIG)) == google_base_names()
+    assert len(google_base_names()) == 206
+    large = {**BASE_CONFIG, "hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
+             "intermediate_size": 4096}
+    assert google_variable_shapes(BertConfig.from_dict(large)) == google_names(large)
+    model = BertPretrainingModel(BertConfig(**TINY))
+    got = {v.name.split(":")[0]: list(v.shape) for v in model.variables_by_name.values()}
+    assert got == google_names(TINY)
+    assert all(v.dtype == tf.float32 for v in model.variables_by_name.values())
+
+
+@pytest.mark.slow
 def test_base_model_variables_are_googles():
     model = BertPretrainingModel(BertConfig.from_dict(BASE_CONFIG))
     got = {v.name.split(":")[0]: list(v.shape) for v in model.variables_by_name.values()}
     assert got == google_base_names()
-    assert len(got) == 206
-    assert all(v.dtype == tf.float32 for v in model.variables_by_name.values())
 
 
 def test_forward_and_losses_equal_numpy():
