@@ -99,6 +99,16 @@ def test_records_with_other_seq_length(synth, tmp_path):
     with pytest.raises(ValueError, match=r"feature 'input_ids' has length 64, expected 32 \(--max_seq_length=32\)"):
         Trainer(_opts(synth, tmp_path / "out", input_file=path)).train()
     assert not (tmp_path / "out" / "checkpoint").exists()
+    # a bad file among many that the up-front check does not sample: caught when it is parsed
+    d = tmp_path / "many"
+    d.mkdir()
+    for i in range(10):
+        write_synthetic_records(d / f"part-{i:02d}.tfrecord", 8, seq_len=64 if i == 2 else SEQ,
+                                max_pred=PRED, vocab_size=TINY["vocab_size"], seed=i)
+    with pytest.raises(ValueError, match=r"feature '(input_ids|input_mask|segment_ids)' with another length than expected \(--max_seq_length=32\)"):
+        Trainer(_opts(synth, tmp_path / "out2", input_file=str(d / "part-*"), num_train_steps=20,
+                      iterations_per_loop=20, save_checkpoints_steps=20)).train()
+    assert not (tmp_path / "out2" / "checkpoint").exists()
 
 
 def test_records_with_other_prediction_count(synth, tmp_path, capsys):
@@ -155,10 +165,13 @@ def test_cli_train_and_flag_forms(synth, tmp_path):
             f"--max_seq_length={SEQ}", f"--max_predictions_per_seq={PRED}", "--train_batch_size=8",
             "--num_train_steps=2", "--num_warmup_steps=1", "--save_checkpoints_steps=2",
             "--iterations_per_loop=1", "--optimizer=adamw", "--use_nsp=false", "--strategy=one_device",
-            "--gradient_accumulation_steps=2"]
+            "--gradient_accumulation_steps=2", "--precision=bfloat16"]
     assert cli_main(argv) == 0
     names = dict(tf.train.list_variables(str(tmp_path / "out")))
     assert "bert/embeddings/word_embeddings/adam_v" in names
+    # bfloat16 compute: variables, slots and the checkpoint stay float32
+    dtypes = tf.train.load_checkpoint(str(tmp_path / "out")).get_variable_to_dtype_map()
+    assert {d for n, d in dtypes.items() if n != "global_step"} == {tf.float32}
 
 
 @pytest.mark.parametrize("extra, match", [

@@ -12,6 +12,8 @@ seeded record shuffle), so resuming can fast-forward to the exact example where 
 
 from __future__ import annotations
 
+import re
+
 import tensorflow as tf
 
 FEATURE_ORDER = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions", "masked_lm_ids",
@@ -48,12 +50,21 @@ def feature_spec(max_seq_length: int, max_predictions_per_seq: int, use_nsp: boo
     return spec
 
 
+def _sample_files(files: list[str], max_files: int) -> list[str]:
+    if len(files) <= max_files:
+        return list(files)
+    step = (len(files) - 1) / (max_files - 1)
+    return [files[round(i * step)] for i in range(max_files)]
+
+
 def check_record_lengths(files: list[str], max_seq_length: int, max_predictions_per_seq: int,
-                         use_nsp: bool = True) -> None:
-    """Reads the first record of the first file and checks every feature against the flags.
+                         use_nsp: bool = True, max_files: int = 8) -> None:
+    """Reads the first record of up to `max_files` files (first, last, evenly spaced between) and
+    checks every feature against the flags.
 
     Raises ValueError naming the file, the feature, the expected and the actual length, so a
-    mismatch is reported before the model is built rather than as an opaque parse error.
+    mismatch is reported before the model is built rather than as an opaque parse error. Empty
+    files are skipped; all of them empty is an error.
     """
     flag_of = {"input_ids": ("--max_seq_length", max_seq_length),
                "input_mask": ("--max_seq_length", max_seq_length),
@@ -64,25 +75,46 @@ def check_record_lengths(files: list[str], max_seq_length: int, max_predictions_
                "next_sentence_labels": ("next_sentence_labels", 1)}
     if not use_nsp:
         del flag_of["next_sentence_labels"]
-    path = files[0]
-    first = None
-    for record in tf.data.TFRecordDataset(path).take(1):
-        first = record.numpy()
-    if first is None:
-        raise ValueError(f"input file {path} contains no record")
-    example = tf.train.Example.FromString(first)
-    features = example.features.feature
-    for name, (flag, expected) in flag_of.items():
-        if name not in features:
-            raise ValueError(f"input file {path}: record has no feature {name!r} "
-                             f"(it has {sorted(features)})")
-        kind = features[name].WhichOneof("kind")
-        values = getattr(features[name], kind).value if kind else []
-        if len(values) != expected:
-            raise ValueError(
-                f"input file {path}: feature {name!r} has length {len(values)}, expected "
-                f"{expected} ({flag}={expected}); the records were made with other lengths "
-                f"than the flags")
+    checked = 0
+    for path in _sample_files(files, max_files):
+        first = None
+        for record in tf.data.TFRecordDataset(path).take(1):
+            first = record.numpy()
+        if first is None:
+            continue
+        checked += 1
+        features = tf.train.Example.FromString(first).features.feature
+        for name, (flag, expected) in flag_of.items():
+            if name not in features:
+                raise ValueError(f"input file {path}: record has no feature {name!r} "
+                                 f"(it has {sorted(features)})")
+            kind = features[name].WhichOneof("kind")
+            values = getattr(features[name], kind).value if kind else []
+            if len(values) != expected:
+                raise ValueError(
+                    f"input file {path}: feature {name!r} has length {len(values)}, expected "
+                    f"{expected} ({flag}={expected}); the records were made with other lengths "
+                    f"than the flags")
+    if not checked:
+        raise ValueError(f"--input_file: the {len(files)} matching file(s) contain no record "
+                         f"(checked {_sample_files(files, max_files)})")
+
+
+def parse_error_message(error: Exception, max_seq_length: int, max_predictions_per_seq: int) -> str | None:
+    """A readable message for tf.data's FixedLenFeature error on a record that slipped past
+    `check_record_lengths` (a later file made with other flags), or None if it is another error."""
+    match = re.search(r"Key: (\w+)\.\s+Can't parse serialized Example", str(error))
+    if not match:
+        return None
+    name = match.group(1)
+    if name in ("masked_lm_positions", "masked_lm_ids", "masked_lm_weights"):
+        flag = f"--max_predictions_per_seq={max_predictions_per_seq}"
+    elif name == "next_sentence_labels":
+        flag = "length 1"
+    else:
+        flag = f"--max_seq_length={max_seq_length}"
+    return (f"a record in --input_file has feature {name!r} with another length than expected "
+            f"({flag}) or missing: some input files were made with other flags")
 
 
 def _decode(serialized, spec):

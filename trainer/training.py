@@ -20,7 +20,8 @@ import tensorflow as tf
 from . import checkpoint as ckpt
 from .config import BertConfig
 from .distribute import is_chief, resolve_strategy
-from .input_pipeline import check_record_lengths, expand_input_files, make_dataset
+from .input_pipeline import (check_record_lengths, expand_input_files, make_dataset,
+                             parse_error_message)
 from .modeling import RNG_ALG, BertPretrainingModel, pretraining_loss_and_metrics
 from .optimization import AdamWeightDecay, Lamb, WarmupPolynomialDecay
 
@@ -368,7 +369,13 @@ class Trainer:
             n = min(opts.iterations_per_loop, next_save - step, opts.num_train_steps - step)
             lr = float(self.optimizer.learning_rate_at(step))
             t0 = time.perf_counter()
-            means, step_losses = self._train_loop_fn(iterator, tf.constant(n, tf.int32))
+            try:
+                means, step_losses = self._train_loop_fn(iterator, tf.constant(n, tf.int32))
+            except tf.errors.InvalidArgumentError as e:
+                msg = parse_error_message(e, opts.max_seq_length, opts.max_predictions_per_seq)
+                if msg is None:
+                    raise
+                raise ValueError(f"{msg} (training stopped after step {step})") from None
             step_losses = step_losses.numpy().tolist()
             elapsed = time.perf_counter() - t0
             metrics = {k: float(v) for k, v in means.items()}
