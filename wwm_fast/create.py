@@ -33,7 +33,7 @@ from . import __version__
 from .alignment import WordSpans, align_words
 from .files import TMP_SUFFIX, atomic_output, decode_lines, expand_input_files, read_bytes
 from .instances import (Documents, _check_common, build_instances, documents_from_encoding,
-                        shuffled_order)
+                        shuffled_order, special_ids)
 from .masking import sample_masks
 from .tfrecord import serialize_instances, write_records
 from .tokenization import Encoding, FullTokenizer
@@ -265,13 +265,12 @@ def create_instances(
         do_whole_word_mask = True
     inputs = expand_input_files(input_files)
     outputs = _split_outputs(output_files)
-    tokenizer = FullTokenizer(vocab_file, do_lower_case=do_lower_case)  # validates the vocab
-    from .instances import special_ids
-    special_ids(tokenizer)
     cfg = _Config(os.path.abspath(vocab_file), bool(do_lower_case), max_seq_length,
                   max_predictions_per_seq, float(masked_lm_prob), float(short_seq_prob),
                   dupe_factor, int(random_seed), bool(do_whole_word_mask), seg_spec, mode,
                   bool(next_sentence), bool(gzip), errors, int(num_threads))
+    tokenizer = _tokenizer_for(cfg)  # validates the vocab before any work (reused in-process)
+    special_ids(tokenizer)
     if mode == "compat":
         shards = _create_compat(inputs, outputs, cfg, tokenizer, progress)
     elif runner == "beam":
@@ -345,7 +344,13 @@ def _is_cache(path: str) -> bool:
 
 
 def _tokenizer_for(cfg: _Config) -> FullTokenizer:
-    key = (cfg.vocab_file, cfg.do_lower_case)
+    """One tokenizer per process and vocab (its tables take ~50 ms to build)."""
+    try:
+        st = os.stat(cfg.vocab_file)
+        stamp = (st.st_size, st.st_mtime_ns)
+    except OSError:
+        stamp = None  # FullTokenizer reports the missing file
+    key = (cfg.vocab_file, stamp, cfg.do_lower_case)
     tok = _TOKENIZERS.get(key)
     if tok is None:
         tok = _TOKENIZERS[key] = FullTokenizer(cfg.vocab_file, do_lower_case=cfg.do_lower_case)

@@ -121,14 +121,22 @@ def concat_documents(parts) -> Documents:
 
 
 def special_ids(tokenizer: FullTokenizer) -> dict:
-    """[CLS]/[SEP]/[MASK] ids, and the random-replacement table (Google's ``vocab_words`` order)."""
+    """[CLS]/[SEP]/[MASK] ids, and the random-replacement table (Google's ``vocab_words`` order).
+
+    Computed once per tokenizer (cached on it).
+    """
+    cached = getattr(tokenizer, "_special_ids", None)
+    if cached is not None:
+        return cached
     vocab = tokenizer.vocab
     missing = [t for t in ("[CLS]", "[SEP]", "[MASK]") if t not in vocab]
     if missing:
         raise ValueError(f"vocab_file {tokenizer.vocab_file!r} lacks {missing}; a BERT vocab has "
                          f"[CLS], [SEP] and [MASK]")
-    return {"cls_id": vocab["[CLS]"], "sep_id": vocab["[SEP]"], "mask_id": vocab["[MASK]"],
-            "rand_ids": np.fromiter(vocab.values(), dtype=np.int32, count=len(vocab))}
+    ids = {"cls_id": vocab["[CLS]"], "sep_id": vocab["[SEP]"], "mask_id": vocab["[MASK]"],
+           "rand_ids": np.fromiter(vocab.values(), dtype=np.int32, count=len(vocab))}
+    tokenizer._special_ids = ids
+    return ids
 
 
 def _seed_key(seed: int) -> list:
