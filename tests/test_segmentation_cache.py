@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from wwm_fast import FullTokenizer, align_words
+from wwm_fast import FullTokenizer, WordSpans, align_words
 from wwm_fast.cli import main as cli_main
 from wwm_fast.files import TMP_SUFFIX, decode_lines
 from wwm_fast.segmentation import (get_segmenter, is_cache_file, read_cache, read_cache_header,
@@ -49,6 +51,27 @@ def test_roundtrip_is_lossless(tmp_path, compress):
     assert not list(tmp_path.glob("*" + TMP_SUFFIX))
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 70000), st.integers(1, 70000)), max_size=5),
+                max_size=6))
+def test_compact_word_arrays_roundtrip(rows):
+    """gaps/lengths/counts in the smallest dtypes rebuild the spans exactly."""
+    starts, ends, rs = [], [], [0]
+    for row in rows:
+        pos = 0
+        for gap, length in row:
+            starts.append(pos + gap)
+            ends.append(pos + gap + length)
+            pos += gap + length
+        rs.append(len(starts))
+    words = WordSpans(np.array(starts, np.int32), np.array(ends, np.int32), np.array(rs, np.int64))
+    gaps, lengths, counts = cache_mod._encode_words(words)
+    assert same_words(cache_mod._decode_words(gaps, lengths, counts), words)
+    big = max([0] + [g for row in rows for g, _ in row] + [n for row in rows for _, n in row])
+    assert max(gaps.dtype.itemsize, lengths.dtype.itemsize) == (1 if big < 256 else 2 if
+                                                                big < 65536 else 4)
+
+
 def test_is_cache_file(tmp_path):
     text = tmp_path / "a.txt"
     text.write_text("中国\n")
@@ -80,8 +103,8 @@ def test_corrupt_caches_are_refused(cache_file, tmp_path):
         "header": blob[:16] + b"x" + blob[17:],
     }
     patterns = {
-        "truncated": r"truncated \(in section 'row_splits'\)",
-        "flipped": r"corrupt \(section 'row_splits' (does not decompress|fails its CRC32)",
+        "truncated": r"truncated \(in section 'counts'\)",
+        "flipped": r"corrupt \(section 'counts' fails its CRC32",
         "version": r"format version 9, this wwm_fast reads version 1",
         "magic": r"not a wwm_fast segmentation cache",
         "header": r"corrupt \(unreadable header\)",

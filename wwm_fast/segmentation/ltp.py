@@ -202,9 +202,13 @@ class LTPLegacySegmenter(Segmenter):
     def __init__(self, path: str, num_threads: int = 1, fingerprint: Optional[str] = None):
         model_file = resolve_legacy_model(path)
         _import_ltp_extension()
-        check_model_file(model_file)
-        full_digest = sha256_file(model_file)
+        try:
+            full_digest = sha256_file(model_file)
+        except OSError as e:
+            raise ValueError(f"cannot read LTP model file {model_file!r}: {e}") from None
         digest = full_digest[:12]
+        if not os.path.exists(_marker_path(full_digest)):
+            check_model_file(model_file)  # skipped for a model that already loaded once
         if fingerprint is not None and fingerprint != digest:
             raise ValueError(
                 f"LTP model file {model_file!r} has changed since it was recorded "
@@ -244,6 +248,14 @@ CWSModel.load(sys.argv[1])
 """
 
 
+def _marker_path(full_digest: str) -> str:
+    import tempfile
+
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return os.path.join(tempfile.gettempdir(), f"wwm_fast-{uid}-verified-models",
+                        "ltp-legacy-" + full_digest)
+
+
 def _probe_load(model_file: str, full_digest: str) -> None:
     """Load the model once in a child process before loading it here.
 
@@ -254,11 +266,9 @@ def _probe_load(model_file: str, full_digest: str) -> None:
     """
     import subprocess
     import sys
-    import tempfile
 
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    marker_dir = os.path.join(tempfile.gettempdir(), f"wwm_fast-{uid}-verified-models")
-    marker = os.path.join(marker_dir, "ltp-legacy-" + full_digest)
+    marker = _marker_path(full_digest)
+    marker_dir = os.path.dirname(marker)
     if os.path.exists(marker):
         return
     env = dict(os.environ, RUST_BACKTRACE="0", RUST_LIB_BACKTRACE="0")

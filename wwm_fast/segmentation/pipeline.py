@@ -143,7 +143,7 @@ class _Shard:
 
 def segment_files(input_files, segmenter: str, output_dir: str, *,
                   segmented_files=None, num_workers: int = 1, num_threads: int = 1,
-                  errors: str = "strict", overwrite: bool = False, compress: bool = True,
+                  errors: str = "strict", overwrite: bool = False, compress: bool = False,
                   progress: bool = True, chunk_chars: int = 200_000) -> SegmentReport:
     """Segment text shards into segmentation caches in ``output_dir`` (one per input file).
 
