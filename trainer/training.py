@@ -324,9 +324,15 @@ class Trainer:
         return metrics
 
     def _build_train_loop(self):
+        # --jit_compile on CPU/GPU: with one replica the whole step (forward, backward, clipping,
+        # update) is one XLA cluster; with several, forward + backward are (the all-reduce and the
+        # cross-replica update stay outside). On TPU everything is XLA-compiled anyway.
         jit = self.opts.jit_compile and not isinstance(self.strategy, tf.distribute.TPUStrategy)
+        whole_step = jit and self.strategy.num_replicas_in_sync == 1
         self._grads_fn = (tf.function(self._grads_and_metrics, jit_compile=True, autograph=False)
-                          if jit else self._grads_and_metrics)
+                          if jit and not whole_step else self._grads_and_metrics)
+        replica_step = (tf.function(self._replica_train_step, jit_compile=True, autograph=False)
+                        if whole_step else self._replica_train_step)
         strategy = self.strategy
         keys = _METRICS + ("global_norm",)
 
@@ -334,7 +340,7 @@ class Trainer:
             """`steps` optimizer steps in one call; returns their mean metrics and each loss."""
 
             def body(i, sums, losses):
-                per_replica = strategy.run(self._replica_train_step, args=(next(iterator),))
+                per_replica = strategy.run(replica_step, args=(next(iterator),))
                 m = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica[k], axis=None)
                      for k in keys}
                 return i + 1, {k: sums[k] + m[k] for k in keys}, losses.write(i, m["loss"])
