@@ -9,8 +9,10 @@ published rule (BERT_DATA_SPEC §5.2) written out literally, token by token, slo
 
 from __future__ import annotations
 
+import atexit
 import gzip
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import List
@@ -39,6 +41,7 @@ def small_ltp_model() -> str:
         from wwm_fast.segmentation import train_ltp_segmenter
 
         folder = Path(tempfile.mkdtemp(prefix="wwm-test-ltp-"))
+        atexit.register(shutil.rmtree, folder, True)
         train = folder / "train.txt"
         train.write_text("\n".join(gold_sentences()[:3000]) + "\n", encoding="utf-8")
         model = folder / "cws_model.bin"
