@@ -1,0 +1,359 @@
+"""``create`` (fast mode) as an Apache Beam pipeline: one element per input shard.
+
+    Create[(index, input, output)] -> GroupByKey(index) -> _ShardFn (= create._run_shard)
+        -> ToList -> one JSON results file -> ShardStats in input order (read by the caller)
+
+The DoFn runs the same per-shard function as the local process pool, so the bytes are the same:
+fast mode keys its RNG by the shard index, not by the worker. Every output is written under a
+temporary name and renamed when complete, so a bundle that a runner retries (after a failure, or
+after a success whose result was lost) writes the same bytes again and never leaves a duplicate or a
+half-written shard under a final name.
+
+Where the work happens:
+
+* Native objects (the WordPiece tables, a segmenter) are built in ``DoFn.setup()``, once per worker
+  process, never pickled: the DoFn carries only the picklable ``_Config`` and the vocab's bytes
+  (a worker of a remote runner does not have the caller's vocab path).
+* Local paths are handed to ``_run_shard`` as they are (so resume works across the local pool and
+  Beam). A path with a scheme (``gs://``, ``s3://``, ...) is staged: the input is copied to a local
+  temporary folder with ``apache_beam.io.filesystems.FileSystems``, the shard is made there, and
+  the output and its stats JSON are copied to the destination under temporary names and renamed.
+* Bad input (``ValueError`` from the shard: invalid UTF-8 in strict mode, a cache made with another
+  segmenter, an unreadable file) is deterministic, so it is not retried: the shard reports its
+  error, the other shards finish, and ``run_beam_pipeline`` raises one ``ValueError`` naming every
+  bad shard (file and line). Any other exception fails the bundle, which the runner retries
+  (Dataflow retries a batch bundle 4 times; Beam's local runner does not retry).
+
+The local runner is pinned to ``FnApiRunner`` (``DirectRunner`` in Beam 2.77 first tries the Prism
+runner, which downloads a binary) with ``--direct_num_workers=N --direct_running_mode=
+multi_processing``. See BEAM.md beside this file for Dataflow, Flink and Spark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from typing import Dict, List, Optional, Sequence
+
+try:
+    import apache_beam as beam
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+except ImportError as _e:  # pragma: no cover - depends on the install
+    raise ImportError(f"runner='beam' needs Apache Beam: pip install 'wwm-fast[beam]' "
+                      f"({_e})") from None
+
+from . import __version__
+from .create import (STATS_SUFFIX, ShardStats, _Config, _remove_stale_temporaries, _run_shard,
+                     _tokenizer_for)
+from .files import TMP_SUFFIX
+
+__all__ = ["run_beam_pipeline"]
+
+_LOG = logging.getLogger(__name__)
+_LOCAL_RUNNERS = ("fnapirunner", "directrunner", "switchingdirectrunner",
+                  "bundlebaseddirectrunner")
+_COPY_BUFFER = 16 << 20
+_RAW = CompressionTypes.UNCOMPRESSED  # copy bytes as they are (.gz inputs stay compressed)
+
+
+def run_beam_pipeline(inputs: Sequence[str], outputs: Sequence[str], cfg: _Config, *,
+                      num_workers: Optional[int] = None, overwrite: bool = False,
+                      beam_options: Sequence[str] = ()) -> List[ShardStats]:
+    """Run ``_run_shard`` over the shards as a Beam pipeline; the ``ShardStats`` in input order.
+
+    Parameters
+    ----------
+    inputs, outputs : list of str
+        One output per input (fast mode). Local paths, or any scheme Beam's ``FileSystems`` knows
+        (``gs://`` needs ``apache-beam[gcp]``, ``s3://`` ``apache-beam[aws]``).
+    cfg : create._Config
+        The flags, as ``create_instances`` validated them.
+    num_workers : int, optional
+        Worker processes of the local runner (default: cores, at most the number of shards).
+        Remote runners size themselves (``--num_workers``, ``--max_num_workers`` on Dataflow).
+    overwrite : bool
+        Redo shards that an earlier run (local pool or Beam) completed.
+    beam_options : list of str
+        Beam pipeline options. Without ``--runner`` the local ``FnApiRunner`` runs with
+        ``num_workers`` processes.
+
+    Raises ValueError naming the file and line when a shard's input is bad (the other shards are
+    still written); a worker failure that the runner gives up on propagates as the runner raises it.
+    """
+    return _run_beam(inputs, outputs, cfg, num_workers=num_workers, overwrite=overwrite,
+                     beam_options=beam_options, shard_fn=_ShardFn)
+
+
+def _run_beam(inputs, outputs, cfg: _Config, *, num_workers, overwrite, beam_options,
+              shard_fn) -> List[ShardStats]:
+    """``run_beam_pipeline`` with the DoFn class ``shard_fn`` (tests pass a subclass)."""
+    inputs, outputs = [str(p) for p in inputs], [str(p) for p in outputs]
+    if len(inputs) != len(outputs) or not inputs:
+        raise ValueError(f"one output per input shard: got {len(inputs)} input(s), "
+                         f"{len(outputs)} output(s)")
+    if num_workers is None:
+        num_workers = min(len(inputs), os.cpu_count() or 1)
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
+        raise ValueError(f"num_workers must be an int >= 1, got {num_workers!r}")
+    options, local = _pipeline_options(beam_options, min(num_workers, len(inputs)))
+    _remove_stale_temporaries([o for o in outputs if not _has_scheme(o)])
+    with open(cfg.vocab_file, "rb") as f:
+        vocab = f.read()
+    results = _results_path(outputs[0])
+    elements = [(i, p, o) for i, (p, o) in enumerate(zip(inputs, outputs))]
+    try:
+        with _importable_by_workers(local):
+            with beam.Pipeline(options=options) as p:
+                _ = (p
+                     | "Shards" >> beam.Create(elements, reshuffle=False)
+                     # one key per shard: a fusion break that spreads the shards over the workers
+                     # (the local runner deals the keys round-robin, Dataflow balances them)
+                     | "KeyByIndex" >> beam.Map(lambda e: (e[0], e))
+                     | "Spread" >> beam.GroupByKey()
+                     | "Ungroup" >> beam.FlatMap(lambda kv: kv[1])
+                     | "RunShard" >> beam.ParDo(shard_fn(cfg, overwrite, vocab))
+                     | "Collect" >> beam.combiners.ToList()
+                     | "WriteResults" >> beam.Map(_write_results, results))
+        return _read_results(results, inputs)
+    finally:
+        with contextlib.suppress(Exception):
+            if FileSystems.exists(results):
+                FileSystems.delete([results])
+
+
+# -- the DoFn --------------------------------------------------------------------------------------
+
+
+class _ShardFn(beam.DoFn):
+    """One input shard -> one output shard + stats JSON; yields ``{"index", "stats"|"error"}``."""
+
+    def __init__(self, cfg: _Config, overwrite: bool, vocab: bytes):
+        super().__init__()
+        self._cfg = cfg
+        self._overwrite = bool(overwrite)
+        self._vocab = vocab
+        self._vocab_sha = hashlib.sha256(vocab).hexdigest()
+        self._bad_shards = beam.metrics.Metrics.counter("wwm_fast", "bad_input_shards")
+        self._worker_cfg: Optional[_Config] = None
+
+    def setup(self):
+        self._worker_cfg = cfg = _worker_config(self._cfg, self._vocab, self._vocab_sha)
+        _tokenizer_for(cfg)  # the vocab tables, once per worker process
+        if cfg.segmenter is not None:
+            from .create import _SEGMENTERS
+            if cfg.segmenter not in _SEGMENTERS:
+                from .segmentation import get_segmenter
+                _SEGMENTERS[cfg.segmenter] = get_segmenter(cfg.segmenter)
+
+    def process(self, element):
+        index, path, output = element
+        try:
+            stats = self.run_shard(index, path, output)
+        except ValueError as e:  # bad input: the same on every attempt, so report, do not retry
+            self._bad_shards.inc()
+            _LOG.error("shard %d (%s): %s", index, path, e)
+            yield {"index": index, "error": str(e)}
+            return
+        yield {"index": index, "stats": stats.to_json()}
+
+    def run_shard(self, index: int, path: str, output: str) -> ShardStats:
+        if _has_scheme(path) or _has_scheme(output):
+            return _run_staged(index, path, output, self._worker_cfg, self._overwrite,
+                               self._vocab_sha)
+        return _run_shard(index, path, output, self._worker_cfg, self._overwrite)
+
+
+def _worker_config(cfg: _Config, vocab: bytes, vocab_sha: str) -> _Config:
+    """``cfg`` if this machine has the caller's vocab file, else ``cfg`` with a local copy of it."""
+    with contextlib.suppress(OSError):
+        with open(cfg.vocab_file, "rb") as f:
+            if hashlib.sha256(f.read()).hexdigest() == vocab_sha:
+                return cfg
+    path = os.path.join(tempfile.gettempdir(), f"wwm-fast-vocab-{vocab_sha[:16]}.txt")
+    if not os.path.exists(path):
+        fd, tmp = tempfile.mkstemp(prefix=".wwm-fast-vocab.", suffix=TMP_SUFFIX,
+                                   dir=os.path.dirname(path))
+        with os.fdopen(fd, "wb") as f:
+            f.write(vocab)
+        os.replace(tmp, path)
+    return dataclasses.replace(cfg, vocab_file=path)
+
+
+# -- remote paths: stage through a local folder ----------------------------------------------------
+
+
+def _has_scheme(path: str) -> bool:
+    return FileSystems.get_scheme(path) is not None
+
+
+def _run_staged(index: int, path: str, output: str, cfg: _Config, overwrite: bool,
+                vocab_sha: str) -> ShardStats:
+    """``_run_shard`` on a local copy of ``path``; the output and stats copied to ``output``."""
+    if not FileSystems.exists(path):
+        raise ValueError(f"input file not found: {path!r}")
+    fingerprint = _staged_fingerprint(cfg, index, path, output, vocab_sha)
+    if not overwrite:
+        done = _load_staged_complete(output, fingerprint)
+        if done is not None:
+            return done
+    with tempfile.TemporaryDirectory(prefix="wwm-fast-shard-") as tmp:
+        # keep the input's name: read_bytes decompresses by the .gz suffix
+        local_in = os.path.join(tmp, "in", FileSystems.split(path)[1])
+        local_out = os.path.join(tmp, "out", FileSystems.split(output)[1])
+        os.makedirs(os.path.dirname(local_in))
+        with FileSystems.open(path, compression_type=_RAW) as src, open(local_in, "wb") as dst:
+            shutil.copyfileobj(src, dst, _COPY_BUFFER)
+        stats = _run_shard(index, local_in, local_out, cfg, True)
+        stats.input_files, stats.output_file, stats.fingerprint = [path], output, fingerprint
+        stats_json = (json.dumps(stats.to_json(), indent=1, ensure_ascii=False) + "\n").encode()
+        _put(local_out, output)
+        _put_bytes(stats_json, output + STATS_SUFFIX)  # last: marks the shard complete
+    return stats
+
+
+def _staged_fingerprint(cfg: _Config, index: int, path: str, output: str, vocab_sha: str) -> str:
+    meta = FileSystems.get_filesystem(path).metadata(path)
+    payload = dict(dataclasses.asdict(cfg), num_threads=None, vocab_file=None, vocab_sha=vocab_sha,
+                   index=index, input=path, size=meta.size_in_bytes,
+                   mtime=meta.last_updated_in_seconds, output=output, version=__version__)
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _load_staged_complete(output: str, fingerprint: str) -> Optional[ShardStats]:
+    try:
+        with FileSystems.open(output + STATS_SUFFIX, compression_type=_RAW) as f:
+            d = json.loads(f.read().decode("utf-8"))
+        size = FileSystems.get_filesystem(output).size(output)
+    except Exception:  # missing or unreadable: not complete (FileSystems raises BeamIOError etc.)
+        return None
+    if d.get("fingerprint") != fingerprint or size != d.get("output_bytes"):
+        return None
+    stats = ShardStats(**{k: d[k] for k in ShardStats.__dataclass_fields__ if k in d})
+    stats.skipped = True
+    return stats
+
+
+def _temp_name(dest: str) -> str:
+    folder, name = FileSystems.split(dest)
+    return FileSystems.join(folder, f".{name}.{uuid.uuid4().hex[:12]}{TMP_SUFFIX}")
+
+
+def _put(local: str, dest: str):
+    """Copy a local file to ``dest`` (any scheme) under a temporary name, then rename it."""
+    with open(local, "rb") as src:
+        _put_stream(src, dest)
+
+
+def _put_bytes(data: bytes, dest: str):
+    import io
+    _put_stream(io.BytesIO(data), dest)
+
+
+def _put_stream(src, dest: str):
+    tmp = _temp_name(dest)
+    try:
+        with FileSystems.create(tmp, compression_type=_RAW) as dst:
+            shutil.copyfileobj(src, dst, _COPY_BUFFER)
+        FileSystems.rename([tmp], [dest])
+    except BaseException:
+        with contextlib.suppress(Exception):
+            FileSystems.delete([tmp])
+        raise
+
+
+# -- results back to the caller --------------------------------------------------------------------
+
+
+def _results_path(first_output: str) -> str:
+    # beside the outputs (workers can write there, the caller can read there); the name is one a
+    # later local run removes as a stale temporary should this caller die before deleting it
+    folder, name = FileSystems.split(first_output)
+    return FileSystems.join(folder or ".",
+                            f".{name}.beam-results-{uuid.uuid4().hex[:12]}{TMP_SUFFIX}")
+
+
+def _write_results(results: List[Dict], path: str):
+    _put_bytes(json.dumps(sorted(results, key=lambda r: r["index"])).encode(), path)
+
+
+def _read_results(path: str, inputs: List[str]) -> List[ShardStats]:
+    with FileSystems.open(path, compression_type=_RAW) as f:
+        results = json.loads(f.read().decode("utf-8"))
+    by_index: Dict[int, Dict] = {}
+    for r in results:  # a runner never commits a bundle twice; be safe anyway
+        by_index.setdefault(r["index"], r)
+    missing = [inputs[i] for i in range(len(inputs)) if i not in by_index]
+    if missing:
+        raise RuntimeError(f"the Beam pipeline returned no result for {len(missing)} shard(s): "
+                           f"{missing[:3]}")
+    errors = [by_index[i]["error"] for i in range(len(inputs)) if "error" in by_index[i]]
+    if errors:
+        more = (f" (and {len(errors) - 1} more bad shard(s): {'; '.join(errors[1:4])})"
+                if len(errors) > 1 else "")
+        raise ValueError(errors[0] + more)
+    fields = ShardStats.__dataclass_fields__
+    return [ShardStats(**{k: v for k, v in by_index[i]["stats"].items() if k in fields})
+            for i in range(len(inputs))]
+
+
+# -- options ---------------------------------------------------------------------------------------
+
+
+def _pipeline_options(beam_options: Sequence[str], num_workers: int):
+    """Beam options; without --runner, the local FnApiRunner with ``num_workers`` processes.
+
+    Returns (options, local): ``local`` when the runner runs on this machine.
+    """
+    args = [str(a) for a in beam_options]
+    given = PipelineOptions(args).get_all_options()
+    runner = given.get("runner") if _given(args, "runner") else None
+    if runner is None:
+        args.insert(0, "--runner=FnApiRunner")
+        runner = "FnApiRunner"
+    name = runner if isinstance(runner, str) else type(runner).__name__
+    local = name.lower().rsplit(".", 1)[-1] in _LOCAL_RUNNERS
+    if local:
+        workers = num_workers
+        if _given(args, "direct_num_workers"):
+            workers = int(given["direct_num_workers"])
+        else:
+            args.append(f"--direct_num_workers={num_workers}")
+        if not _given(args, "direct_running_mode"):
+            args.append("--direct_running_mode="
+                        + ("multi_processing" if workers != 1 else "in_memory"))
+    options = PipelineOptions(args)
+    if options.view_as(StandardOptions).streaming:
+        raise ValueError("runner='beam' is a batch pipeline; drop --streaming")
+    return options, local
+
+
+def _given(args: List[str], name: str) -> bool:
+    return any(a == f"--{name}" or a.startswith(f"--{name}=") for a in args)
+
+
+@contextlib.contextmanager
+def _importable_by_workers(local: bool):
+    """Let the local runner's worker processes import this wwm_fast (from a source checkout too)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    old = os.environ.get("PYTHONPATH")
+    paths = old.split(os.pathsep) if old else []
+    if not local or root in paths:
+        yield
+        return
+    os.environ["PYTHONPATH"] = os.pathsep.join([root] + paths)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
