@@ -195,7 +195,8 @@ def test_failed_attempt_then_rerun_no_lost_or_duplicated_records(shards, pool, v
                         functools.partial(wbeam._run_beam, shard_fn=_FailOnce))
     inputs = shards[:4]
     out = tmp_path / "out" / "t.tfrecord"
-    with pytest.raises(Exception, match="injected worker failure on shard 1"):
+    # the local runner raises RuntimeError carrying the worker's traceback
+    with pytest.raises(RuntimeError, match="injected worker failure on shard 1"):
         _create(inputs, out, "beam", TWO_PROCESSES, vocab_file=vocab_file, num_workers=2)
     assert (tmp_path / "failed-once").exists()
     assert not (out.parent / "t-00001-of-00004.tfrecord").exists()

@@ -281,7 +281,7 @@ def _results_path(first_output: str) -> str:
                             f".{name}.beam-results-{uuid.uuid4().hex[:12]}{TMP_SUFFIX}")
 
 
-def _write_results(results: List[Dict], path: str):
+def _write_results(results, path):  # (no annotations: Beam would log about them)
     _put_bytes(json.dumps(sorted(results, key=lambda r: r["index"])).encode(), path)
 
 
