@@ -80,6 +80,14 @@ SPANS_GOLDEN = [
          unmatched=1),
     # 9: empty pieces are ignored; whitespace-only pieces too
     dict(lines=["a b"], pieces=[["", "a", " ", "b", ""]], words=[["a", "b"]], unmatched=0),
+    # 10: control characters are text (the fast path picks separators absent from the text)
+    dict(lines=["a\x00b\x01c\x02", "\ufdd0"], pieces=[["a\x00", "b\x01c\x02"], ["\ufdd0"]],
+         words=[["a\x00", "b\x01c\x02"], ["\ufdd0"]], unmatched=0),
+    # 11: a piece holding a character the line lacks is no match, even a separator candidate
+    dict(lines=["ab", ""], pieces=[["a\x00", "b"], []], words=[["a", "b"], []], unmatched=1),
+    # 12: an empty line between lines, pieces given for it
+    dict(lines=["ab", "", "c"], pieces=[["ab"], [""], ["c"]], words=[["ab"], [], ["c"]],
+         unmatched=0),
 ]
 
 

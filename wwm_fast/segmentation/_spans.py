@@ -86,13 +86,12 @@ def spans_from_pieces(lines: Sequence[str], pieces: Sequence[Sequence[str]], *,
         raise ValueError(f"segmenter returned {len(pieces)} results for {n} lines")
     if n == 0:
         return empty_spans(0), 0
-    line_lens = np.fromiter(map(len, lines), dtype=np.int64, count=n)
-    counts = np.fromiter(map(len, pieces), dtype=np.int64, count=n)
-    flat = list(chain.from_iterable(pieces))
-    piece_lens = np.fromiter(map(len, flat), dtype=np.int64, count=len(flat))
+    line_off = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=n), out=line_off[1:])
     text = "".join(lines)
+    cuts = _cuts_if_exact(text, line_off, pieces)
     n_unmatched = 0
-    if not _lines_match(text, flat, piece_lens, counts, line_lens):
+    if cuts is None:
         fixed = list(pieces)
         for i, (line, p) in enumerate(zip(lines, pieces)):
             if "".join(p) == line:
@@ -104,40 +103,54 @@ def spans_from_pieces(lines: Sequence[str], pieces: Sequence[Sequence[str]], *,
                 n_unmatched += 1
                 r = list(line)
             fixed[i] = r
-        counts = np.fromiter(map(len, fixed), dtype=np.int64, count=n)
         flat = list(chain.from_iterable(fixed))
         piece_lens = np.fromiter(map(len, flat), dtype=np.int64, count=len(flat))
-    return _spans(text, line_lens, piece_lens), n_unmatched
+        cuts = np.cumsum(piece_lens) - piece_lens  # every line now rebuilds exactly
+    return _spans(text, line_off, cuts), n_unmatched
 
 
-def _lines_match(text, flat, piece_lens, counts, line_lens) -> bool:
-    """True when every line's pieces concatenate to exactly that line."""
-    if "".join(flat) != text:
-        return False
-    # the whole batch matches; check the per-line totals (pieces may not straddle lines)
-    piece_end = np.cumsum(piece_lens)
-    last_piece = np.cumsum(counts) - 1
-    totals = np.where(last_piece >= 0, piece_end[np.maximum(last_piece, 0)] if len(piece_end)
-                      else 0, 0)
-    return bool(np.array_equal(totals, np.cumsum(line_lens)))
+_SEPARATORS = ("\x00", "\x01", "\x02", "\x03", "\ufdd0", "\ufdd1", "\U0010fffe", "\U0010ffff")
 
 
-def _spans(text: str, line_lens: np.ndarray, piece_lens: np.ndarray) -> WordSpans:
-    n_lines = len(line_lens)
-    line_off = np.zeros(n_lines + 1, dtype=np.int64)
-    np.cumsum(line_lens, out=line_off[1:])
-    piece_end = np.cumsum(piece_lens)
-    piece_start = piece_end - piece_lens
-    keep = piece_lens > 0
-    piece_start, piece_end = piece_start[keep], piece_end[keep]
+def _cuts_if_exact(text: str, line_off: np.ndarray, pieces) -> Optional[np.ndarray]:
+    """Start offsets (into ``text``) of all pieces when every line's pieces rebuild exactly that
+    line, else None. One pass in C: the pieces are joined with two separator characters that do
+    not occur in the text (one between pieces, one between lines), and the separators are found
+    with numpy."""
+    seps = [c for c in _SEPARATORS if c not in text][:2]
+    if len(seps) < 2:
+        return None
+    sep, lsep = seps
+    n = len(line_off) - 1
+    joined = lsep.join([sep.join(p) for p in pieces])
+    if len(joined) < len(text) or joined.replace(sep, "").replace(lsep, "") != text:
+        return None
+    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    is_sep = cps == ord(sep)
+    is_lsep = cps == ord(lsep)
+    counts = np.fromiter(map(len, pieces), dtype=np.int64, count=n)
+    if (int(is_lsep.sum()) != n - 1
+            or int(is_sep.sum()) != int(np.sum(np.maximum(counts - 1, 0)))):
+        return None  # a piece held a separator character: not a substring of the text
+    marks = np.flatnonzero(is_sep | is_lsep)
+    text_pos = marks - np.arange(len(marks))  # separators before each one are not text
+    if not np.array_equal(text_pos[is_lsep[marks]], line_off[1:-1]):
+        return None  # pieces straddle lines
+    return text_pos[is_sep[marks]]
+
+
+def _spans(text: str, line_off: np.ndarray, cuts: np.ndarray) -> WordSpans:
+    """Spans of the maximal whitespace-free runs of ``text`` that cross no cut and no line start."""
+    n_lines = len(line_off) - 1
+    size = len(text)
+    boundary = np.zeros(size + 1, dtype=bool)
+    boundary[cuts] = True
+    boundary[line_off] = True
     if _WS_RE.search(text) is None:
-        starts, ends = piece_start, piece_end
+        bounds = np.flatnonzero(boundary)  # sorted, ends with size
+        starts, ends = bounds[:-1], bounds[1:]
     else:
-        size = len(text)
         is_ws = _is_ws(text)
-        boundary = np.zeros(size + 1, dtype=bool)
-        boundary[piece_start] = True
-        boundary[line_off] = True
         nonws = ~is_ws
         prev_ws = np.empty(size, dtype=bool)
         prev_ws[0] = True
