@@ -3,6 +3,7 @@
 // ranges of A and B (no copy of the tokens); a group never crosses [SEP] and the first token of a
 // segment always starts one (a word cut by truncation is a group of its own).
 #include <algorithm>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -14,12 +15,13 @@ namespace wwm {
 namespace {
 
 // Appends the groups of one segment (corpus tokens [start, start + len) at instance positions
-// first_pos...).
+// first_pos...), and copies their ids to tokens[first_pos...] (read once, sequentially).
 inline void SegmentGroups(const Corpus& c, int64_t start, int32_t len, int first_pos,
-                          bool whole_word, MaskScratch* s, int* n_members) {
+                          bool whole_word, MaskScratch* s, int* n_members, int32_t* tokens) {
   int32_t* members = s->members.data();
   int32_t* group_start = s->group_start.data();
   const uint8_t* ws = c.word_start + start;
+  std::memcpy(tokens + first_pos, c.ids + start, sizeof(int32_t) * len);
   for (int32_t j = 0; j < len; ++j) {
     if (j == 0 || !whole_word || ws[j]) group_start[s->n_groups++] = *n_members;
     members[(*n_members)++] = first_pos + j;
@@ -41,6 +43,7 @@ void SampleMasks(const Corpus& c, const BuildConfig& cfg, const InstanceView& se
     const int64_t begin = n * t / threads, end = n * (t + 1) / threads;
     MaskScratch scratch;
     scratch.Reserve(cfg.max_seq_length);
+    std::vector<int32_t> tokens(static_cast<size_t>(cfg.max_seq_length) + 1);
     Predictions& out = parts[t];
     out.group_hist.resize(kGroupHistSize, 0);
     const size_t guess = static_cast<size_t>(end - begin) * cfg.max_predictions;
@@ -63,15 +66,17 @@ void SampleMasks(const Corpus& c, const BuildConfig& cfg, const InstanceView& se
       const int32_t a_len = set.a_len[i], b_len = set.b_len[i];
       const int length = a_len + b_len + (b_len > 0 ? 3 : 2);
       scratch.Reserve(length);
+      if (tokens.size() < static_cast<size_t>(length)) tokens.resize(length);
       scratch.n_groups = 0;
       int n_members = 0;
-      SegmentGroups(c, a_start, a_len, 1, cfg.whole_word, &scratch, &n_members);
+      int32_t* tok = tokens.data();
+      SegmentGroups(c, a_start, a_len, 1, cfg.whole_word, &scratch, &n_members, tok);
       const int b_first = a_len + 2;
-      if (b_len > 0) SegmentGroups(c, b_start, b_len, b_first, cfg.whole_word, &scratch, &n_members);
+      if (b_len > 0) {
+        SegmentGroups(c, b_start, b_len, b_first, cfg.whole_word, &scratch, &n_members, tok);
+      }
       scratch.group_start[scratch.n_groups] = n_members;
-      auto original = [&](int pos) {
-        return pos < b_first ? c.ids[a_start + pos - 1] : c.ids[b_start + pos - b_first];
-      };
+      auto original = [tok](int pos) { return tok[pos]; };
       KeyedRng rng(set.key[i]);
       const int made = SelectAndMask(length, mask_cfg, /*full_shuffle=*/false, rng, &scratch,
                                      original, &out);

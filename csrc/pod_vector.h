@@ -1,15 +1,19 @@
 // A growable array of trivially copyable values backed by malloc/realloc.
 //
 // Purpose: kernel outputs that are handed to numpy without a copy. Unlike std::vector it can grow
-//   without value-initialising (resize_uninitialized) and, for large buffers, glibc's realloc moves
-//   pages with mremap instead of copying them. release() passes ownership to the caller, who must
-//   std::free() the pointer (the bindings do so from a numpy capsule).
+//   without value-initialising (resize_uninitialized); buffers of 2 MB and more are 2 MB-aligned and
+//   advised for transparent huge pages (far fewer page faults when they are filled). release()
+//   passes ownership to the caller, who must std::free() the pointer (the bindings do so from a
+//   numpy capsule).
 // Complexity: amortised O(1) push_back.
 #ifndef WWM_FAST_CSRC_POD_VECTOR_H_
 #define WWM_FAST_CSRC_POD_VECTOR_H_
 
+#include <sys/mman.h>
+
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -39,7 +43,23 @@ class PodVector {
   }
   void reserve(size_t n) {
     if (n <= cap_) return;
-    T* p = static_cast<T*>(std::realloc(data_, (n ? n : 1) * sizeof(T)));
+    const size_t bytes = (n ? n : 1) * sizeof(T);
+    if (bytes >= kHugeBytes) {
+      // Large outputs (tens of MB per shard): 2 MB-aligned memory the kernel may back with
+      // transparent huge pages, so filling it takes a few faults instead of one per 4 KB page.
+      void* p = nullptr;
+      const size_t rounded = (bytes + kHugeBytes - 1) / kHugeBytes * kHugeBytes;
+      if (posix_memalign(&p, kHugeBytes, rounded) != 0) throw std::bad_alloc();
+#if defined(MADV_HUGEPAGE)
+      madvise(p, rounded, MADV_HUGEPAGE);
+#endif
+      if (size_) std::memcpy(p, data_, size_ * sizeof(T));
+      std::free(data_);
+      data_ = static_cast<T*>(p);
+      cap_ = rounded / sizeof(T);
+      return;
+    }
+    T* p = static_cast<T*>(std::realloc(data_, bytes));
     if (p == nullptr) throw std::bad_alloc();
     data_ = p;
     cap_ = n;
@@ -79,6 +99,7 @@ class PodVector {
   T& back() { return data_[size_ - 1]; }
 
  private:
+  static constexpr size_t kHugeBytes = size_t{2} << 20;
   T* data_ = nullptr;
   size_t size_ = 0;
   size_t cap_ = 0;

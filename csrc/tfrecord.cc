@@ -76,6 +76,18 @@ inline int VarintSize(uint64_t v) {
   return n;
 }
 
+// Branch-free varint of a value < 2^21 (every vocab id, position and label here): one unaligned
+// 4-byte store; the caller's buffer always has 3 bytes of slack after a record.
+inline uint8_t* PutSmallVarint(uint8_t* p, uint32_t v) {
+  const uint32_t len = 1 + (v >= 0x80) + (v >= 0x4000);
+  const uint32_t b0 = (v & 0x7F) | ((len > 1) << 7);
+  const uint32_t b1 = ((v >> 7) & 0x7F) | ((len > 2) << 7);
+  const uint32_t b2 = v >> 14;
+  const uint32_t packed = b0 | (b1 << 8) | (b2 << 16);
+  std::memcpy(p, &packed, 4);
+  return p + len;
+}
+
 inline uint8_t* PutVarint(uint8_t* p, uint64_t v) {
   while (v >= 0x80) {
     *p++ = static_cast<uint8_t>(v | 0x80);
@@ -157,8 +169,21 @@ size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int
   int64_t k = 0;
   // Instances come in shuffled order: fetch the corpus ranges a few instances ahead, or every
   // instance starts with cache misses.
-  constexpr int64_t kAhead = 4;
-  auto prefetch = [&](int64_t kk) {
+  // Two stages: the descriptors of instance k + 2*kAhead first (their loads must not stall the
+  // second stage), then the token and prediction ranges of instance k + kAhead.
+  constexpr int64_t kAhead = 6;
+  auto prefetch_descriptor = [&](int64_t kk) {
+    if (kk >= n_order) return;
+    const int64_t j = order[kk];
+    if (j < 0 || j >= n_set) return;
+    __builtin_prefetch(set.a_start + j);
+    __builtin_prefetch(set.a_len + j);
+    __builtin_prefetch(set.b_start + j);
+    __builtin_prefetch(set.b_len + j);
+    __builtin_prefetch(set.pred_splits + j);
+    __builtin_prefetch(set.next_label + j);
+  };
+  auto prefetch_data = [&](int64_t kk) {
     if (kk >= n_order) return;
     const int64_t j = order[kk];
     if (j < 0 || j >= n_set) return;
@@ -168,15 +193,21 @@ size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int
     __builtin_prefetch(set.pred_input_ids + set.pred_splits[j]);
     __builtin_prefetch(set.pred_labels + set.pred_splits[j]);
   };
-  for (int64_t kk = 0; kk < kAhead; ++kk) prefetch(kk);
+  for (int64_t kk = 0; kk < 2 * kAhead; ++kk) prefetch_descriptor(kk);
+  for (int64_t kk = 0; kk < kAhead; ++kk) prefetch_data(kk);
   for (; k < n_order; ++k) {
-    prefetch(k + kAhead);
+    prefetch_descriptor(k + 2 * kAhead);
+    prefetch_data(k + kAhead);
     const int64_t i = order[k];
     if (i < 0 || i >= n_set) {
       throw std::out_of_range("instance index " + std::to_string(i) + " out of range [0, " +
                               std::to_string(n_set) + ")");
     }
     const int32_t a_len = set.a_len[i], b_len = set.b_len[i];
+    if (set.a_start[i] < 0 || a_len < 0 || set.a_start[i] + a_len > cfg.n_ids ||
+        set.b_start[i] < 0 || b_len < 0 || set.b_start[i] + b_len > cfg.n_ids) {
+      throw std::out_of_range("instance " + std::to_string(i) + " points outside ids");
+    }
     const bool pair = b_len > 0;
     const int length = a_len + b_len + (pair ? 3 : 2);
     if (length > S) {
@@ -223,23 +254,27 @@ size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int
     }
     const uint64_t nsp = set.next_label[i];
 
-    auto payload = [](const uint32_t* v, int n) {
+    uint32_t max_value = 0;
+    auto payload = [&max_value](const uint32_t* v, int n) {
       size_t s = static_cast<size_t>(n);
-      for (int j = 0; j < n; ++j) s += (v[j] >= 0x80) + (v[j] >= 0x4000) + (v[j] >= 0x200000) +
-                                       (v[j] >= 0x10000000);
+      for (int j = 0; j < n; ++j) {
+        s += (v[j] >= 0x80) + (v[j] >= 0x4000) + (v[j] >= 0x200000) + (v[j] >= 0x10000000);
+        max_value |= v[j];
+      }
       return s;
     };
     // input_mask and segment_ids are 0/1: one byte each.
     const size_t pay[7] = {payload(in, S), static_cast<size_t>(S), static_cast<size_t>(S),
                            payload(positions.data(), P), payload(labels.data(), P),
                            static_cast<size_t>(P) * 4, static_cast<size_t>(VarintSize(nsp))};
+    const bool small = max_value < 0x200000;  // (an OR bound: all values < 2^21)
     size_t features = 0;
     for (int f = 0; f < 7; ++f) {
       const size_t entry = EntrySize(kKeys[f].size, pay[f]);
       features += 1 + VarintSize(entry) + entry;
     }
     const size_t example = 1 + VarintSize(features) + features;
-    if (used + example + 16 > capacity) break;  // the caller writes this chunk and comes back
+    if (used + example + 16 + 4 > capacity) break;  // the caller writes this chunk, comes back
 
     uint8_t* rec = out + used;
     const uint64_t len = example;
@@ -251,7 +286,7 @@ size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int
     *p++ = 0x0A;  // Example.features
     p = PutVarint(p, features);
     p = PutEntryHeader(p, kKeys[0], pay[0], false);
-    for (int j = 0; j < S; ++j) p = PutVarint(p, in[j]);
+    for (int j = 0; j < S; ++j) p = small ? PutSmallVarint(p, in[j]) : PutVarint(p, in[j]);
     p = PutEntryHeader(p, kKeys[1], pay[1], false);  // input_mask
     std::memset(p, 1, length);
     std::memset(p + length, 0, S - length);
@@ -261,9 +296,9 @@ size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int
     if (pair) std::memset(p + b_first, 1, length - b_first);
     p += S;
     p = PutEntryHeader(p, kKeys[3], pay[3], false);
-    for (int j = 0; j < P; ++j) p = PutVarint(p, positions[j]);
+    for (int j = 0; j < P; ++j) p = small ? PutSmallVarint(p, positions[j]) : PutVarint(p, positions[j]);
     p = PutEntryHeader(p, kKeys[4], pay[4], false);
-    for (int j = 0; j < P; ++j) p = PutVarint(p, labels[j]);
+    for (int j = 0; j < P; ++j) p = small ? PutSmallVarint(p, labels[j]) : PutVarint(p, labels[j]);
     p = PutEntryHeader(p, kKeys[5], pay[5], true);
     std::memcpy(p, weights.data(), static_cast<size_t>(P) * 4);
     p += static_cast<size_t>(P) * 4;

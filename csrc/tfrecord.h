@@ -31,6 +31,7 @@ struct WriteConfig {
   int max_seq_length;
   int max_predictions;
   int32_t cls_id, sep_id;
+  int64_t n_ids;  // length of the corpus ids (instances must lie inside)
 };
 
 // Writes framed records of instances order[0], order[1], ... into out[0, capacity) until the next
