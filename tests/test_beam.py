@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-beam = pytest.importorskip(
-    "apache_beam", reason="apache_beam is not installed (pip install 'wwm-fast[beam]')")
+pytest.importorskip("apache_beam",
+                    reason="apache_beam is not installed (pip install 'wwm-fast[beam]')")
 
 from apache_beam.io.filesystem import FileMetadata, MatchResult  # noqa: E402
 from apache_beam.io.localfilesystem import LocalFileSystem  # noqa: E402
@@ -337,6 +337,19 @@ def test_remote_paths_are_staged_and_resumed(shards, pool, vocab_file, tmp_path)
     with pytest.raises(ValueError, match="input file not found: 'wwmtest://"):
         wbeam.run_beam_pipeline([inputs[0] + ".missing"], outputs[:1], cfg, num_workers=1,
                                 overwrite=False, beam_options=IN_PROCESS)
+
+
+def test_expand_remote_globs(shards, tmp_path):
+    """Google's --input_file syntax over FileSystems: comma-separated globs, each sorted."""
+    for i in (2, 0, 1):
+        (tmp_path / f"p-{i}.txt").write_text("好\n", encoding="utf-8")
+    remote = f"wwmtest://{tmp_path}/p-*.txt"
+    assert wbeam.expand_input_files(f"{shards[1]},{remote}") == [shards[1]] + [
+        f"wwmtest://{tmp_path}/p-{i}.txt" for i in range(3)]
+    with pytest.raises(ValueError, match="matches no file"):
+        wbeam.expand_input_files(f"wwmtest://{tmp_path}/none-*.txt")
+    with pytest.raises(ValueError, match="matches no file"):
+        wbeam.expand_input_files(str(tmp_path / "none-*.txt"))
 
 
 def test_worker_without_the_vocab_file_gets_a_copy(vocab_file, tmp_path):

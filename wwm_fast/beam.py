@@ -55,8 +55,9 @@ from . import __version__
 from .create import (STATS_SUFFIX, ShardStats, _Config, _remove_stale_temporaries, _run_shard,
                      _tokenizer_for)
 from .files import TMP_SUFFIX
+from .files import expand_input_files as _expand_local
 
-__all__ = ["run_beam_pipeline"]
+__all__ = ["run_beam_pipeline", "expand_input_files"]
 
 _LOG = logging.getLogger(__name__)
 _LOCAL_RUNNERS = ("fnapirunner", "directrunner", "switchingdirectrunner",
@@ -128,6 +129,31 @@ def _run_beam(inputs, outputs, cfg: _Config, *, num_workers, overwrite, beam_opt
         with contextlib.suppress(Exception):
             if FileSystems.exists(results):
                 FileSystems.delete([results])
+
+
+def expand_input_files(spec) -> List[str]:
+    """``files.expand_input_files`` that also expands globs with a scheme (``gs://b/seg/*``)
+    through Beam's ``FileSystems``: comma-separated globs (or a list), each sorted, in order.
+
+    Raises ValueError naming the pattern when one matches no file.
+    """
+    patterns = spec if isinstance(spec, (list, tuple)) else os.fspath(spec).split(",")
+    patterns = [os.fspath(p).strip() for p in patterns if os.fspath(p).strip()]
+    if not patterns:
+        raise ValueError(f"input_file is empty: {spec!r}")
+    files: List[str] = []
+    for pattern in patterns:
+        if not _has_scheme(pattern):
+            files.extend(_expand_local([pattern]))
+            continue
+        try:
+            found = FileSystems.match([pattern])[0].metadata_list
+        except Exception as e:  # BeamIOError for no match on some file systems
+            raise ValueError(f"input_file pattern {pattern!r} matches no file ({e})") from None
+        if not found:
+            raise ValueError(f"input_file pattern {pattern!r} matches no file")
+        files.extend(sorted(m.path for m in found))
+    return files
 
 
 # -- the DoFn --------------------------------------------------------------------------------------
