@@ -94,6 +94,8 @@ TEST_DEPS = [
     "jieba>=0.42",
     "ltp-extension>=0.1.13",
     "psutil>=5",
+    "apache-beam==2.77.*",
+    "protobuf<7",
 ]
 
 setup(

@@ -263,7 +263,11 @@ def create_instances(
     seg_spec = _segmenter_spec(segmenter)
     if seg_spec is not None:
         do_whole_word_mask = True
-    inputs = expand_input_files(input_files)
+    if runner == "beam":  # gs://, s3://... globs go through Beam's FileSystems
+        from .beam import expand_input_files as _expand_beam_inputs
+        inputs = _expand_beam_inputs(input_files)
+    else:
+        inputs = expand_input_files(input_files)
     outputs = _split_outputs(output_files)
     cfg = _Config(os.path.abspath(vocab_file), bool(do_lower_case), max_seq_length,
                   max_predictions_per_seq, float(masked_lm_prob), float(short_seq_prob),
