@@ -486,20 +486,31 @@ EncodeError EncodeLines(const FullTokenizer& tok, const char* data, const int64_
   out->starts.resize_uninitialized(token_offset.back());
   out->ends.resize_uninitialized(token_offset.back());
   blank->resize_uninitialized(line_offset.back());
-  auto copy_chunk = [&](size_t t) {
-    Chunk& c = chunks[t];
-    const size_t o = token_offset[t];
-    std::copy(c.out.ids.begin(), c.out.ids.end(), out->ids.begin() + o);
-    std::copy(c.out.starts.begin(), c.out.starts.end(), out->starts.begin() + o);
-    std::copy(c.out.ends.begin(), c.out.ends.end(), out->ends.begin() + o);
-    std::copy(c.blank.begin(), c.blank.end(), blank->begin() + line_offset[t]);
-    c.out = EncodeOutput{};
+  // Copy chunks 1.. behind chunk 0, every thread a slice of the tokens to copy (the copy is the
+  // only serial part left, so it is split evenly whatever the chunk sizes).
+  const size_t to_copy = token_offset.back() - token_offset[1];
+  auto copy_slice = [&](int part) {
+    const size_t lo = token_offset[1] + to_copy * part / threads;
+    const size_t hi = token_offset[1] + to_copy * (part + 1) / threads;
+    for (size_t t = 1; t < chunks.size(); ++t) {
+      const size_t b = std::max(lo, token_offset[t]), e = std::min(hi, token_offset[t + 1]);
+      if (b >= e) continue;
+      const EncodeOutput& c = chunks[t].out;
+      const size_t from = b - token_offset[t];
+      std::copy(c.ids.begin() + from, c.ids.begin() + from + (e - b), out->ids.begin() + b);
+      std::copy(c.starts.begin() + from, c.starts.begin() + from + (e - b),
+                out->starts.begin() + b);
+      std::copy(c.ends.begin() + from, c.ends.begin() + from + (e - b), out->ends.begin() + b);
+    }
   };
   {
     std::vector<std::thread> pool;
-    for (size_t t = 2; t < chunks.size(); ++t) pool.emplace_back(copy_chunk, t);
-    copy_chunk(1);
+    for (int part = 1; part < threads; ++part) pool.emplace_back(copy_slice, part);
+    copy_slice(0);
     for (auto& th : pool) th.join();
+  }
+  for (size_t t = 1; t < chunks.size(); ++t) {
+    std::copy(chunks[t].blank.begin(), chunks[t].blank.end(), blank->begin() + line_offset[t]);
   }
   return EncodeError{};
 }
