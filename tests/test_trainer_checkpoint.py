@@ -272,3 +272,16 @@ def test_export_checks_vocab_and_config(trained, tmp_path):
     with pytest.raises(ValueError, match=r"'bert/encoder/layer_0/intermediate/dense/kernel'.*\[16, 32\].*\[16, 64\]"):
         export_model(str(out), BertConfig(**{**TINY, "intermediate_size": 64}), None,
                      str(tmp_path / "y"))
+
+
+def test_eval_only_reads_the_model_of_any_optimizer(data, trained):
+    """--do_eval alone restores model variables and global_step only, so a LAMB run's checkpoint
+    evaluates whatever --optimizer says; the metrics are Google's eval metrics."""
+    trainer, _, out = trained
+    ev = Trainer(_opts(data, out, optimizer="adamw", do_train=False, do_eval=True,
+                       eval_batch_size=8, max_eval_steps=2)).evaluate()
+    assert ev["global_step"] == 4
+    assert set(ev) == {"global_step", "loss", "masked_lm_accuracy", "masked_lm_loss",
+                       "next_sentence_accuracy", "next_sentence_loss"}
+    assert all(np.isfinite(v) for v in ev.values())
+    assert ev["loss"] == pytest.approx(ev["masked_lm_loss"] + ev["next_sentence_loss"], rel=0.1)

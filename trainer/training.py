@@ -213,13 +213,21 @@ class Trainer:
     def global_step(self) -> int:
         return int(self.optimizer.global_step.numpy())
 
-    def restore_or_initialize(self) -> str:
+    def restore_or_initialize(self, model_only: bool = False) -> str:
         """Resume from the latest checkpoint in --output_dir if there is one (everything, data
         position included), else load --init_checkpoint (model variables only), else keep the
-        random initialisation. Returns what happened, for the log."""
+        random initialisation. `model_only` (eval without training) restores the model and
+        global_step but not the slots, so any optimizer's checkpoint evaluates. Returns what
+        happened, for the log."""
         latest = self.manager.latest
         if latest is not None:
-            ckpt.restore_all(latest, self.checkpoint_tensors())
+            wanted = self.checkpoint_tensors()
+            if model_only:
+                wanted = {**self.model.variables_by_name,
+                          "global_step": self.optimizer.global_step}
+            ckpt.restore_all(latest, wanted)
+            if model_only:  # slots not restored: a later train() must restore again
+                return f"restored model variables of {latest} (step {self.global_step})"
             state = ckpt.read_input_state(latest) or {}
             self.examples_consumed = int(state.get("examples_consumed",
                                                    self.global_step * self.opts.train_batch_size))
@@ -440,7 +448,7 @@ class Trainer:
         <output_dir>/eval_results.txt in Google's format."""
         opts = self.opts
         if self._resume_state is None:
-            log.info("%s", self.restore_or_initialize())
+            log.info("%s", self.restore_or_initialize(model_only=True))
         iterator = iter(self._distributed_dataset(is_training=False))
         strategy = self.strategy
         use_nsp = opts.use_nsp
