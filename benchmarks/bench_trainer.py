@@ -39,7 +39,7 @@ CONFIGS = {
                  intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2),
 }
 BATCH = {"tiny": 32, "base": 4}  # per step on a 2-core CPU; the update cost does not depend on it
-ROUNDS = {"tiny": 15, "base": 3}
+ROUNDS = {"tiny": 15, "base": 5}
 KINDS = ("lamb", "adamw", "keras_lamb")
 
 

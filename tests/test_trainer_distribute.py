@@ -32,7 +32,8 @@ def reference(tmp_path_factory):
     d = tmp_path_factory.mktemp("dist")
     files = [write_synthetic_records(d / f"part-{i}.tfrecord", 64, seq_len=SEQ, max_pred=PRED,
                                      vocab_size=TINY["vocab_size"], seed=10 + i) for i in range(2)]
-    config = write_config(d / "bert_config.json", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config = write_config(d / "bert_config.json", num_hidden_layers=1, hidden_dropout_prob=0.0,
+                          attention_probs_dropout_prob=0.0)
     kw = dict(bert_config_file=config, input_file=",".join(files),
               do_train=True, max_seq_length=SEQ, max_predictions_per_seq=PRED, train_batch_size=8,
               learning_rate=1e-2, num_train_steps=4, num_warmup_steps=1, save_checkpoints_steps=4,
