@@ -93,7 +93,7 @@ PYBIND11_MODULE(_wordpiece, m) {
       .def(
           "encode_buffer",
           [](const wwm::FullTokenizer& tok, py::buffer data, py::object line_splits,
-             const std::string& errors, bool strip_cr, int num_threads) {
+             const std::string& errors, bool strip_cr, int num_threads, bool with_offsets) {
             const wwm::Utf8Errors mode = ParseErrors(errors);
             py::buffer_info info = data.request();
             if (info.ndim != 1 || info.itemsize != 1) {
@@ -123,6 +123,7 @@ PYBIND11_MODULE(_wordpiece, m) {
               }
             }
             wwm::EncodeOutput out;
+            out.offsets = with_offsets;
             wwm::PodVector<int64_t> row_splits;
             wwm::PodVector<uint8_t> blank;
             wwm::EncodeError err;
@@ -137,5 +138,5 @@ PYBIND11_MODULE(_wordpiece, m) {
                                   err.line, err.byte, err.length);
           },
           py::arg("data"), py::arg("line_splits"), py::arg("errors"), py::arg("strip_cr"),
-          py::arg("num_threads"));
+          py::arg("num_threads"), py::arg("with_offsets") = true);
 }

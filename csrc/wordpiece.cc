@@ -397,8 +397,10 @@ void EncodeChunk(const FullTokenizer& tok, const char* data, const int64_t* spli
   c->lengths.reserve(n_lines);
   c->blank.reserve(n_lines);
   c->out.ids.reserve(reserve_tokens);
-  c->out.starts.reserve(reserve_tokens);
-  c->out.ends.reserve(reserve_tokens);
+  if (c->out.offsets) {
+    c->out.starts.reserve(reserve_tokens);
+    c->out.ends.reserve(reserve_tokens);
+  }
   for (int64_t li = c->begin; li < c->end; ++li) {
     const char* line = data + splits[li];
     size_t len = static_cast<size_t>(splits[li + 1] - splits[li]);
@@ -433,6 +435,7 @@ EncodeError EncodeLines(const FullTokenizer& tok, const char* data, const int64_
   threads = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(1, total_bytes >> 18)));
   threads = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(1, n_lines)));
   std::vector<Chunk> chunks(static_cast<size_t>(threads));
+  for (Chunk& c : chunks) c.out.offsets = out->offsets;
   // Balance chunks by bytes; boundaries depend only on the input, never on timing.
   int64_t li = 0;
   for (int t = 0; t < threads; ++t) {
@@ -482,9 +485,12 @@ EncodeError EncodeLines(const FullTokenizer& tok, const char* data, const int64_
   *out = std::move(chunks[0].out);
   *blank = std::move(chunks[0].blank);
   if (chunks.size() == 1) return EncodeError{};
+  const bool offsets = out->offsets;
   out->ids.resize_uninitialized(token_offset.back());
-  out->starts.resize_uninitialized(token_offset.back());
-  out->ends.resize_uninitialized(token_offset.back());
+  if (offsets) {
+    out->starts.resize_uninitialized(token_offset.back());
+    out->ends.resize_uninitialized(token_offset.back());
+  }
   blank->resize_uninitialized(line_offset.back());
   // Copy chunks 1.. behind chunk 0, every thread a slice of the tokens to copy (the copy is the
   // only serial part left, so it is split evenly whatever the chunk sizes).
@@ -498,6 +504,7 @@ EncodeError EncodeLines(const FullTokenizer& tok, const char* data, const int64_
       const EncodeOutput& c = chunks[t].out;
       const size_t from = b - token_offset[t];
       std::copy(c.ids.begin() + from, c.ids.begin() + from + (e - b), out->ids.begin() + b);
+      if (!offsets) continue;
       std::copy(c.starts.begin() + from, c.starts.begin() + from + (e - b),
                 out->starts.begin() + b);
       std::copy(c.ends.begin() + from, c.ends.begin() + from + (e - b), out->ends.begin() + b);

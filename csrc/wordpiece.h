@@ -56,10 +56,13 @@ struct EncodeOutput {
   PodVector<int32_t> ids;
   PodVector<int32_t> starts;
   PodVector<int32_t> ends;
+  bool offsets = true;  // false: ids only (starts/ends stay empty)
   void Emit(int32_t id, int32_t start, int32_t end) {
     ids.push_back(id);
-    starts.push_back(start);
-    ends.push_back(end);
+    if (offsets) {
+      starts.push_back(start);
+      ends.push_back(end);
+    }
   }
 };
 
@@ -112,6 +115,7 @@ class FullTokenizer {
 // strip_cr removes every '\r' byte first (TensorFlow GFile's readline does).
 // row_splits gets n_lines + 1 entries; blank gets one flag per line. Returns the first error in
 // line order (err.line == -1 when none).
+// out->offsets selects whether starts/ends are produced.
 EncodeError EncodeLines(const FullTokenizer& tok, const char* data, const int64_t* line_splits,
                         int64_t n_lines, Utf8Errors errors, bool strip_cr, int num_threads,
                         EncodeOutput* out, PodVector<int64_t>* row_splits,

@@ -16,12 +16,8 @@ documents continue across files, instances round-robin over the output files).
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import glob
-import hashlib
 import json
-import multiprocessing
 import os
 import sys
 import time
@@ -378,7 +374,9 @@ def _read_shard(path: str, cfg: _Config, tokenizer: FullTokenizer):
                              f"'wwm-fast segment' or drop --segmenter")
     else:
         data, errors = read_bytes(path), cfg.errors
-    enc = tokenizer._encode_buffer(data, None, errors, True, cfg.num_threads, source=path)
+    aligning = cfg.do_whole_word_mask and (words is not None or cfg.segmenter is not None)
+    enc = tokenizer._encode_buffer(data, None, errors, True, cfg.num_threads, source=path,
+                                   with_offsets=aligning)
     if words is None and cfg.segmenter is not None:
         seg = _SEGMENTERS.get(cfg.segmenter)
         if seg is None:
@@ -401,6 +399,8 @@ def _read_shard(path: str, cfg: _Config, tokenizer: FullTokenizer):
 
 
 def _fingerprint(cfg: _Config, index: int, path: str, output: str) -> str:
+    import hashlib
+
     st = os.stat(path)
     vocab = os.stat(cfg.vocab_file)
     payload = dict(dataclasses.asdict(cfg), num_threads=None, index=index,
@@ -493,6 +493,8 @@ def _write_stats(stats: ShardStats):
 
 def _remove_stale_temporaries(outputs: List[str]):
     """Temporary files a killed run left beside our outputs (never under a final name)."""
+    import glob
+
     for out in outputs:
         folder = os.path.dirname(os.path.abspath(out))
         for name in (os.path.basename(out), os.path.basename(out) + STATS_SUFFIX):
@@ -512,9 +514,21 @@ def _create_fast(inputs, outputs, cfg: _Config, num_workers, overwrite, progress
     num_workers = min(num_workers, len(inputs))
     _remove_stale_temporaries(outputs)
     sizes = [_input_size(p) for p in inputs]
-    bar = _progress_bar(sum(sizes), progress)
     results: List[Optional[ShardStats]] = [None] * len(inputs)
     t0 = time.perf_counter()
+    pool = futures = None
+    if num_workers > 1:
+        import concurrent.futures
+        import multiprocessing
+
+        # fork where available: workers start at once and inherit the loaded tokenizer. They are
+        # forked by the first submit, before this function starts any thread (the progress bar).
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        pool = concurrent.futures.ProcessPoolExecutor(
+            num_workers, mp_context=multiprocessing.get_context(method))
+        futures = {pool.submit(_run_shard, i, p, o, cfg, overwrite): i
+                   for i, (p, o) in enumerate(zip(inputs, outputs))}
+    bar = _progress_bar(sum(sizes), progress)
 
     def done(i, stats):
         results[i] = stats
@@ -524,23 +538,16 @@ def _create_fast(inputs, outputs, cfg: _Config, num_workers, overwrite, progress
                         per_s=f"{n_inst / max(1e-9, time.perf_counter() - t0):,.0f}")
 
     try:
-        if num_workers == 1:
+        if pool is None:
             for i, (path, out) in enumerate(zip(inputs, outputs)):
                 done(i, _run_shard(i, path, out, cfg, overwrite))
         else:
-            ctx = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=ctx) as pool:
-                futures = {pool.submit(_run_shard, i, p, o, cfg, overwrite): i
-                           for i, (p, o) in enumerate(zip(inputs, outputs))}
-                try:
-                    for fut in concurrent.futures.as_completed(futures):
-                        done(futures[fut], fut.result())
-                except BaseException:
-                    for fut in futures:
-                        fut.cancel()
-                    raise
+            for fut in concurrent.futures.as_completed(futures):
+                done(futures[fut], fut.result())
     finally:
         bar.close()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     _check_not_empty(results, inputs)
     return results
 

@@ -38,23 +38,26 @@ def serialize_instances(docs: Documents, instances: Instances, tokenizer: FullTo
                         chunk_bytes: int = 4 << 20) -> Iterator[memoryview]:
     """Framed TFRecord bytes of ``instances[order[k]]`` for each k, in chunks.
 
-    The chunks are views of one reused buffer: consume (write) each before asking for the next.
-    Memory stays at ``chunk_bytes`` whatever the number of instances.
+    The chunks are views of three buffers used in turn: a chunk stays valid while the next two
+    are made, which is what ``write_records``' writer thread needs; a plain consumer just writes
+    each chunk before asking for the next. Memory stays at 3 x ``chunk_bytes``.
     """
     sp = special_ids(tokenizer)
     order = np.ascontiguousarray(order, dtype=np.int64)
     fields = instances._as_dict()
-    buf = np.empty(chunk_bytes, dtype=np.uint8)
-    k = 0
+    buffers = [np.empty(chunk_bytes, dtype=np.uint8) for _ in range(3)]
+    k = turn = 0
     while k < len(order):
+        buf = buffers[turn % 3]
         used, done = _tfrecord.serialize_into(docs.ids, fields, order[k:], max_seq_length,
                                               max_predictions_per_seq, sp["cls_id"],
                                               sp["sep_id"], buf)
         if done == 0:  # one record larger than the buffer (huge max_seq_length)
-            buf = np.empty(2 * len(buf), dtype=np.uint8)
+            buffers[turn % 3] = np.empty(2 * len(buf), dtype=np.uint8)
             continue
         yield memoryview(buf)[:used]
         k += done
+        turn += 1
 
 
 def write_records(path: str | os.PathLike, chunks, *, gzip: bool = False) -> int:
@@ -63,18 +66,65 @@ def write_records(path: str | os.PathLike, chunks, *, gzip: bool = False) -> int
     Returns the number of bytes written (after compression). With ``gzip`` the file is one GZIP
     stream (mtime 0, so deterministic), TensorFlow's ``compression_type="GZIP"``.
     """
-    written = 0
     with atomic_output(path, "wb") as f:
-        comp = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip else None
-        for chunk in chunks:
-            data = comp.compress(chunk) if comp else chunk
-            f.write(data)
-            written += len(data)
-        if comp:
-            tail = comp.flush()
-            f.write(tail)
-            written += len(tail)
+        writer = _ChunkWriter(f, gzip)
+        try:
+            for chunk in chunks:
+                writer.put(chunk)
+        finally:
+            written = writer.close()
     return written
+
+
+class _ChunkWriter:
+    """Writes (and compresses) chunks in a thread while the caller makes the next ones.
+
+    file.write and zlib release the GIL, so serialization and I/O overlap. The queue holds one
+    chunk: the caller can be at most two chunks ahead of the write, which is what
+    ``serialize_instances``' three buffers allow. An error in the thread is raised in the caller.
+    """
+
+    def __init__(self, f, gzip: bool):
+        import queue
+        import threading
+
+        self._f = f
+        self._comp = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip else None
+        self._queue = queue.Queue(maxsize=1)
+        self._error = None
+        self.written = 0
+        self._thread = threading.Thread(target=self._run, name="wwm-fast-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            if self._error is not None:
+                continue  # drain after a failure
+            try:
+                data = self._comp.compress(chunk) if self._comp else chunk
+                self._f.write(data)
+                self.written += len(data)
+            except BaseException as e:  # reported to the caller by put()/close()
+                self._error = e
+
+    def put(self, chunk):
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def close(self) -> int:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self._comp:
+            tail = self._comp.flush()
+            self._f.write(tail)
+            self.written += len(tail)
+        return self.written
 
 
 def is_gzip(path: str | os.PathLike) -> bool:

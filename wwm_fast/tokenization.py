@@ -191,9 +191,13 @@ class FullTokenizer:
             data = f.read()
         return self._encode_buffer(data, None, errors, True, num_threads, source=path)
 
-    def _encode_buffer(self, data, splits, errors, strip_cr, num_threads, source):
+    def _encode_buffer(self, data, splits, errors, strip_cr, num_threads, source,
+                       with_offsets=True):
+        """Tokenize a buffer of lines; without offsets, starts/ends come back empty (less work
+        and memory when no word alignment follows)."""
         (ids, row_splits, starts, ends, blank, line_splits, err_line, err_byte,
-         err_len) = self._native.encode_buffer(data, splits, errors, strip_cr, num_threads)
+         err_len) = self._native.encode_buffer(data, splits, errors, strip_cr, num_threads,
+                                               with_offsets)
         if err_line >= 0:
             raise _utf8_error(source, data, line_splits, err_line, err_byte, err_len, strip_cr)
         return Encoding(ids, row_splits, starts, ends, blank)
