@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,8 +20,8 @@ REAL_SEQ, REAL_PRED = 64, 10
 
 @pytest.fixture(scope="module")
 def real_records(tmp_path_factory):
-    """TFRecords made from the first 2000 lines of People's Daily with the real Chinese vocab, by
-    `wwm_fast.create_instances` when it exists, else by Google's create_pretraining_data.py."""
+    """TFRecords made by `wwm_fast.create_instances` (whole word masking from WordPiece groups)
+    from the first 2000 lines of People's Daily with the real Chinese vocab."""
     if not VOCAB.exists():
         pytest.skip(f"shared data folder not found at {SHARED_DATA} (expected ../shared/data "
                     f"beside the checkout)")
@@ -35,15 +33,9 @@ def real_records(tmp_path_factory):
     out = d / "pd.tfrecord"
     import wwm_fast
 
-    if hasattr(wwm_fast, "create_instances"):
-        wwm_fast.create_instances([str(text)], str(VOCAB), [str(out)], max_seq_length=REAL_SEQ,
-                                  max_predictions_per_seq=REAL_PRED, dupe_factor=1, random_seed=12345)
-    else:  # until wwm_fast.create_instances lands: Google's reference script (bert-tensorflow)
-        subprocess.run([sys.executable, "-m", "bert.create_pretraining_data", f"--input_file={text}",
-                        f"--output_file={out}", f"--vocab_file={VOCAB}", f"--max_seq_length={REAL_SEQ}",
-                        f"--max_predictions_per_seq={REAL_PRED}", "--dupe_factor=1",
-                        "--random_seed=12345", "--do_lower_case=True"],
-                       check=True, capture_output=True, timeout=300)
+    wwm_fast.create_instances([str(text)], str(VOCAB), [str(out)], max_seq_length=REAL_SEQ,
+                              max_predictions_per_seq=REAL_PRED, dupe_factor=1, random_seed=12345,
+                              do_whole_word_mask=True, progress=False)
     return str(out)
 
 
