@@ -381,7 +381,6 @@ class Trainer:
         while step < opts.num_train_steps:
             next_save = (step // opts.save_checkpoints_steps + 1) * opts.save_checkpoints_steps
             n = min(opts.iterations_per_loop, next_save - step, opts.num_train_steps - step)
-            lr = float(self.optimizer.learning_rate_at(step))
             t0 = time.perf_counter()
             try:
                 means, step_losses = self._train_loop_fn(iterator, tf.constant(n, tf.int32))
@@ -403,6 +402,8 @@ class Trainer:
                     f"step {step}; latest good checkpoint: {self.manager.latest}. Lower "
                     f"--learning_rate or check the input.")
             step += n
+            # the rate of the last update of this loop (the schedule's value after step - 1 updates)
+            lr = float(self.optimizer.learning_rate_at(step - 1))
             self.examples_consumed += n * opts.train_batch_size
             losses.extend(step_losses)
             metrics["learning_rate"] = lr

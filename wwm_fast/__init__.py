@@ -2,6 +2,7 @@
 
 Stages of the data flow, one public entry each:
 
+* ``get_segmenter``   -- word segmentation: LTP legacy/neural, jieba, pre-segmented (wwm_fast.segmentation)
 * ``FullTokenizer``   -- WordPiece tokenization, Google-exact, native (wwm_fast.tokenization)
 * ``align_words``     -- whole-word flags from a word segmentation, native (wwm_fast.alignment)
 * ``build_instances`` -- segment pairs / NSP / truncation, compat or fast, native (wwm_fast.instances)
@@ -16,6 +17,7 @@ from .alignment import AlignResult, WordSpans, align_words  # noqa: E402
 from .create import CreateStats, ShardStats, create_instances  # noqa: E402
 from .instances import Documents, Instances, build_instances  # noqa: E402
 from .masking import sample_masks  # noqa: E402
+from .segmentation import Segmenter, get_segmenter  # noqa: E402
 from .tokenization import Encoding, FullTokenizer  # noqa: E402
 
 __all__ = [
@@ -25,10 +27,12 @@ __all__ = [
     "Encoding",
     "FullTokenizer",
     "Instances",
+    "Segmenter",
     "ShardStats",
     "WordSpans",
     "align_words",
     "build_instances",
     "create_instances",
+    "get_segmenter",
     "sample_masks",
 ]

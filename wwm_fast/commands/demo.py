@@ -184,16 +184,42 @@ def run(args) -> int:
 
 
 def _train(out, vocab, records, args):
+    """A tiny BERT (2 layers, 128 wide) trained on the demo's records with wwm-train (LAMB)."""
+    import json
+
+    from ..tokenization import load_vocab
+
     try:
-        import wwm_trainer.cli as trainer_cli  # noqa: F401
+        from wwm_trainer.cli import main as wwm_train
     except ImportError as e:
         _say(f"6/6 training skipped: the trainer needs TensorFlow ({e}); "
              f"pip install 'wwm-fast[train]'")
         return
-    from wwm_trainer.demo import train_tiny
-    train_tiny(records, vocab, os.path.join(out, "ckpt"), steps=args.train_steps,
-               max_seq_length=args.max_seq_length,
-               max_predictions_per_seq=_max_predictions(args.max_seq_length), log=_say)
+    config = os.path.join(out, "tiny_bert_config.json")
+    with open(config, "w", encoding="utf-8") as f:
+        json.dump({"vocab_size": len(load_vocab(vocab)), "hidden_size": 128,
+                   "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512,
+                   "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+                   "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512,
+                   "type_vocab_size": 2, "initializer_range": 0.02}, f, indent=1)
+    ckpt = os.path.join(out, "tiny_ckpt")
+    steps = args.train_steps
+    _say(f"6/6 training a tiny BERT for {steps} steps with LAMB (wwm-train) -> {ckpt}")
+    t0 = time.perf_counter()
+    rc = wwm_train([
+        f"--bert_config_file={config}", f"--input_file={','.join(records)}",
+        f"--output_dir={ckpt}", "--do_train", "--do_eval", "--optimizer=lamb",
+        "--train_batch_size=32", "--eval_batch_size=32",
+        f"--max_seq_length={args.max_seq_length}",
+        f"--max_predictions_per_seq={_max_predictions(args.max_seq_length)}",
+        f"--num_train_steps={steps}", f"--num_warmup_steps={max(1, steps // 10)}",
+        "--learning_rate=3e-2", f"--save_checkpoints_steps={steps}",
+        f"--iterations_per_loop={max(1, min(50, steps))}", "--max_eval_steps=10"])
+    if rc:
+        raise ValueError(f"wwm-train failed with exit code {rc}")
+    _say(f"trained in {time.perf_counter() - t0:.1f} s; Google-format checkpoint in {ckpt} "
+         f"(export a release with `wwm-train export --checkpoint={ckpt} "
+         f"--bert_config_file={config} --vocab_file={vocab} --export_dir=...`)")
 
 
 def _max_predictions(max_seq_length: int) -> int:
