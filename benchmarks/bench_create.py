@@ -117,7 +117,7 @@ class TestCreate:
 
     def test_fast_1_worker(self, benchmark, vocab_file, zh_inputs, tmp_path):
         cmd = _ours(zh_inputs, tmp_path / "fast.tfrecord", f"--vocab_file={vocab_file}",
-                    "--num_workers=1")
+                    "--num_workers=1", "--num_threads=1")
         _bench(benchmark, "fast", cmd, rounds=5)
 
     def test_fast_1_worker_2_threads(self, benchmark, vocab_file, zh_inputs, tmp_path):
@@ -127,23 +127,28 @@ class TestCreate:
 
     def test_fast_wwm_1_worker(self, benchmark, vocab_file, zh_caches, tmp_path):
         cmd = _ours(zh_caches, tmp_path / "fastwwm.tfrecord", f"--vocab_file={vocab_file}",
-                    "--num_workers=1", "--do_whole_word_mask")
+                    "--num_workers=1", "--num_threads=1", "--do_whole_word_mask")
         _bench(benchmark, "fast_wwm", cmd, rounds=5)
+
+    def test_fast_wwm_1_worker_2_threads(self, benchmark, vocab_file, zh_caches, tmp_path):
+        cmd = _ours(zh_caches, tmp_path / "fastwwm2t.tfrecord", f"--vocab_file={vocab_file}",
+                    "--num_workers=1", "--num_threads=2", "--do_whole_word_mask")
+        _bench(benchmark, "fast_wwm_2threads", cmd, rounds=5)
 
     def test_compat(self, benchmark, vocab_file, zh_inputs, tmp_path):
         cmd = _ours(zh_inputs, tmp_path / "compat.tfrecord", f"--vocab_file={vocab_file}",
-                    "--mode=compat")
+                    "--mode=compat", "--num_threads=1")
         _bench(benchmark, "compat", cmd, rounds=3)
 
     def test_compat_wwm(self, benchmark, vocab_file, zh_caches, tmp_path):
         cmd = _ours(zh_caches, tmp_path / "compatwwm.tfrecord", f"--vocab_file={vocab_file}",
-                    "--mode=compat", "--do_whole_word_mask")
+                    "--mode=compat", "--num_threads=1", "--do_whole_word_mask")
         _bench(benchmark, "compat_wwm", cmd, rounds=3)
 
     @pytest.mark.parametrize("workers", [1, 2])
     def test_fast_16_shards(self, benchmark, vocab_file, zh_shards, tmp_path, workers):
         cmd = _ours(",".join(zh_shards), tmp_path / "s.tfrecord", f"--vocab_file={vocab_file}",
-                    f"--num_workers={workers}")
+                    f"--num_workers={workers}", "--num_threads=1")
         _bench(benchmark, f"fast_x4_16shards_{workers}w", cmd, rounds=3)
         if workers == 2 and "fast_x4_16shards_1w" in RESULTS:
             scale = RESULTS["fast_x4_16shards_1w"][0] / RESULTS["fast_x4_16shards_2w"][0]

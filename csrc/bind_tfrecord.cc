@@ -22,7 +22,8 @@ PYBIND11_MODULE(_tfrecord, m) {
   m.def(
       "serialize_into",
       [](CArray<int32_t> ids, py::dict instances, CArray<int64_t> order, int max_seq_length,
-         int max_predictions, int32_t cls_id, int32_t sep_id, CArray<uint8_t> out) {
+         int max_predictions, int32_t cls_id, int32_t sep_id, CArray<uint8_t> out,
+         int num_threads) {
         const wwm::InstanceView v = wwm::ViewFromDict(instances, false, true);
         // ranges are checked by the kernel, instance by instance
         const wwm::WriteConfig cfg{max_seq_length, max_predictions, cls_id, sep_id,
@@ -33,16 +34,24 @@ PYBIND11_MODULE(_tfrecord, m) {
         const size_t capacity = static_cast<size_t>(out.shape(0));
         {
           py::gil_scoped_release release;
-          used = wwm::SerializeInstances(ids.data(), v, order.data(), order.shape(0), cfg, buf,
-                                         capacity, &n_done);
+          used = wwm::SerializeInstancesParallel(ids.data(), v, order.data(), order.shape(0),
+                                                 cfg, buf, capacity, num_threads, &n_done);
         }
         return py::make_tuple(used, n_done);
       },
       py::arg("ids").noconvert(), py::arg("instances"), py::arg("order").noconvert(),
       py::arg("max_seq_length"), py::arg("max_predictions"), py::arg("cls_id"),
-      py::arg("sep_id"), py::arg("out").noconvert(),
+      py::arg("sep_id"), py::arg("out").noconvert(), py::arg("num_threads") = 1,
       "Writes framed tf.train.Example records of instances[order[k]] into the preallocated uint8 "
-      "array `out` until the next does not fit; returns (bytes written, instances written).");
+      "array `out` until the next does not fit, on num_threads threads (same bytes); returns "
+      "(bytes written, instances written).");
+  m.def(
+      "max_record_bytes",
+      [](int max_seq_length, int max_predictions) {
+        return wwm::MaxRecordBytes(wwm::WriteConfig{max_seq_length, max_predictions, 0, 0, 0});
+      },
+      py::arg("max_seq_length"), py::arg("max_predictions"),
+      "Upper bound of one framed record's size.");
   m.def(
       "frame_records",
       [](py::list records) {

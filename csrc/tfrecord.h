@@ -41,6 +41,18 @@ size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int
                           int64_t n_order, const WriteConfig& cfg, uint8_t* out, size_t capacity,
                           int64_t* n_done);
 
+// Upper bound of one framed record's size for `cfg` (every varint at its widest).
+size_t MaxRecordBytes(const WriteConfig& cfg);
+
+// SerializeInstances split over `num_threads` threads (each writes a contiguous piece of `order`
+// into its own region of `out`, sized by MaxRecordBytes; the regions are then closed up). Same
+// bytes as the serial call for the instances written; may write fewer per call (a chunk holds at
+// most capacity / MaxRecordBytes instances when threaded).
+size_t SerializeInstancesParallel(const int32_t* ids, const InstanceView& set,
+                                  const int64_t* order, int64_t n_order, const WriteConfig& cfg,
+                                  uint8_t* out, size_t capacity, int num_threads,
+                                  int64_t* n_done);
+
 // Appends one framed record holding `data` (for callers that serialize elsewhere).
 void FrameRecord(const uint8_t* data, size_t n, PodVector<uint8_t>* out);
 

@@ -134,3 +134,56 @@ def test_inspect_cli(google_file, vocab_file, capsys):
     assert s["predictions"] == int(ref["masked_lm_weights"].sum())
     assert s["random_next_fraction"] == pytest.approx(ref["next_sentence_labels"].mean())
     assert 0.78 < s["mask_fraction"] < 0.82
+
+
+@pytest.mark.parametrize("seq,preds", [(128, 20), (512, 77)])
+def test_threaded_serializer_writes_the_same_bytes(vocab_file, people_daily_lines, seq, preds):
+    """Threads write pieces into regions sized by the record bound, then close them up: the bytes
+    equal the serial writer's, chunk boundaries included, and no record exceeds the bound."""
+    from wwm_fast.tfrecord import serialize_instances
+
+    tok = wwm_fast.FullTokenizer(vocab_file)
+    docs = wwm_fast.instances.documents_from_encoding(tok.encode_batch(people_daily_lines[:6000]))
+    inst = wwm_fast.build_instances(docs, tok, mode="fast", dupe_factor=2, max_seq_length=seq,
+                                    max_predictions_per_seq=preds)
+    inst = wwm_fast.sample_masks(docs, inst, tok, max_seq_length=seq,
+                                 max_predictions_per_seq=preds)
+    order = wwm_fast.instances.shuffled_order(inst.n, 7, 0)
+    bound = _tfrecord.max_record_bytes(seq, preds)
+
+    def chunks(threads, chunk_bytes=1 << 20):
+        return [bytes(c) for c in serialize_instances(
+            docs, inst, tok, order, max_seq_length=seq, max_predictions_per_seq=preds,
+            chunk_bytes=chunk_bytes, num_threads=threads)]
+
+    serial = b"".join(chunks(1))
+    sizes = [len(r) + 16 for r in read_records_bytes(serial)]
+    assert len(sizes) == inst.n and max(sizes) <= bound
+    assert inst.n > 2 * 256 * 3  # enough for several threads per chunk
+    for threads in (2, 3, -1):
+        parts = chunks(threads, chunk_bytes=bound * 700)
+        assert len(parts) > 1 and b"".join(parts) == serial
+
+
+def read_records_bytes(data: bytes):
+    at = 0
+    while at < len(data):
+        (n,) = struct.unpack_from("<Q", data, at)
+        yield data[at + 12:at + 12 + n]
+        at += n + 16
+
+
+def test_threaded_serializer_reports_errors_of_any_thread(vocab_file, people_daily_lines):
+    from wwm_fast.tfrecord import serialize_instances
+
+    tok = wwm_fast.FullTokenizer(vocab_file)
+    docs = wwm_fast.instances.documents_from_encoding(tok.encode_batch(people_daily_lines[:3000]))
+    inst = wwm_fast.build_instances(docs, tok, mode="fast", dupe_factor=1)
+    inst = wwm_fast.sample_masks(docs, inst, tok)
+    bad_at = inst.n - 3  # in the last thread's piece
+    positions = inst.pred_positions.copy()
+    positions[inst.pred_splits[bad_at]] = 500
+    bad = inst._replace(pred_positions=positions)
+    with pytest.raises(IndexError, match=f"instance {bad_at}: prediction position 500 outside"):
+        b"".join(serialize_instances(docs, bad, tok, np.arange(inst.n), max_seq_length=128,
+                                     max_predictions_per_seq=20, num_threads=2))

@@ -17,7 +17,6 @@ from .alignment import AlignResult, WordSpans, align_words  # noqa: E402
 from .create import CreateStats, ShardStats, create_instances  # noqa: E402
 from .instances import Documents, Instances, build_instances  # noqa: E402
 from .masking import sample_masks  # noqa: E402
-from .segmentation import Segmenter, get_segmenter  # noqa: E402
 from .tokenization import Encoding, FullTokenizer  # noqa: E402
 
 __all__ = [
@@ -36,3 +35,11 @@ __all__ = [
     "get_segmenter",
     "sample_masks",
 ]
+
+
+def __getattr__(name):  # the segmentation package is imported on first use (start-up time)
+    if name in ("Segmenter", "get_segmenter"):
+        from . import segmentation
+
+        return getattr(segmentation, name)
+    raise AttributeError(f"module 'wwm_fast' has no attribute {name!r}")

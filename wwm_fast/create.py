@@ -32,7 +32,7 @@ from .instances import (Documents, _check_common, build_instances, documents_fro
                         shuffled_order, special_ids)
 from .masking import sample_masks
 from .tfrecord import serialize_instances, write_records
-from .tokenization import Encoding, FullTokenizer
+from .tokenization import Encoding, FullTokenizer, _resolve_threads
 
 __all__ = ["create_instances", "CreateStats", "ShardStats"]
 
@@ -156,7 +156,7 @@ class _Config:
     next_sentence: bool
     gzip: bool
     errors: str
-    num_threads: int
+    num_threads: Optional[int]  # None: chosen by the runner (cores / workers locally, 1 on Beam)
 
     def build_kwargs(self) -> dict:
         return dict(max_seq_length=self.max_seq_length,
@@ -183,7 +183,7 @@ def create_instances(
     mode: str = "fast",
     next_sentence: bool = True,
     num_workers: Optional[int] = None,
-    num_threads: int = 1,
+    num_threads: Optional[int] = None,
     gzip: bool = False,
     errors: str = "strict",
     overwrite: bool = False,
@@ -218,8 +218,10 @@ def create_instances(
         no NSP; ``next_sentence_labels`` written as 0). Fast mode only.
     num_workers : int, optional
         Processes, one shard each (default: cores, at most the number of shards).
-    num_threads : int
-        Threads inside a worker for tokenization and masking (default 1).
+    num_threads : int, optional
+        Threads inside a worker for tokenization, masking and serialization (default: the cores
+        left to each worker, i.e. cores // num_workers; -1 all cores). The output bytes do not
+        depend on it.
     gzip : bool
         GZIP-compress the TFRecords (``compression_type="GZIP"``).
     errors : {"strict", "ignore"}
@@ -268,13 +270,18 @@ def create_instances(
     cfg = _Config(os.path.abspath(vocab_file), bool(do_lower_case), max_seq_length,
                   max_predictions_per_seq, float(masked_lm_prob), float(short_seq_prob),
                   dupe_factor, int(random_seed), bool(do_whole_word_mask), seg_spec, mode,
-                  bool(next_sentence), bool(gzip), errors, int(num_threads))
+                  bool(next_sentence), bool(gzip), errors,
+                  None if num_threads is None else _resolve_threads(num_threads))
     tokenizer = _tokenizer_for(cfg)  # validates the vocab before any work (reused in-process)
     special_ids(tokenizer)
     if mode == "compat":
+        if cfg.num_threads is None:  # one process: every core tokenizes
+            cfg = dataclasses.replace(cfg, num_threads=os.cpu_count() or 1)
         shards = _create_compat(inputs, outputs, cfg, tokenizer, progress)
     elif runner == "beam":
         from .beam import run_beam_pipeline
+        if cfg.num_threads is None:  # Beam runs one bundle per core
+            cfg = dataclasses.replace(cfg, num_threads=1)
         outputs = _fast_outputs(inputs, outputs)
         shards = run_beam_pipeline(inputs, outputs, cfg, num_workers=num_workers,
                                    overwrite=overwrite, beam_options=list(beam_options or []))
@@ -454,7 +461,8 @@ def _run_shard(index: int, path: str, output: str, cfg: _Config, overwrite: bool
         order = shuffled_order(inst.n, cfg.random_seed, index)
         chunks = serialize_instances(docs, inst, tokenizer, order,
                                      max_seq_length=cfg.max_seq_length,
-                                     max_predictions_per_seq=cfg.max_predictions_per_seq)
+                                     max_predictions_per_seq=cfg.max_predictions_per_seq,
+                                     num_threads=cfg.num_threads)
         _instance_stats(stats, inst, tokenizer)
     stats.output_bytes = write_records(output, chunks, gzip=cfg.gzip)
     stats.seconds = time.perf_counter() - t0
@@ -512,6 +520,8 @@ def _create_fast(inputs, outputs, cfg: _Config, num_workers, overwrite, progress
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
         raise ValueError(f"num_workers must be an int >= 1, got {num_workers!r}")
     num_workers = min(num_workers, len(inputs))
+    if cfg.num_threads is None:  # the cores the workers leave free
+        cfg = dataclasses.replace(cfg, num_threads=max(1, (os.cpu_count() or 1) // num_workers))
     _remove_stale_temporaries(outputs)
     sizes = [_input_size(p) for p in inputs]
     results: List[Optional[ShardStats]] = [None] * len(inputs)

@@ -21,7 +21,7 @@ from . import _check_build  # noqa: F401
 from . import _tfrecord
 from .files import atomic_output
 from .instances import Documents, Instances, special_ids
-from .tokenization import FullTokenizer
+from .tokenization import FullTokenizer, _resolve_threads
 
 __all__ = ["FEATURES", "serialize_instances", "write_records", "read_records",
            "read_bert_records", "parse_example", "is_gzip"]
@@ -35,13 +35,16 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 def serialize_instances(docs: Documents, instances: Instances, tokenizer: FullTokenizer,
                         order: np.ndarray, *, max_seq_length: int, max_predictions_per_seq: int,
-                        chunk_bytes: int = 4 << 20) -> Iterator[memoryview]:
+                        chunk_bytes: int = 4 << 20, num_threads: int = 1) -> Iterator[memoryview]:
     """Framed TFRecord bytes of ``instances[order[k]]`` for each k, in chunks.
 
     The chunks are views of three buffers used in turn: a chunk stays valid while the next two
     are made, which is what ``write_records``' writer thread needs; a plain consumer just writes
     each chunk before asking for the next. Memory stays at 3 x ``chunk_bytes``.
     """
+    num_threads = _resolve_threads(num_threads)
+    if num_threads == -1:
+        num_threads = os.cpu_count() or 1
     sp = special_ids(tokenizer)
     order = np.ascontiguousarray(order, dtype=np.int64)
     fields = instances._as_dict()
@@ -51,7 +54,7 @@ def serialize_instances(docs: Documents, instances: Instances, tokenizer: FullTo
         buf = buffers[turn % 3]
         used, done = _tfrecord.serialize_into(docs.ids, fields, order[k:], max_seq_length,
                                               max_predictions_per_seq, sp["cls_id"],
-                                              sp["sep_id"], buf)
+                                              sp["sep_id"], buf, num_threads)
         if done == 0:  # one record larger than the buffer (huge max_seq_length)
             buffers[turn % 3] = np.empty(2 * len(buf), dtype=np.uint8)
             continue
