@@ -11,6 +11,8 @@ Variants, all on zh_all (People's Daily 1998 + reviews, 4,407,659 characters in 
 * ``TestSegmentCommand``: ``segment_files`` (``wwm-fast segment``) with 1 and 2 worker
   processes: reading, decoding, segmenting, spans, writing the caches, worker start-up and model
   loading included.
+* ``TestAligner``: the aligner kernel (``align_words``) on People's Daily's gold segmentation,
+  1 and 2 threads, in M tokens/s.
 
 Characters per second (best round) are in each result's extra_info; the last test prints the
 overhead of the segment stage over raw batch_predict and the 2-worker scaling.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -157,6 +160,44 @@ class TestSegmentCommand:
         assert report.n_chars == n_chars and report.n_segmented == 2
         _record(benchmark, key, n_chars, workers=workers,
                 words=report.n_words)
+
+
+class TestAligner:
+    """The aligner kernel alone: People's Daily with its gold segmentation (1,833,718 tokens),
+    tokens and word spans computed beforehand (not timed)."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def gold(cls, vocab_file):
+        import numpy as np
+
+        import wwm_fast
+        from wwm_fast.segmentation._spans import spans_from_pieces
+
+        with gzip.open(SHARED_DATA / "people_daily_199801.seg.txt.gz", "rt",
+                       encoding="utf-8") as f:
+            pieces = [line.split() for line in f.read().split("\n")]
+        raw = ["".join(p) for p in pieces]
+        spans, n_bad = spans_from_pieces(raw, pieces)
+        assert n_bad == 0
+        tok = wwm_fast.FullTokenizer(vocab_file)
+        enc = tok.encode_batch(raw)
+        return enc, spans, np.ascontiguousarray(tok.is_subword(enc.ids))
+
+    @pytest.mark.parametrize("threads", [1, 2])
+    def test_align_words(self, benchmark, gold, threads):
+        from wwm_fast import align_words
+
+        enc, spans, sub = gold
+        out = benchmark.pedantic(align_words, args=(enc, spans, sub),
+                                 kwargs=dict(num_threads=threads), rounds=30, warmup_rounds=3)
+        n = len(enc.ids)
+        RESULTS[f"align_{threads}"] = benchmark.stats.stats.min
+        benchmark.extra_info.update(tokens=n, threads=threads, fallback_lines=out.n_fallback,
+                                    mtokens_per_s_best=round(n / benchmark.stats.stats.min / 1e6, 1),
+                                    mtokens_per_s_median=round(
+                                        n / benchmark.stats.stats.median / 1e6, 1))
+        print(f"\naligner, {threads} thread(s): {benchmark.extra_info}", file=sys.stderr)
 
 
 def test_summary(capsys, n_chars):

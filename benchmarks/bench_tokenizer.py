@@ -51,6 +51,30 @@ class TestWwmFast:
         assert len(enc.ids) == ZH_ALL_TOKENS
         _record(benchmark, len(zh_all_bytes), len(enc.ids), threads)
 
+    def test_buffer_scaling(self, benchmark, tok, zh_all_bytes):
+        """1 and 2 threads alternating call by call (the machine is shared: both see the same
+        load); the benchmark times a pair; extra_info has the scaling, best vs best and the median
+        over the pairs."""
+        import statistics
+        import time
+
+        walls = {1: [], 2: []}
+
+        def pair():
+            for threads in (1, 2):
+                t0 = time.perf_counter()
+                tok._encode_buffer(zh_all_bytes, None, "strict", True, threads, "zh_all")
+                walls[threads].append(time.perf_counter() - t0)
+
+        benchmark.pedantic(pair, rounds=30, warmup_rounds=2)
+        info = {"mb_per_s_best_1_thread": round(len(zh_all_bytes) / min(walls[1]) / 1e6, 1),
+                "mb_per_s_best_2_threads": round(len(zh_all_bytes) / min(walls[2]) / 1e6, 1),
+                "scaling_best": round(min(walls[1]) / min(walls[2]), 2),
+                "scaling_median_of_pairs": round(statistics.median(
+                    a / b for a, b in zip(walls[1], walls[2])), 2)}
+        benchmark.extra_info.update(info)
+        print(f"\ntokenizer 1 vs 2 threads: {info}")
+
     @pytest.mark.parametrize("threads", [1, 2])
     def test_encode_batch(self, benchmark, tok, zh_all_bytes, zh_all_lines, threads):
         """The Python API: a list of str in, flat arrays with offsets out."""
@@ -77,7 +101,7 @@ class TestGoogle:
 
         n = benchmark.pedantic(run, rounds=1, warmup_rounds=0)
         assert n == ZH_ALL_TOKENS
-        _record(benchmark, len(zh_all_bytes), n, 1)
+        _record(benchmark, len(zh_all_bytes), n, os.cpu_count())  # TF ops use every core
 
 
 class TestHFTokenizers:
@@ -88,7 +112,7 @@ class TestHFTokenizers:
 
         n = benchmark.pedantic(run, rounds=2, warmup_rounds=0)
         assert abs(n - ZH_ALL_TOKENS) < 100
-        _record(benchmark, len(zh_all_bytes), n, 1)
+        _record(benchmark, len(zh_all_bytes), n, os.cpu_count())  # TF ops use every core
 
     def test_encode_batch_all_threads(self, benchmark, hf, zh_all_bytes, zh_all_lines):
         """encode_batch(): rayon over all cores (2 here)."""
@@ -105,7 +129,8 @@ class TestTFText:
         text = pytest.importorskip("tensorflow_text")
         import tensorflow as tf
 
-        vocab = open(vocab_file, encoding="utf-8").read().split("\n")[:-1]
+        with open(vocab_file, encoding="utf-8") as f:
+            vocab = f.read().split("\n")[:-1]
         tok = text.FastBertTokenizer(vocab=vocab, lower_case_nfd_strip_accents=True,
                                      token_out_type=tf.int32)
         batch = tf.constant(zh_all_lines)
@@ -114,4 +139,4 @@ class TestTFText:
             return int(tok.tokenize(batch).flat_values.shape[0])
 
         n = benchmark.pedantic(run, rounds=3, warmup_rounds=1)
-        _record(benchmark, len(zh_all_bytes), n, 1)
+        _record(benchmark, len(zh_all_bytes), n, os.cpu_count())  # TF ops use every core
