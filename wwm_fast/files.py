@@ -67,6 +67,8 @@ def read_bytes(path: str | os.PathLike) -> bytes:
 def atomic_output(path: str | os.PathLike, mode: str = "wb") -> Iterator:
     """Open ``path`` for writing under a temporary name; rename into place on success.
 
+    Text modes write UTF-8 whatever the locale.
+
     On any exception (including KeyboardInterrupt) the temporary file is removed and ``path`` is
     left untouched. The temporary file lives in the same folder, so the rename is atomic.
     """
@@ -82,7 +84,8 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb") -> Iterator:
     except OSError as e:
         raise ValueError(f"cannot write output file {path!r}: {e}") from None
     try:
-        with os.fdopen(fd, mode) as f:
+        text = {} if "b" in mode else {"encoding": "utf-8"}  # never the locale's encoding
+        with os.fdopen(fd, mode, **text) as f:
             yield f
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)

@@ -187,6 +187,7 @@ def _train(out, vocab, records, args):
     """A tiny BERT (2 layers, 128 wide) trained on the demo's records with wwm-train (LAMB)."""
     import json
 
+    from ..files import atomic_output
     from ..tokenization import load_vocab
 
     try:
@@ -196,7 +197,7 @@ def _train(out, vocab, records, args):
              f"pip install 'wwm-fast[train]'")
         return
     config = os.path.join(out, "tiny_bert_config.json")
-    with open(config, "w", encoding="utf-8") as f:
+    with atomic_output(config, "w") as f:
         json.dump({"vocab_size": len(load_vocab(vocab)), "hidden_size": 128,
                    "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512,
                    "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
