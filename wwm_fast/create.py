@@ -581,11 +581,29 @@ def _input_size(path: str) -> int:
         return 0
 
 
+class _NoBar:
+    """What a disabled progress bar does (tqdm is not even imported)."""
+
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, *args, **kwargs):
+        pass
+
+    def set_description(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        pass
+
+
 def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
     from tqdm import tqdm
 
     return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="create",
-                file=sys.stderr, disable=not enabled, dynamic_ncols=True)
+                file=sys.stderr, dynamic_ncols=True)
 
 
 # -- compat mode --------------------------------------------------------------------------------------

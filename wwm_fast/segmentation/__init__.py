@@ -16,12 +16,18 @@
 See README.md in this folder for the user guide.
 """
 
-from .base import Segmenter, get_segmenter
-from .cache import (SegmentedShard, is_cache_file, read_cache, read_cache_header,
-                    write_cache)
-from .pipeline import SegmentReport, segment_files
-from .refs import chinese_ref_ids, make_refs
-from .train import SegmentationScores, evaluate_segmenter, train_ltp_segmenter
+import importlib
+
+# name -> submodule; imported on first use, so that `import wwm_fast.segmentation` (which create
+# does for every input, to recognise caches) costs nothing until a segmenter is needed
+_EXPORTS = {
+    "Segmenter": "base", "get_segmenter": "base",
+    "SegmentedShard": "cache", "is_cache_file": "cache", "read_cache": "cache",
+    "read_cache_header": "cache", "write_cache": "cache",
+    "SegmentReport": "pipeline", "segment_files": "pipeline",
+    "chinese_ref_ids": "refs", "make_refs": "refs",
+    "SegmentationScores": "train", "evaluate_segmenter": "train", "train_ltp_segmenter": "train",
+}
 
 __all__ = [
     "SegmentReport",
@@ -39,3 +45,16 @@ __all__ = [
     "train_ltp_segmenter",
     "write_cache",
 ]
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
