@@ -191,12 +191,11 @@ class TestAligner:
         enc, spans, sub = gold
         out = benchmark.pedantic(align_words, args=(enc, spans, sub),
                                  kwargs=dict(num_threads=threads), rounds=30, warmup_rounds=3)
-        n = len(enc.ids)
-        RESULTS[f"align_{threads}"] = benchmark.stats.stats.min
+        n, stats = len(enc.ids), benchmark.stats.stats
+        RESULTS[f"align_{threads}"] = stats.min
         benchmark.extra_info.update(tokens=n, threads=threads, fallback_lines=out.n_fallback,
-                                    mtokens_per_s_best=round(n / benchmark.stats.stats.min / 1e6, 1),
-                                    mtokens_per_s_median=round(
-                                        n / benchmark.stats.stats.median / 1e6, 1))
+                                    mtokens_per_s_best=round(n / stats.min / 1e6, 1),
+                                    mtokens_per_s_median=round(n / stats.median / 1e6, 1))
         print(f"\naligner, {threads} thread(s): {benchmark.extra_info}", file=sys.stderr)
 
 

@@ -299,7 +299,9 @@ size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int
     if (pair) std::memset(p + b_first, 1, length - b_first);
     p += S;
     p = PutEntryHeader(p, kKeys[3], pay[3], false);
-    for (int j = 0; j < P; ++j) p = small ? PutSmallVarint(p, positions[j]) : PutVarint(p, positions[j]);
+    for (int j = 0; j < P; ++j) {
+      p = small ? PutSmallVarint(p, positions[j]) : PutVarint(p, positions[j]);
+    }
     p = PutEntryHeader(p, kKeys[4], pay[4], false);
     for (int j = 0; j < P; ++j) p = small ? PutSmallVarint(p, labels[j]) : PutVarint(p, labels[j]);
     p = PutEntryHeader(p, kKeys[5], pay[5], true);
@@ -317,7 +319,8 @@ size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int
 
 size_t MaxRecordBytes(const WriteConfig& cfg) {
   // every value a 5-byte varint (ids are non-negative int32), the NSP label a 10-byte one
-  const size_t S = static_cast<size_t>(cfg.max_seq_length), P = static_cast<size_t>(cfg.max_predictions);
+  const size_t S = static_cast<size_t>(cfg.max_seq_length);
+  const size_t P = static_cast<size_t>(cfg.max_predictions);
   const size_t pay[7] = {5 * S, S, S, 5 * P, 5 * P, 4 * P, 10};
   size_t features = 0;
   for (int f = 0; f < 7; ++f) {

@@ -2,7 +2,7 @@
 
 Stages of the data flow, one public entry each:
 
-* ``get_segmenter``   -- word segmentation: LTP legacy/neural, jieba, pre-segmented (wwm_fast.segmentation)
+* ``get_segmenter``   -- word segmentation: LTP, jieba, pre-segmented (wwm_fast.segmentation)
 * ``FullTokenizer``   -- WordPiece tokenization, Google-exact, native (wwm_fast.tokenization)
 * ``align_words``     -- whole-word flags from a word segmentation, native (wwm_fast.alignment)
 * ``build_instances`` -- segment pairs / NSP / truncation, compat or fast, native (wwm_fast.instances)
