@@ -115,9 +115,8 @@ def zh_caches(zh_inputs, tmp_path_factory):
 
 def _out_dir(cmd):
     for arg in cmd:
-        for flag in ("--output_file=", "--output_file "):
-            if arg.startswith(flag):
-                return os.path.dirname(arg[len(flag):])
+        if arg.startswith("--output_file="):
+            return os.path.dirname(arg[len("--output_file="):])
     return os.path.dirname(cmd[cmd.index("--output_file") + 1])
 
 

@@ -4,8 +4,9 @@
 #include <atomic>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "parallel.h"
 
 namespace wwm {
 namespace {
@@ -69,22 +70,10 @@ int64_t AlignWords(const AlignInput& in, int num_threads, uint8_t* word_start,
     return n;
   }
   std::vector<int64_t> counts(threads, 0);
-  std::vector<std::string> errors(threads);
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
+  ParallelFor(threads, [&](int t) {
     const int64_t b = in.n_lines * t / threads, e = in.n_lines * (t + 1) / threads;
-    pool.emplace_back([&, t, b, e] {
-      try {
-        AlignRange(in, b, e, word_start, fallback, &counts[t]);
-      } catch (const std::invalid_argument& ex) {
-        errors[t] = ex.what();
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
-  for (const std::string& msg : errors) {
-    if (!msg.empty()) throw std::invalid_argument(msg);
-  }
+    AlignRange(in, b, e, word_start, fallback, &counts[t]);
+  });
   int64_t total = 0;
   for (int64_t c : counts) total += c;
   return total;

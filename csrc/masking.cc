@@ -4,11 +4,11 @@
 // segment always starts one (a word cut by truncation is a group of its own).
 #include <algorithm>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 #include "instances.h"
 #include "masking.h"
+#include "parallel.h"
 #include "random.h"
 
 namespace wwm {
@@ -83,14 +83,7 @@ void SampleMasks(const Corpus& c, const BuildConfig& cfg, const InstanceView& se
       counts[t].push_back(made);
     }
   };
-  if (threads == 1) {
-    work(0);
-  } else {
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
-    work(0);
-    for (auto& th : pool) th.join();
-  }
+  ParallelFor(threads, work);
   Predictions& preds = *preds_out;
   pred_splits->clear();
   pred_splits->reserve(static_cast<size_t>(n) + 1);

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cstring>
-#include <exception>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "parallel.h"
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
@@ -344,24 +344,12 @@ size_t SerializeInstancesParallel(const int32_t* ids, const InstanceView& set,
   // the whole piece always fits; the regions are then closed up in order.
   std::vector<size_t> used(threads);
   std::vector<int64_t> done(threads);
-  std::vector<std::exception_ptr> errors(threads);
-  auto work = [&](int t) {
+  ParallelFor(threads, [&](int t) {
     const int64_t begin = n_fit * t / threads, end = n_fit * (t + 1) / threads;
-    try {
-      used[t] = SerializeInstances(ids, set, order + begin, end - begin, cfg,
-                                   out + static_cast<size_t>(begin) * bound,
-                                   static_cast<size_t>(end - begin) * bound, &done[t]);
-    } catch (...) {
-      errors[t] = std::current_exception();
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
-  work(0);
-  for (auto& th : pool) th.join();
-  for (int t = 0; t < threads; ++t) {
-    if (errors[t]) std::rethrow_exception(errors[t]);
-  }
+    used[t] = SerializeInstances(ids, set, order + begin, end - begin, cfg,
+                                 out + static_cast<size_t>(begin) * bound,
+                                 static_cast<size_t>(end - begin) * bound, &done[t]);
+  });
   size_t total = 0;
   int64_t n = 0;
   for (int t = 0; t < threads; ++t) {

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "parallel.h"
 #include "unicode_props.h"
 
 namespace wwm {
@@ -454,20 +455,11 @@ EncodeError EncodeLines(const FullTokenizer& tok, const char* data, const int64_
   const auto chunk_bytes = [&](const Chunk& c) {
     return static_cast<size_t>(line_splits[c.end] - line_splits[c.begin]);
   };
-  if (threads == 1) {
-    EncodeChunk(tok, data, line_splits, errors, strip_cr, chunk_bytes(chunks[0]) / 2 + 16,
-                &chunks[0]);
-  } else {
-    std::vector<std::thread> pool;
-    pool.reserve(threads - 1);
-    for (int t = 1; t < threads; ++t) {
-      pool.emplace_back(EncodeChunk, std::cref(tok), data, line_splits, errors, strip_cr,
-                        chunk_bytes(chunks[t]) / 2 + 16, &chunks[t]);
-    }
-    EncodeChunk(tok, data, line_splits, errors, strip_cr,
-                static_cast<size_t>(total_bytes) / 2 + 16, &chunks[0]);
-    for (auto& th : pool) th.join();
-  }
+  ParallelFor(threads, [&](int t) {
+    const size_t reserve = t == 0 ? static_cast<size_t>(total_bytes) / 2 + 16
+                                  : chunk_bytes(chunks[t]) / 2 + 16;
+    EncodeChunk(tok, data, line_splits, errors, strip_cr, reserve, &chunks[t]);
+  });
   for (const Chunk& c : chunks) {
     if (c.err.line >= 0) return c.err;
   }
@@ -510,12 +502,7 @@ EncodeError EncodeLines(const FullTokenizer& tok, const char* data, const int64_
       std::copy(c.ends.begin() + from, c.ends.begin() + from + (e - b), out->ends.begin() + b);
     }
   };
-  {
-    std::vector<std::thread> pool;
-    for (int part = 1; part < threads; ++part) pool.emplace_back(copy_slice, part);
-    copy_slice(0);
-    for (auto& th : pool) th.join();
-  }
+  ParallelFor(threads, copy_slice);
   for (size_t t = 1; t < chunks.size(); ++t) {
     std::copy(chunks[t].blank.begin(), chunks[t].blank.end(), blank->begin() + line_offset[t]);
   }

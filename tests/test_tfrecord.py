@@ -139,11 +139,12 @@ def test_inspect_cli(google_file, vocab_file, capsys):
 @pytest.mark.parametrize("seq,preds", [(128, 20), (512, 77)])
 def test_threaded_serializer_writes_the_same_bytes(vocab_file, people_daily_lines, seq, preds):
     """Threads write pieces into regions sized by the record bound, then close them up: the bytes
-    equal the serial writer's, chunk boundaries included, and no record exceeds the bound."""
+    equal the serial writer's, and no record exceeds the bound. Chunks of 2,000 records' bound
+    allow up to 7 threads (at least 256 records each)."""
     from wwm_fast.tfrecord import serialize_instances
 
     tok = wwm_fast.FullTokenizer(vocab_file)
-    docs = wwm_fast.instances.documents_from_encoding(tok.encode_batch(people_daily_lines[:6000]))
+    docs = wwm_fast.instances.documents_from_encoding(tok.encode_batch(people_daily_lines[:20000]))
     inst = wwm_fast.build_instances(docs, tok, mode="fast", dupe_factor=2, max_seq_length=seq,
                                     max_predictions_per_seq=preds)
     inst = wwm_fast.sample_masks(docs, inst, tok, max_seq_length=seq,
@@ -159,10 +160,11 @@ def test_threaded_serializer_writes_the_same_bytes(vocab_file, people_daily_line
     serial = b"".join(chunks(1))
     sizes = [len(r) + 16 for r in read_records_bytes(serial)]
     assert len(sizes) == inst.n and max(sizes) <= bound
-    assert inst.n > 2 * 256 * 3  # enough for several threads per chunk
-    for threads in (2, 3, -1):
-        parts = chunks(threads, chunk_bytes=bound * 700)
-        assert len(parts) > 1 and b"".join(parts) == serial
+    assert inst.n > 2000 + 7 * 256  # several chunks, the last one still threaded
+    for threads in (2, 3, 7, -1):
+        parts = chunks(threads, chunk_bytes=bound * 2000)
+        assert len(parts) == -(-inst.n // 2000)  # a threaded chunk holds exactly 2,000 records
+        assert b"".join(parts) == serial
 
 
 def read_records_bytes(data: bytes):

@@ -43,3 +43,7 @@ def __getattr__(name):  # the segmentation package is imported on first use (sta
 
         return getattr(segmentation, name)
     raise AttributeError(f"module 'wwm_fast' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -219,9 +219,9 @@ def create_instances(
     num_workers : int, optional
         Processes, one shard each (default: cores, at most the number of shards).
     num_threads : int, optional
-        Threads inside a worker for tokenization, masking and serialization (default: the cores
-        left to each worker, i.e. cores // num_workers; -1 all cores). The output bytes do not
-        depend on it.
+        Threads inside a worker for tokenization, masking and serialization; -1 = all cores.
+        Default: cores // num_workers in fast mode, all cores in compat mode (one process), 1 on
+        Beam (which runs a shard per core). The output bytes do not depend on it.
     gzip : bool
         GZIP-compress the TFRecords (``compression_type="GZIP"``).
     errors : {"strict", "ignore"}

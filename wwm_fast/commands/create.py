@@ -66,7 +66,8 @@ def add_parser(subparsers, formatter):
                    help="worker processes, one input shard each (default: cores, <= shards)")
     w.add_argument("--num_threads", type=int, default=None,
                    help="threads per worker for tokenization, masking and serialization "
-                        "(default: cores // workers; output bytes do not depend on it)")
+                        "(default: cores // workers in fast mode, all cores in compat mode, 1 with "
+                        "--runner beam; output bytes do not depend on it)")
     add_bool_flag(w, "gzip", False, "GZIP-compress the TFRecords (compression_type='GZIP')")
     w.add_argument("--errors", choices=["strict", "ignore"], default="strict",
                    help="invalid UTF-8: stop with file and line, or drop the bytes as Google's "

@@ -185,6 +185,7 @@ def run(args) -> int:
 
 def _train(out, vocab, records, args):
     """A tiny BERT (2 layers, 128 wide) trained on the demo's records with wwm-train (LAMB)."""
+    import glob
     import json
 
     from ..files import atomic_output
@@ -204,11 +205,14 @@ def _train(out, vocab, records, args):
                    "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512,
                    "type_vocab_size": 2, "initializer_range": 0.02}, f, indent=1)
     ckpt = os.path.join(out, "tiny_ckpt")
+    if os.path.isdir(ckpt):  # an earlier demo's: wwm-train would resume from it, not start over
+        import shutil
+        shutil.rmtree(ckpt)
     steps = args.train_steps
     _say(f"6/6 training a tiny BERT for {steps} steps with LAMB (wwm-train) -> {ckpt}")
     t0 = time.perf_counter()
     rc = wwm_train([
-        f"--bert_config_file={config}", f"--input_file={','.join(records)}",
+        f"--bert_config_file={config}", f"--input_file={','.join(map(glob.escape, records))}",
         f"--output_dir={ckpt}", "--do_train", "--do_eval", "--optimizer=lamb",
         "--train_batch_size=32", "--eval_batch_size=32",
         f"--max_seq_length={args.max_seq_length}",
