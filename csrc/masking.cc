@@ -88,16 +88,37 @@ void SampleMasks(const Corpus& c, const BuildConfig& cfg, const InstanceView& se
   pred_splits->clear();
   pred_splits->reserve(static_cast<size_t>(n) + 1);
   pred_splits->push_back(0);
-  preds = std::move(parts[0]);
-  for (int64_t c0 : counts[0]) pred_splits->push_back(pred_splits->back() + c0);
-  for (int t = 1; t < threads; ++t) {
-    for (int64_t ct : counts[t]) pred_splits->push_back(pred_splits->back() + ct);
-    for (size_t k = 0; k < parts[t].positions.size(); ++k) {
-      preds.positions.push_back(parts[t].positions[k]);
-      preds.input_ids.push_back(parts[t].input_ids[k]);
-      preds.labels.push_back(parts[t].labels[k]);
+  for (int t = 0; t < threads; ++t) {
+    for (int64_t c : counts[t]) pred_splits->push_back(pred_splits->back() + c);
+    PodVector<int64_t>().swap(counts[t]);
+  }
+  if (threads == 1) {
+    preds = std::move(parts[0]);
+    return;
+  }
+  // Concatenate one array at a time, freeing each part once copied: the peak is one array's
+  // total on top of the parts, not every output twice.
+  size_t total = 0;
+  for (const Predictions& p : parts) total += p.positions.size();
+  auto gather = [&](PodVector<int32_t> Predictions::*field) {
+    PodVector<int32_t>& out = preds.*field;
+    out.clear();
+    out.resize_uninitialized(total);
+    size_t at = 0;
+    for (Predictions& p : parts) {
+      PodVector<int32_t>& part = p.*field;
+      if (part.size()) std::memcpy(out.data() + at, part.data(), part.size() * sizeof(int32_t));
+      at += part.size();
+      PodVector<int32_t>().swap(part);
     }
-    for (int h = 0; h < kGroupHistSize; ++h) preds.group_hist[h] += parts[t].group_hist[h];
+  };
+  gather(&Predictions::positions);
+  gather(&Predictions::input_ids);
+  gather(&Predictions::labels);
+  preds.group_hist.clear();
+  preds.group_hist.resize(kGroupHistSize, 0);
+  for (const Predictions& p : parts) {
+    for (int h = 0; h < kGroupHistSize; ++h) preds.group_hist[h] += p.group_hist[h];
   }
 }
 

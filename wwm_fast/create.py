@@ -399,6 +399,8 @@ def _read_shard(path: str, cfg: _Config, tokenizer: FullTokenizer):
         aligned = align_words(enc, words, tokenizer.is_subword(enc.ids),
                               num_threads=cfg.num_threads)
         word_start, n_fallback = aligned.word_start, aligned.n_fallback
+        no_offsets = np.zeros(0, dtype=np.int32)  # 8 bytes a token, not needed after alignment
+        enc = enc._replace(starts=no_offsets, ends=no_offsets)
     return enc, word_start, n_fallback, len(data)
 
 
@@ -449,6 +451,7 @@ def _run_shard(index: int, path: str, output: str, cfg: _Config, overwrite: bool
     docs = documents_from_encoding(enc, word_start)
     stats = ShardStats([path], output, input_bytes=n_bytes, lines=len(enc.row_splits) - 1,
                        fingerprint=fingerprint)
+    del enc, word_start  # what is still needed lives in docs
     _corpus_stats(stats, docs, tokenizer, n_fallback)
     if docs.n_documents == 0:
         chunks = []
