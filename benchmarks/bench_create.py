@@ -2,11 +2,12 @@
 
     pytest benchmarks/bench_create.py --benchmark-columns=min,median,rounds -s
 
-Every variant runs as its own process (wall time includes start-up, TensorFlow's import for
-Google's script), peak RSS from wait4(). Google's script (PyPI bert-tensorflow 1.0.4) predates
---do_whole_word_mask, so its row is the plain run; our WWM rows read a jieba segmentation cache
-made beforehand (as the issue asks). Ratios against Google's run of the same session are put in
-extra_info and printed.
+Every variant runs as its own process: wall time includes start-up (and TensorFlow's import for
+Google's script); peak RSS is wait4()'s, for a process forked by a small launcher (_LAUNCHER).
+Google's script (PyPI bert-tensorflow 1.0.4) predates --do_whole_word_mask, so its row is the
+plain run; our WWM rows read a jieba segmentation cache made beforehand (as the issue asks).
+Every round writes into an empty folder. Ratios against Google's run of the same session are
+put in extra_info and printed.
 """
 
 from __future__ import annotations
@@ -27,19 +28,35 @@ FLAGS = ["--max_seq_length=128", "--max_predictions_per_seq=20", "--dupe_factor=
          "--masked_lm_prob=0.15", "--short_seq_prob=0.1", "--random_seed=12345"]
 
 
+# Runs argv[2:] from a small fresh interpreter and writes "wall_s maxrss_kb status" to argv[1].
+# Linux carries a process's peak RSS across exec, and a child spawned by this (large) pytest
+# process starts with pytest's own RSS (jieba's dictionary alone is ~100 MB), so the command is
+# forked from this ~10 MB launcher instead, where it starts from nothing.
+_LAUNCHER = """
+import os, sys, time
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - t0
+with open(sys.argv[1], "w") as f:
+    f.write(f"{wall} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
 def _run(cmd, env=None):
-    """Wall seconds and peak RSS (MB) of a command and its waited-for children."""
-    with tempfile.TemporaryFile() as log:  # a file, not a pipe: Google's script logs a lot
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
+    """Wall seconds and peak RSS (MB) of a command (and its waited-for children)."""
+    with tempfile.TemporaryFile() as log, tempfile.NamedTemporaryFile("r") as result:
+        # the log is a file, not a pipe: Google's script logs a lot
+        subprocess.run([sys.executable, "-c", _LAUNCHER, result.name, *cmd],
+                       stdout=subprocess.DEVNULL, stderr=log, env=env, check=False)
+        wall, rss_kb, code = result.read().split()
+        if int(code) != 0:
             log.seek(0)
             err = log.read().decode(errors="replace")
-            raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}):\n{err[-3000:]}")
-    return wall, usage.ru_maxrss / 1024
+            raise RuntimeError(f"{cmd[:4]} failed ({code}):\n{err[-3000:]}")
+    return float(wall), int(rss_kb) / 1024
 
 
 def _fresh(folder):
