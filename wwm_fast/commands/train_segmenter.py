@@ -38,7 +38,10 @@ def add_parser(subparsers, formatter):
                    "that may be dropped")
     p.add_argument("--threshold", type=float, default=1e-3,
                    help="compression: weight magnitude under which a feature may be dropped")
-    add_bool_flag(p, "shuffle", True, "shuffle the training sentences every epoch")
+    add_bool_flag(p, "shuffle", True, "shuffle the training sentences")
+    p.add_argument("--seed", type=int, default=12345,
+                   help="shuffle once with this seed, so the same inputs give the same model; "
+                        "-1 = LTP's own unseeded shuffle every epoch (not reproducible)")
     add_bool_flag(p, "verbose", False, "print LTP's per-epoch scores on --dev_file")
     p.add_argument("--vocab_file", default=None,
                    help="BERT vocab: score continuations on WordPiece tokens (else characters)")
@@ -54,7 +57,8 @@ def run(args) -> int:
     result = train_ltp_segmenter(
         args.train_file, args.output_model, dev_file=args.dev_file, fmt=args.fmt,
         epoch=args.epoch, num_threads=args.num_threads, compress=args.compress,
-        ratio=args.ratio, threshold=args.threshold, shuffle=args.shuffle, verbose=args.verbose,
+        ratio=args.ratio, threshold=args.threshold, shuffle=args.shuffle,
+        seed=None if args.seed == -1 else args.seed, verbose=args.verbose,
         errors=args.errors)
     print(f"trained on {result.n_train:,} sentences ({args.epoch} epochs) in "
           f"{result.seconds:.1f} s: wrote {result.output_model}", file=sys.stderr)
