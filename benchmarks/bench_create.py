@@ -150,35 +150,23 @@ class TestCreate:
                "--do_lower_case=True", *FLAGS]
         _bench(benchmark, "google", cmd, rounds=1)
 
-    def test_fast_1_worker(self, benchmark, vocab_file, zh_inputs, tmp_path):
-        cmd = _ours(zh_inputs, tmp_path / "fast.tfrecord", f"--vocab_file={vocab_file}",
-                    "--num_workers=1", "--num_threads=1")
-        _bench(benchmark, "fast", cmd, rounds=5)
+    # name: (input, extra flags, rounds); every row is one worker; WWM rows read the jieba cache
+    OURS = {
+        "fast": ("text", ["--num_threads=1"], 5),
+        "fast_2threads": ("text", ["--num_threads=2"], 5),
+        "fast_wwm": ("cache", ["--num_threads=1", "--do_whole_word_mask"], 5),
+        "fast_wwm_2threads": ("cache", ["--num_threads=2", "--do_whole_word_mask"], 5),
+        "compat": ("text", ["--mode=compat", "--num_threads=1"], 3),
+        "compat_wwm": ("cache", ["--mode=compat", "--num_threads=1", "--do_whole_word_mask"], 3),
+    }
 
-    def test_fast_1_worker_2_threads(self, benchmark, vocab_file, zh_inputs, tmp_path):
-        cmd = _ours(zh_inputs, tmp_path / "fast2t.tfrecord", f"--vocab_file={vocab_file}",
-                    "--num_workers=1", "--num_threads=2")
-        _bench(benchmark, "fast_2threads", cmd, rounds=5)
-
-    def test_fast_wwm_1_worker(self, benchmark, vocab_file, zh_caches, tmp_path):
-        cmd = _ours(zh_caches, tmp_path / "fastwwm.tfrecord", f"--vocab_file={vocab_file}",
-                    "--num_workers=1", "--num_threads=1", "--do_whole_word_mask")
-        _bench(benchmark, "fast_wwm", cmd, rounds=5)
-
-    def test_fast_wwm_1_worker_2_threads(self, benchmark, vocab_file, zh_caches, tmp_path):
-        cmd = _ours(zh_caches, tmp_path / "fastwwm2t.tfrecord", f"--vocab_file={vocab_file}",
-                    "--num_workers=1", "--num_threads=2", "--do_whole_word_mask")
-        _bench(benchmark, "fast_wwm_2threads", cmd, rounds=5)
-
-    def test_compat(self, benchmark, vocab_file, zh_inputs, tmp_path):
-        cmd = _ours(zh_inputs, tmp_path / "compat.tfrecord", f"--vocab_file={vocab_file}",
-                    "--mode=compat", "--num_threads=1")
-        _bench(benchmark, "compat", cmd, rounds=3)
-
-    def test_compat_wwm(self, benchmark, vocab_file, zh_caches, tmp_path):
-        cmd = _ours(zh_caches, tmp_path / "compatwwm.tfrecord", f"--vocab_file={vocab_file}",
-                    "--mode=compat", "--num_threads=1", "--do_whole_word_mask")
-        _bench(benchmark, "compat_wwm", cmd, rounds=3)
+    @pytest.mark.parametrize("name", list(OURS))
+    def test_ours(self, benchmark, request, vocab_file, tmp_path, name):
+        source, extra, rounds = self.OURS[name]
+        inputs = request.getfixturevalue("zh_inputs" if source == "text" else "zh_caches")
+        cmd = _ours(inputs, tmp_path / f"{name}.tfrecord", f"--vocab_file={vocab_file}",
+                    "--num_workers=1", *extra)
+        _bench(benchmark, name, cmd, rounds=rounds)
 
     def test_fast_16_shards_scaling(self, benchmark, vocab_file, zh_shards, tmp_path):
         """1 and 2 workers alternate round by round (the machine is shared: both see the same
