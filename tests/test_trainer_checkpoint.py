@@ -13,13 +13,14 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from wwm_trainer import TrainOptions, Trainer, export_model  # noqa: E402
+from wwm_trainer import Trainer, export_model  # noqa: E402
 from wwm_trainer import BertConfig  # noqa: E402
 from wwm_trainer.checkpoint import (CheckpointManager, NonFiniteCheckpointError, numpy_values,  # noqa: E402
                                     write_checkpoint)
 from wwm_trainer.cli import main as cli_main  # noqa: E402
 
-from trainer_helpers import TINY, google_names, write_config, write_synthetic_records  # noqa: E402
+from trainer_helpers import (TINY, google_names, tiny_options, write_config,  # noqa: E402
+                             write_synthetic_records)
 
 HELPERS = Path(__file__).resolve().parent / "trainer_helpers.py"
 SEQ, PRED = 32, 5
@@ -35,12 +36,10 @@ def data(tmp_path_factory):
 
 
 def _opts(data, out, **kw):
-    base = dict(bert_config_file=data["config"], input_file=data["input"], output_dir=str(out),
-                do_train=True, max_seq_length=SEQ, max_predictions_per_seq=PRED, train_batch_size=8,
-                learning_rate=1e-2, num_train_steps=4, num_warmup_steps=1, save_checkpoints_steps=2,
-                iterations_per_loop=2, strategy="one_device", log_every_loop=False)
-    base.update(kw)
-    return TrainOptions(**base)
+    return tiny_options(**{"bert_config_file": data["config"], "input_file": data["input"],
+                           "output_dir": out, "max_seq_length": SEQ,
+                           "max_predictions_per_seq": PRED, "num_train_steps": 4,
+                           "num_warmup_steps": 1, **kw})
 
 
 def _tf1_google_checkpoint(path: Path, cfg: dict, *, drop=(), extra=True, seed=0):

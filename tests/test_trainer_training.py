@@ -13,7 +13,8 @@ from wwm_trainer import NonFiniteLossError, TrainOptions, Trainer  # noqa: E402
 from wwm_trainer.checkpoint import numpy_values  # noqa: E402
 from wwm_trainer.cli import main as cli_main  # noqa: E402
 
-from trainer_helpers import SHARED_DATA, TINY, VOCAB, write_config, write_synthetic_records  # noqa: E402
+from trainer_helpers import (SHARED_DATA, TINY, VOCAB, tiny_options, write_config,  # noqa: E402
+                             write_synthetic_records)
 
 REAL_SEQ, REAL_PRED = 64, 10
 
@@ -77,12 +78,9 @@ def synth(tmp_path_factory):
 
 
 def _opts(synth, out, **kw):
-    base = dict(bert_config_file=synth["config"], input_file=synth["good"], output_dir=str(out),
-                do_train=True, max_seq_length=SEQ, max_predictions_per_seq=PRED, train_batch_size=8,
-                learning_rate=1e-2, num_train_steps=2, num_warmup_steps=0, save_checkpoints_steps=2,
-                iterations_per_loop=2, strategy="one_device", log_every_loop=False)
-    base.update(kw)
-    return TrainOptions(**base)
+    return tiny_options(**{"bert_config_file": synth["config"], "input_file": synth["good"],
+                           "output_dir": out, "max_seq_length": SEQ,
+                           "max_predictions_per_seq": PRED, **kw})
 
 
 def test_records_with_other_seq_length(synth, tmp_path):

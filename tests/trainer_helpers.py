@@ -30,6 +30,19 @@ def write_config(path: Path, **overrides) -> str:
 
 
 # ----------------------------------------------------------------------------- TFRecords
+def tiny_options(**options):
+    """TrainOptions for a short one-device run of a tiny model: the caller gives the files and
+    lengths, and overrides whatever its test checks."""
+    from wwm_trainer import TrainOptions
+
+    base = dict(do_train=True, train_batch_size=8, learning_rate=1e-2, num_train_steps=2,
+                num_warmup_steps=0, save_checkpoints_steps=2, iterations_per_loop=2,
+                strategy="one_device", log_every_loop=False)
+    base.update(options)
+    base["output_dir"] = str(base["output_dir"])
+    return TrainOptions(**base)
+
+
 def _int_feature(values):
     import tensorflow as tf
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
