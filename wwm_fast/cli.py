@@ -38,7 +38,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wwm-fast", description=__doc__.split("\n\n")[1], formatter_class=_Formatter)
-    from . import __version__
+    from ._version import __version__
     parser.add_argument("--version", action="version", version=f"wwm-fast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -21,7 +21,7 @@ import importlib
 # name -> submodule; imported on first use, so that `import wwm_fast.segmentation` (which create
 # does for every input, to recognise caches) costs nothing until a segmenter is needed
 _EXPORTS = {
-    "Segmenter": "base", "get_segmenter": "base",
+    "Segmenter": "base", "get_segmenter": "registry",
     "SegmentedShard": "cache", "is_cache_file": "cache", "read_cache": "cache",
     "read_cache_header": "cache", "write_cache": "cache",
     "SegmentReport": "pipeline", "segment_files": "pipeline",

@@ -254,7 +254,7 @@ def write_cache(path, data: bytes, words: WordSpans, *, segmenter: str, source: 
         header["source_mtime_ns"] = st.st_mtime_ns
     except OSError:
         pass
-    from .. import __version__
+    from .._version import __version__
 
     header["wwm_fast_version"] = __version__
     if extra:
