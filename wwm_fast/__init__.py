@@ -8,6 +8,9 @@ Stages of the data flow, one public entry each:
 * ``build_instances`` -- segment pairs / NSP / truncation, compat or fast, native (wwm_fast.instances)
 * ``sample_masks``    -- vectorised whole-word masked-LM sampling, native (wwm_fast.masking)
 * ``create_instances``-- the whole pipeline, shards in parallel, TFRecords out (wwm_fast.create)
+
+This module only re-exports the public entries (``__all__``); it must not hold code of its own,
+and no module of the package imports it (the version lives in ``_version.py``).
 """
 
 from . import _check_build  # noqa: F401  (fails with build instructions when unbuilt)

@@ -10,6 +10,8 @@
 
 Each subcommand lives in wwm_fast/commands/<name>.py with ``add_parser(subparsers)``. Flags keep
 the names of Google's create_pretraining_data.py, so scripts migrate by changing the command.
+This module owns dispatch and how errors reach the terminal (one line, exit status 2); it must not
+hold a subcommand's logic.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@
 * ``train_ltp_segmenter`` (``wwm-fast train-segmenter``) and ``evaluate_segmenter``.
 * ``chinese_ref_ids`` (``wwm-fast refs``): HuggingFace ``chinese_ref`` for ``run_mlm_wwm.py``.
 
-See README.md in this folder for the user guide.
+The package facade: it only re-exports, lazily; modules of the package import the submodules
+(``registry``, ``cache``...), never this facade. See README.md in this folder for the user guide.
 """
 
 import importlib

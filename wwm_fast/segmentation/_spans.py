@@ -1,5 +1,7 @@
 """From a segmenter's word strings to ``WordSpans`` over the original lines.
 
+Owns the pieces -> spans contract for every segmenter kind; it must not call a segmenter.
+
 Every segmenter returns, per line, a list of strings ("pieces"). The contract of ``WordSpans`` is
 stricter than what segmenters deliver, so the pieces are turned into spans here, once, for all of
 them:

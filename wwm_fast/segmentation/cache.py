@@ -1,5 +1,7 @@
 """The segmentation cache: one file per input shard, holding the original text and its words.
 
+Owns the cache file format (writing, reading, validating); it must not segment or tokenize.
+
 ``wwm-fast segment`` writes them, ``create`` reads them, so the 128 and 512 phases and every dupe
 pass reuse one segmentation. A cache is lossless: ``data`` is the input file's bytes verbatim
 (after gunzip), so tokenizing ``data`` gives exactly the tokens of the input file.

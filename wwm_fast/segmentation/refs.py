@@ -1,5 +1,8 @@
 """HuggingFace ``chinese_ref`` ids (``run_chinese_ref.py`` / ``run_mlm_wwm.py``), from any segmenter.
 
+Owns the ``chinese_ref`` rule and ``make_refs`` (the refs command's runner); it must not change
+what create writes (refs are a separate output for HuggingFace's trainer).
+
 HF's rule (BERT_DATA_SPEC §5.2), per line:
 
 1. the word set = the line's words of more than one character, every character CJK (Google's

@@ -1,5 +1,7 @@
 """Train an LTP legacy word segmenter (``wwm-fast train-segmenter``) and score segmenters.
 
+Owns training and scoring of segmenters; it must not be needed at create time.
+
 Training wraps ``ltp_extension.perceptron.CWSTrainer`` (averaged perceptron). It is the way to get
 an LTP model on a machine without a model hub, and to adapt one to a domain (legal, medical...).
 
