@@ -187,6 +187,32 @@ def test_beam_imports_only_shard_and_stats_of_create():
 _OPTIONAL = {"wwm_fast.beam": "apache_beam"}  # module -> what it needs beyond the test deps
 
 
+def test_start_up_loads_only_what_create_needs():
+    """``wwm-fast create`` starts in ~0.2 s: the segmentation package, the progress bar, the
+    process pool's machinery, Beam and hashlib load when they are used, not at import."""
+    code = ("import sys, wwm_fast, wwm_fast.cli, wwm_fast.commands.create\n"
+            "print(' '.join(sorted(sys.modules)))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=PACKAGE.parent, timeout=300, check=True)
+    loaded = set(r.stdout.split())
+    lazy = {"wwm_fast.segmentation", "tqdm", "concurrent.futures.process", "multiprocessing",
+            "apache_beam", "hashlib", "tensorflow"}
+    assert sorted(loaded & lazy) == []
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m != "wwm_fast.__main__"))
+def test_all_names_exist(module):
+    """``__all__`` is accurate: every name it lists is there (lazy ones included), once."""
+    import importlib
+
+    if _OPTIONAL.get(module):
+        pytest.importorskip(_OPTIONAL[module])
+    mod = importlib.import_module(module)
+    names = list(getattr(mod, "__all__", []))
+    assert len(names) == len(set(names))
+    assert [n for n in names if not hasattr(mod, n)] == []
+
+
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if m != "wwm_fast.__main__"))
 def test_imports_alone_in_a_fresh_interpreter(module):
     need = _OPTIONAL.get(module)

@@ -26,7 +26,6 @@ from .compat import create_compat
 from .files import expand_input_files
 from .instances import _check_common, special_ids
 from .pool import run_shards
-from .segmentation.registry import spec_of
 from .shard import ShardJob, check_not_empty, resolve_num_workers, tokenizer_for
 from .stats import CreateStats, ShardStats
 from .tokenization import _resolve_threads
@@ -132,8 +131,10 @@ def create_instances(
     if mode == "compat" and not next_sentence:
         raise ValueError("next_sentence=False (single-segment, no NSP) is not what Google's script "
                          "does; use mode='fast'")
-    seg_spec = spec_of(segmenter)
-    if seg_spec is not None:
+    seg_spec = None
+    if segmenter is not None:  # (the segmentation package loads only when it is used)
+        from .segmentation.registry import spec_of
+        seg_spec = spec_of(segmenter)
         do_whole_word_mask = True
     if runner == "beam":  # gs://, s3://... globs go through Beam's FileSystems
         from .beam import expand_input_files as _expand_beam_inputs

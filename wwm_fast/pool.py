@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, 
 from .shard import ShardJob, remove_stale_temporaries, run_shard
 from .stats import ShardStats
 
-__all__ = ["run_tasks", "run_shards", "start_method", "progress_bar"]
+__all__ = ["run_tasks", "TaskRun", "run_shards", "start_method", "progress_bar"]
 
 
 def start_method() -> str:

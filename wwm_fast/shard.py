@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import hashlib
 import json
 import os
 import time
@@ -32,9 +31,9 @@ from .stats import STATS_SUFFIX, ShardStats, count_corpus, count_instances, writ
 from .tfrecord import serialize_instances, write_records
 from .tokenization import Encoding, FullTokenizer
 
-__all__ = ["ShardJob", "run_shard", "read_shard", "tokenizer_for", "prepare_worker",
+__all__ = ["ShardJob", "run_shard", "read_shard", "is_cache", "tokenizer_for", "prepare_worker",
            "Storage", "LOCAL", "fingerprint", "load_complete", "remove_stale_temporaries",
-           "resolve_num_workers", "check_not_empty"]
+           "resolve_num_workers", "check_not_empty", "empty_corpus"]
 
 
 @dataclasses.dataclass
@@ -190,6 +189,8 @@ def fingerprint(job: ShardJob, index: int, identity: dict) -> str:
     change the bytes), the shard index, the input/output/vocab ``identity`` (``Storage.identity``)
     and the wwm_fast version. Recorded in the stats JSON; a rerun skips a shard whose recorded
     fingerprint matches."""
+    import hashlib
+
     payload = dict(dataclasses.asdict(job), num_threads=None, index=index, version=__version__)
     payload.update(identity)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
@@ -292,5 +293,6 @@ def check_not_empty(results: List[ShardStats], inputs: List[str]) -> None:
 
 
 def empty_corpus(inputs: List[str]) -> ValueError:
+    """The error for a corpus without a token (every mode raises the same)."""
     return ValueError(f"empty corpus: no line of {len(inputs)} input file(s) has any token "
                       f"({', '.join(inputs[:3])}{', ...' if len(inputs) > 3 else ''})")

@@ -15,7 +15,8 @@ import numpy as np
 
 from .files import atomic_output
 
-__all__ = ["CreateStats", "ShardStats", "STATS_SUFFIX", "GROUP_HIST_LEN"]
+__all__ = ["CreateStats", "ShardStats", "STATS_SUFFIX", "GROUP_HIST_LEN", "count_corpus",
+           "count_instances", "stats_json", "write_stats"]
 
 STATS_SUFFIX = ".stats.json"
 # Length of ``masked_group_hist``: masked whole words of 1..15 tokens, then 16 and longer (the

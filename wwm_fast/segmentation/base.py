@@ -18,7 +18,7 @@ from ..alignment import WordSpans
 from ..tokenization import _resolve_threads
 from ._spans import spans_from_pieces, spans_to_words
 
-__all__ = ["Segmenter"]
+__all__ = ["Segmenter", "sha256_file", "abspath"]
 
 
 class Segmenter(abc.ABC):
@@ -108,4 +108,5 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
 
 
 def abspath(path: str) -> str:
+    """``path`` absolute, ``~`` expanded (how model and dictionary paths enter a spec)."""
     return os.path.abspath(os.path.expanduser(path))

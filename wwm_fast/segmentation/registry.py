@@ -31,7 +31,7 @@ from typing import Callable, Dict, NamedTuple, Optional, Tuple
 from ..tokenization import _resolve_threads
 from .base import Segmenter
 
-__all__ = ["get_segmenter", "cached_segmenter", "parse_spec", "spec_of", "KINDS"]
+__all__ = ["get_segmenter", "cached_segmenter", "parse_spec", "Spec", "spec_of"]
 
 
 class Spec(NamedTuple):
@@ -50,7 +50,7 @@ def parse_spec(spec: str) -> Spec:
     return Spec(kind.strip().lower(), arg, bool(sep))
 
 
-def split_fingerprint(arg: str) -> Tuple[str, Optional[str]]:
+def _split_fingerprint(arg: str) -> Tuple[str, Optional[str]]:
     """``PATH#0123456789ab`` -> (PATH, "0123456789ab"); anything else -> (arg, None)."""
     head, sep, tail = arg.rpartition("#")
     if sep and len(tail) == 12 and all(c in "0123456789abcdef" for c in tail):
@@ -67,7 +67,7 @@ def _ltp_legacy(spec: str, s: Spec, num_threads: int) -> Segmenter:
             f"segmenter {spec!r} needs a model path: 'ltp:/path/to/cws_model.bin' or "
             f"'ltp:/path/to/LTP-legacy-folder' (train one with `wwm-fast train-segmenter`)")
     from .ltp import LTPLegacySegmenter
-    path, fingerprint = split_fingerprint(s.arg.strip())
+    path, fingerprint = _split_fingerprint(s.arg.strip())
     return LTPLegacySegmenter(path, num_threads=num_threads, fingerprint=fingerprint)
 
 
@@ -76,7 +76,7 @@ def _ltp_neural(spec: str, s: Spec, num_threads: int) -> Segmenter:
         raise ValueError(f"segmenter {spec!r} needs a model: 'ltp-neural:LTP/tiny' or "
                          f"'ltp-neural:/path/to/model-folder'")
     from .ltp import LTPNeuralSegmenter
-    name, fingerprint = split_fingerprint(s.arg.strip())
+    name, fingerprint = _split_fingerprint(s.arg.strip())
     return LTPNeuralSegmenter(name, num_threads=num_threads, fingerprint=fingerprint)
 
 
@@ -98,8 +98,6 @@ _KINDS: Dict[str, Tuple[Callable[[str, Spec, int], Segmenter], Optional[str]]] =
     "jieba": (_jieba, "'jieba'"),
     "pre": (_pre, "'pre:DELIM'"),
 }
-
-KINDS = tuple(_KINDS)
 
 
 def get_segmenter(spec: str, num_threads: int = 1) -> Segmenter:
