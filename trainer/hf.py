@@ -158,7 +158,8 @@ def write_safetensors(path: str, names_shapes: list[tuple[str, list[int]]],
             value = np.ascontiguousarray(get(name), dtype="<f4")
             if list(value.shape) != [int(d) for d in shape]:
                 raise ValueError(f"tensor {name!r} has shape {list(value.shape)}, expected {shape}")
-            f.write(memoryview(value).cast("B"))
+            if value.size:
+                f.write(memoryview(value).cast("B"))
 
 
 class SafetensorsFile:
