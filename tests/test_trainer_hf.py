@@ -352,20 +352,20 @@ def test_eval_from_hf_folder_equals_eval_from_google_checkpoint(trained, tmp_pat
 # ============================================================================ tokenizer
 # Known differences of transformers' BertTokenizer (tokenizers' Rust BertNormalizer, WordPiece and
 # added special tokens) from Google's bert/tokenization.py (bert-tensorflow 1.0.4, Python's
-# unicodedata). Each: the text, HF's tokens, Google's tokens. Listed in trainer/README.md.
+# unicodedata), numbered as in trainer/README.md's table. Each: text, HF's tokens, Google's.
 KNOWN_DIFFERENCES = [
-    # 0: private-use characters (Co): Google keeps them (-> [UNK], or the word they are in
+    # 1: private-use characters (Co): Google keeps them (-> [UNK], or the word they are in
     #    becomes [UNK]); HF deletes them like control characters
     ("不能\ue139期", ["不", "能", "期"], ["不", "能", "[UNK]", "期"]),
-    # 1: a word of 101-200 characters: HF's limit is 100 characters, Google's 200
+    # 2: a word of 101-200 characters: HF's limit is 100 characters, Google's 200
     ("a" * 101, ["[UNK]"], ["aaa"] + ["##aa"] * 49),
-    # 2: special-token strings in the text are one token for HF; Google splits them as text
+    # 3: special-token strings in the text are one token for HF; Google splits them as text
     ("x[MASK]y", ["x", "[MASK]", "y"], ["x", "[", "ma", "##sk", "]", "y"]),
-    # 3: U+2B820-U+2B91F (the start of CJK Extension E) are not CJK for HF (its range starts
+    # 4: U+2B820-U+2B91F (the start of CJK Extension E) are not CJK for HF (its range starts
     #    at U+2B920), so they do not split from the letters around them
     ("a\U0002b820b", ["[UNK]"], ["a", "[UNK]", "b"]),
-    # 4: punctuation newer than HF's Unicode tables (U+2E43, Unicode 9) splits words in Google's
-    #    tokenizer only
+    # 5: punctuation that Python's unicodedata knows and tokenizers' older tables do not (U+2E43)
+    #    splits words in Google's tokenizer only
     ("a\u2e43b", ["[UNK]"], ["a", "[UNK]", "b"]),
 ]
 
@@ -410,7 +410,7 @@ def test_known_tokenizer_differences(hf_tokenizer, case):
 
 def test_tokenizer_gives_google_ids_on_every_line_of_shared_data(hf_tokenizer):
     """People's Daily and the reviews, every line: HF's ids equal Google's, except on lines with
-    private-use characters (difference 0), which agree once those characters are removed.
+    private-use characters (difference 1), which agree once those characters are removed.
 
     Google's ids of all 122,790 lines come from wwm_fast.FullTokenizer, which equals Google's
     tokenizer on every line of these files (test_tokenization.py checks it; Google's Python
