@@ -9,6 +9,9 @@ Saves are atomic the way TF1's Saver is: the tensors go to a temporary directory
 `model.ckpt-<step>.{index,data-*}`, and only then is the `checkpoint` state file replaced (write to
 a temporary name, rename). A crash at any point leaves "latest" naming the previous, complete
 checkpoint.
+
+`init_from_checkpoint` and `export_model` also read transformers BERT folders, and `export_model`
+writes them (`format="hf"`); the name map and the file formats are in hf.py.
 """
 
 from __future__ import annotations
