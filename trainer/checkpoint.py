@@ -2,8 +2,9 @@
 
 A TF2 object-based checkpoint would name variables `model/_vars/.../.ATTRIBUTES/VARIABLE_VALUE`;
 here every tensor is written under its Google name with the SaveV2 op itself, so
-`tf.train.list_variables`, `tf.compat.v1.train.init_from_checkpoint` and every tool that reads
-Google's `bert_model.ckpt` read ours unchanged.
+`tf.train.list_variables` and `tf.compat.v1.train.init_from_checkpoint` read ours unchanged. Tools
+that load every variable of a file need `export_model`'s slim release: transformers 4.x's TF
+loader, for one, skips only `adam_*` slots and breaks on `lamb_m`/`lamb_v`.
 
 Saves are atomic the way TF1's Saver is: the tensors go to a temporary directory, are merged into
 `model.ckpt-<step>.{index,data-*}`, and only then is the `checkpoint` state file replaced (write to
