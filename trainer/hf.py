@@ -438,10 +438,8 @@ def _normalise_hf_name(name: str) -> str:
     LayerNorm.gamma/beta (pytorch-pretrained-bert)."""
     if name.startswith(("embeddings.", "encoder.", "pooler.")):
         name = "bert." + name
-    if ".LayerNorm." in name or name.endswith(("LayerNorm.gamma", "LayerNorm.beta")):
-        name = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", name)
-        name = re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", name)
-    return name
+    name = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", name)
+    return re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", name)
 
 
 class _TorchFile:
