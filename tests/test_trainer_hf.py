@@ -241,6 +241,19 @@ def test_round_trips_are_bit_exact(trained, tmp_path):
         assert original[name].tobytes() == round_trip[name].tobytes(), name
 
 
+def test_import_in_blocks_of_rows_is_exact(trained, monkeypatch):
+    """Large untransposed tensors (the word embeddings) are read and assigned in blocks of rows;
+    with tiny blocks every such variable goes that way, and the result is still bit for bit."""
+    from wwm_trainer import checkpoint
+
+    monkeypatch.setattr(checkpoint, "_ASSIGN_BLOCK_BYTES", 1000)
+    cfg = BertConfig(**REAL)
+    model = BertPretrainingModel(cfg, seed=7)
+    init_from_checkpoint(trained["hf"], model.variables_by_name, cfg)
+    for name, var in model.variables_by_name.items():
+        np.testing.assert_array_equal(var.numpy(), trained["values"][name], err_msg=name)
+
+
 def test_import_of_transformers_own_files(tmp_path):
     """Folders transformers writes itself: save_pretrained (safetensors, and sharded with an
     index), and a pytorch_model.bin state dict in torch's legacy format with the tied decoder
@@ -625,5 +638,7 @@ def test_safetensors_writer_and_reader_agree_with_the_library(tmp_path):
     np.testing.assert_array_equal(reader.read("f16"), x.half().float().numpy())
     np.testing.assert_array_equal(reader.read("f64"), x.double().float().numpy())
     np.testing.assert_array_equal(reader.read("bf16"), x.bfloat16().float().numpy())
+    for name, value in (("f32", x), ("f16", x.half()), ("bf16", x.bfloat16()), ("f64", x.double())):
+        np.testing.assert_array_equal(reader.read(name, (1, 3)), value[1:3].float().numpy())
     with pytest.raises(ValueError, match=r"tensor 'ids' has dtype I64, expected a floating type"):
         reader.read("ids")

@@ -297,8 +297,7 @@ def _init_from_hf(folder: str, model_variables: dict, bert_config: BertConfig | 
         raise ValueError(f"--init_checkpoint {folder} holds none of the model's variables "
                          f"(e.g. {list(model_variables)[:2]}); its files have {source.unused[:5]}")
     for name in report.loaded:
-        var = model_variables[name]
-        var.assign(source.read(name).astype(var.dtype.as_numpy_dtype, copy=False))
+        _assign_from(source, name, model_variables[name])
     source.check_redundant_copies()
     report.unused = source.unused
     heads = [n for n in model_variables if n.startswith("cls/")]
@@ -307,6 +306,26 @@ def _init_from_hf(folder: str, model_variables: dict, bert_config: BertConfig | 
                     "and NSP heads start from a fresh initialisation", folder)
     _log_report(report)
     return report
+
+
+_ASSIGN_BLOCK_BYTES = 8 << 20
+
+
+def _assign_from(source, name: str, var) -> None:
+    """var = the folder's tensor. A large one stored untransposed (the word embeddings: 65 MB in
+    BERT-base) is read and assigned in blocks of rows, so the import holds a block, not a whole
+    copy plus its tensor conversion. Distributed variables are assigned whole."""
+    dtype = var.dtype.as_numpy_dtype
+    shape = list(var.shape)
+    row_bytes = 4 * int(np.prod(shape[1:], dtype=np.int64)) if shape else 4
+    if (not shape or shape[0] * row_bytes <= _ASSIGN_BLOCK_BYTES or not source.by_rows(name)
+            or isinstance(var, tf.distribute.DistributedValues)):
+        var.assign(source.read(name).astype(dtype, copy=False))
+        return
+    step = max(1, _ASSIGN_BLOCK_BYTES // row_bytes)
+    for start in range(0, shape[0], step):
+        stop = min(start + step, shape[0])
+        var[start:stop].assign(source.read(name, (start, stop)).astype(dtype, copy=False))
 
 
 _GOOGLE_ACTIVATIONS = ("linear", "relu", "gelu", "tanh")  # google-research/bert get_activation

@@ -216,14 +216,20 @@ class SafetensorsFile:
     def shape(self, name: str) -> list[int]:
         return self.entries[name][1]
 
-    def read(self, name: str) -> np.ndarray:
+    def read(self, name: str, rows: tuple[int, int] | None = None) -> np.ndarray:
+        """The tensor as float32; `rows=(start, stop)`: only those rows (first axis)."""
         dtype, shape, begin, end = self.entries[name]
         if dtype not in _ST_FLOAT:
             raise HFFormatError(f"{self.path}: tensor {name!r} has dtype {dtype}, expected a "
                                 f"floating type ({', '.join(_ST_FLOAT)})")
+        np_dtype = np.dtype(_ST_DTYPES[dtype])
+        if rows is not None:
+            row = math.prod(shape[1:])
+            begin += rows[0] * row * np_dtype.itemsize
+            shape = [rows[1] - rows[0]] + shape[1:]
         with open(self.path, "rb") as f:
             f.seek(self.data_start + begin)
-            value = np.fromfile(f, dtype=_ST_DTYPES[dtype], count=math.prod(shape))
+            value = np.fromfile(f, dtype=np_dtype, count=math.prod(shape))
         if value.size != math.prod(shape):
             raise HFFormatError(f"{self.path} is truncated: tensor {name!r} is incomplete")
         if dtype == "BF16":  # the high half of a float32
@@ -468,8 +474,10 @@ class _TorchFile:
     def shape(self, name: str) -> list[int]:
         return list(self._state[name].shape)
 
-    def read(self, name: str) -> np.ndarray:
+    def read(self, name: str, rows: tuple[int, int] | None = None) -> np.ndarray:
         value = self._state[name]
+        if rows is not None:
+            value = value[rows[0]:rows[1]]
         if not value.is_floating_point():
             raise HFFormatError(f"{self.path}: tensor {name!r} has dtype {value.dtype}, expected "
                                 f"a floating type")
@@ -564,8 +572,8 @@ class HFFolder:
             self.unused = sorted(self.unused + [name])
         self._copies = []
 
-    def _read_file(self, name: str) -> np.ndarray:
-        return self._located[name].read(name)
+    def _read_file(self, name: str, rows=None) -> np.ndarray:
+        return self._located[name].read(name, rows)
 
     def google_shapes(self) -> dict[str, list[int]]:
         out = {}
@@ -579,7 +587,15 @@ class HFFolder:
         name = self._source[google][0]
         return f"{self._located[name].path} ({name})"
 
-    def read(self, google: str) -> np.ndarray:
+    def read(self, google: str, rows: tuple[int, int] | None = None) -> np.ndarray:
+        """One variable in Google's layout; `rows=(start, stop)`: only those rows of it, for
+        variables stored untransposed (`by_rows`), read from the file alone."""
         name, transpose = self._source[google]
-        value = self._read_file(name)
+        if rows is not None and transpose:
+            raise ValueError(f"{google} is stored transposed: it is read whole")
+        value = self._read_file(name, rows)
         return np.ascontiguousarray(value.T) if transpose else value
+
+    def by_rows(self, google: str) -> bool:
+        """Whether `read(google, rows=...)` works (the variable is stored untransposed)."""
+        return not self._source[google][1]
