@@ -24,8 +24,7 @@ safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
 from wwm_trainer import BertConfig, BertPretrainingModel, Trainer, google_variable_shapes  # noqa: E402
 from wwm_trainer import hf  # noqa: E402
-from wwm_trainer.checkpoint import (export_model, init_from_checkpoint, numpy_values,  # noqa: E402
-                                    write_checkpoint)
+from wwm_trainer.checkpoint import init_from_checkpoint, numpy_values, write_checkpoint  # noqa: E402
 from wwm_trainer.cli import main as cli_main  # noqa: E402
 
 from reference import google_ids, google_tokenizer  # noqa: E402
@@ -207,7 +206,8 @@ def test_transformers_classes_load_without_missing_weights(trained, tmp_path, ar
     emb = model.get_input_embeddings().weight.detach().numpy()
     np.testing.assert_array_equal(emb, trained["values"]["bert/embeddings/word_embeddings"])
     if architecture != "BertModel":  # the decoder is tied to the word embeddings
-        assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+        tied = model.get_output_embeddings().weight
+        assert tied.data_ptr() == model.get_input_embeddings().weight.data_ptr()
 
 
 def test_fill_mask_pipeline_runs_on_the_export(trained):
@@ -271,8 +271,8 @@ def test_import_of_transformers_own_files(tmp_path):
     legacy = tmp_path / "legacy"
     legacy.mkdir()
     (legacy / "config.json").write_text((tmp_path / "plain" / "config.json").read_text())
-    old_names = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
-                 for k, v in model.state_dict().items()}
+    old_names = {k.replace("LayerNorm.weight", "LayerNorm.gamma")
+                  .replace("LayerNorm.bias", "LayerNorm.beta"): v for k, v in model.state_dict().items()}
     assert "cls.predictions.decoder.weight" in old_names
     # the pre-1.6 (non-zip) format of 2019's releases: cannot be memory-mapped
     torch.save(old_names, legacy / "pytorch_model.bin", _use_new_zipfile_serialization=False)
@@ -407,7 +407,8 @@ def test_auto_tokenizer_is_lower_casing_bert_with_chinese_split(hf_tokenizer):
     assert norm["lowercase"] and norm["handle_chinese_chars"] and norm["clean_text"]
     assert _tokens(tok, "BERT模型ÉTÉ") == ["be", "##rt", "模", "型", "et", "##e"]
     enc = tok("中国", "北京")
-    assert tok.convert_ids_to_tokens(enc["input_ids"]) == ["[CLS]", "中", "国", "[SEP]", "北", "京", "[SEP]"]
+    assert tok.convert_ids_to_tokens(enc["input_ids"]) == ["[CLS]", "中", "国", "[SEP]", "北", "京",
+                                                            "[SEP]"]
     assert enc["token_type_ids"] == [0, 0, 0, 0, 1, 1, 1]
     assert (tok.pad_token_id, tok.mask_token_id, tok.cls_token_id) == (0, 103, 101)
     assert tok.model_max_length == TINY["max_position_embeddings"]
@@ -550,10 +551,11 @@ def test_pytorch_bin_without_torch_names_the_extra(tmp_path, monkeypatch):
 
 def test_shape_mismatch_names_file_and_shapes(tmp_path):
     folder = _tiny_hf_folder(tmp_path / "f", intermediate_size=64)  # config.json says 64, weights 32
+    model = BertPretrainingModel(BertConfig(**dict(TINY, intermediate_size=64)))
     with pytest.raises(ValueError, match=r"'bert/encoder/layer_0/intermediate/dense/kernel': .*"
-                                         r"model.safetensors \(bert.encoder.layer.0.intermediate.dense.weight\) "
-                                         r"has \[16, 32\].*expects \[16, 64\]"):
-        init_from_checkpoint(folder, BertPretrainingModel(BertConfig(**dict(TINY, intermediate_size=64))).variables_by_name)
+                                         r"model.safetensors \(bert.encoder.layer.0.intermediate."
+                                         r"dense.weight\) has \[16, 32\].*expects \[16, 64\]"):
+        init_from_checkpoint(folder, model.variables_by_name)
 
 
 def test_export_is_atomic(trained, tmp_path):
