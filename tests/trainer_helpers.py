@@ -87,6 +87,26 @@ def write_synthetic_records(path: Path, n: int, *, seq_len: int, max_pred: int, 
     return str(path)
 
 
+def write_real_records(folder: Path, *, n_lines: int, seq_len: int, max_pred: int,
+                       seed: int = 12345) -> str:
+    """TFRecords made by `wwm_fast.create_instances` (whole word masking from WordPiece groups,
+    both segments, padding) from the first `n_lines` lines of People's Daily with the real Chinese
+    vocab. The caller skips when ../shared/data is absent."""
+    import gzip
+
+    import wwm_fast
+
+    with gzip.open(SHARED_DATA / "people_daily_199801.txt.gz", "rb") as f:
+        lines = f.read().split(b"\n")[:n_lines]
+    text = folder / "pd.txt"
+    text.write_bytes(b"\n".join(lines) + b"\n")
+    out = folder / "pd.tfrecord"
+    wwm_fast.create_instances([str(text)], str(VOCAB), [str(out)], max_seq_length=seq_len,
+                              max_predictions_per_seq=max_pred, dupe_factor=1, random_seed=seed,
+                              do_whole_word_mask=True, progress=False)
+    return str(out)
+
+
 # ----------------------------------------------------------------------------- optimizer oracle
 def np_schedule(step, init_lr, total, warmup, power=1.0):
     """Google create_optimizer: linear warmup from 0, polynomial decay counted from step 0."""

@@ -3,6 +3,7 @@
     wwm-train --bert_config_file=... --input_file='out/*.tfrecord' --output_dir=ckpt/ \
               --do_train=True --train_batch_size=2560 --num_train_steps=100000 ...
     wwm-train export --checkpoint=ckpt/ --bert_config_file=... --vocab_file=... --export_dir=release/
+    wwm-train export --format=hf --checkpoint=ckpt/ --bert_config_file=... --vocab_file=... --export_dir=hf/
 
 Boolean flags take absl's forms, so existing scripts run unchanged: `--do_train`, `--do_train=True`,
 `--do_train=false`, `--nodo_train`.
@@ -100,12 +101,32 @@ def _train_parser() -> argparse.ArgumentParser:
 def _export_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wwm-train export",
-        description="Write a release: slim bert_model.ckpt (no optimizer slots, no global_step), "
-                    "bert_config.json and vocab.txt.")
-    p.add_argument("--checkpoint", required=True, help="checkpoint prefix, or a training --output_dir (latest)")
+        description="Write a release of a checkpoint's model variables (no optimizer slots, no "
+                    "global_step). --format=google (default): bert_model.ckpt, bert_config.json "
+                    "and vocab.txt, the layout of Google's releases. --format=hf: a transformers "
+                    "folder (model.safetensors, config.json, vocab.txt, tokenizer_config.json, "
+                    "special_tokens_map.json) that BertForPreTraining/BertForMaskedLM/BertModel/"
+                    "AutoModel.from_pretrained and AutoTokenizer.from_pretrained load; written "
+                    "without torch, atomically (a temporary folder renamed at the end).")
+    p.add_argument("--checkpoint", required=True,
+                   help="a training --output_dir (its latest checkpoint), a model.ckpt-N prefix, a "
+                        "release folder (bert_model.ckpt), or a transformers folder")
     p.add_argument("--bert_config_file", required=True)
-    p.add_argument("--vocab_file", help="copied as vocab.txt (its size is checked against the config)")
-    p.add_argument("--export_dir", required=True)
+    p.add_argument("--vocab_file", help="copied as vocab.txt (its size is checked against the "
+                                        "config); required with --format=hf")
+    p.add_argument("--export_dir", required=True,
+                   help="--format=hf: a local folder that does not exist yet (or is empty)")
+    p.add_argument("--format", choices=["google", "hf"], default="google",
+                   help="google: TF1 bert_model.ckpt (default); hf: transformers folder")
+    _add_bool(p, "do_lower_case", True,
+              "--format=hf: the tokenizer lower-cases and strips accents (true for the Chinese "
+              "BERT vocab, as in pre-training)")
+    p.add_argument("--hf_architecture", choices=["BertForPreTraining", "BertForMaskedLM", "BertModel"],
+                   default="BertForPreTraining",
+                   help="--format=hf: which weights to write. BertForPreTraining: all (encoder, "
+                        "pooler, MLM and NSP heads); BertForMaskedLM: no pooler or NSP head; "
+                        "BertModel: the encoder and pooler. Loading the folder into that class "
+                        "reports no unexpected weights")
     return p
 
 
@@ -121,9 +142,11 @@ def main(argv=None) -> int:
     try:
         if argv[:1] == ["export"]:
             args = _export_parser().parse_args(argv[1:])
-            prefix = export_model(args.checkpoint, BertConfig.from_json_file(args.bert_config_file),
-                                  args.vocab_file, args.export_dir)
-            print(f"exported {prefix}")
+            out = export_model(args.checkpoint, BertConfig.from_json_file(args.bert_config_file),
+                               args.vocab_file, args.export_dir, format=args.format,
+                               do_lower_case=args.do_lower_case,
+                               hf_architecture=args.hf_architecture)
+            print(f"exported {out}")
             return 0
         args = vars(_train_parser().parse_args(argv))
         master = args.pop("master")
