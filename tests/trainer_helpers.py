@@ -269,6 +269,27 @@ BASE_CONFIG = dict(vocab_size=21128, hidden_size=768, num_hidden_layers=12, num_
                    pooler_type="first_token_transform")
 
 
+def checkpoint_digest(path) -> str:
+    """sha256 over every tensor of the latest checkpoint in `path` (names, dtypes, shapes, bytes):
+    equal digests mean bit-identical checkpoints."""
+    import hashlib
+
+    from wwm_trainer.checkpoint import numpy_values
+
+    h = hashlib.sha256()
+    for name, value in numpy_values(str(path)).items():
+        value = np.ascontiguousarray(value)
+        h.update(f"{name}|{value.dtype.str}|{value.shape}|".encode())
+        h.update(value.tobytes())
+    return h.hexdigest()
+
+
+def losses_digest(losses) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.asarray(losses, np.float32).tobytes()).hexdigest()
+
+
 # ----------------------------------------------------------------------------- subprocess runs
 def run_spec(spec: dict) -> None:
     """Runs the training jobs of `spec` in this process (used through `python trainer_helpers.py`).
@@ -289,11 +310,16 @@ def run_spec(spec: dict) -> None:
             cpu, [tf.config.LogicalDeviceConfiguration()] * spec["logical_cpus"])
     from wwm_trainer import TrainOptions, Trainer
 
+    mirrored = None
     for job in spec["runs"]:
         strategy = None
         if job.get("strategy") == "mirrored":
-            n = spec["logical_cpus"]
-            strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(n)])
+            # one MirroredStrategy per process: a second one reuses the first one's collective
+            # instance keys, and its all-reduces fail with "Shape mismatch in the collective"
+            if mirrored is None:
+                n = spec["logical_cpus"]
+                mirrored = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(n)])
+            strategy = mirrored
         elif job.get("strategy") == "one_device":
             strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
         trainer = Trainer(TrainOptions(**job["opts"]), strategy=strategy)
@@ -306,7 +332,9 @@ def run_spec(spec: dict) -> None:
         result = trainer.train(on_checkpoint=on_checkpoint)
         with open(job["result_file"], "w") as f:
             json.dump({"losses": result.losses, "global_step": result.global_step,
-                       "replicas": trainer.strategy.num_replicas_in_sync}, f)
+                       "replicas": trainer.strategy.num_replicas_in_sync,
+                       "digest": checkpoint_digest(job["opts"]["output_dir"]),
+                       "losses_digest": losses_digest(result.losses)}, f)
 
 
 if __name__ == "__main__":
