@@ -361,8 +361,12 @@ class Trainer:
                 loss = loss * scale
         grads = tape.gradient(loss, variables)
         metrics = {k: metrics[k] for k in _METRICS}
+        if self.loss_scale is not None or self.opts.gradient_reduction == "clip_then_sum":
+            # dense: the norm of an IndexedSlices (the gather of the token-type table) would be
+            # taken over its un-summed rows; on a TPU, Google's one-hot embeddings give dense ones
+            grads = [tf.convert_to_tensor(g) for g in grads]
         if self.loss_scale is not None:
-            grads = [tf.convert_to_tensor(g) / scale for g in grads]
+            grads = [g / scale for g in grads]
         if self.opts.gradient_reduction == "clip_then_sum":
             if self.optimizer.clip_norm is not None:
                 grads, metrics["global_norm"] = tf.clip_by_global_norm(grads, self.optimizer.clip_norm)
