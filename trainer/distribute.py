@@ -6,8 +6,8 @@ import json
 import logging
 import os
 import socket
+import subprocess
 import sys
-import threading
 import urllib.parse
 
 import tensorflow as tf
@@ -39,18 +39,19 @@ def _describe_request(tpu_name, tpu_zone, gcp_project) -> str:
     if not tpu_name:
         env = {k: os.environ[k] for k in _TPU_ENV if k in os.environ}
         where += (" (" + ", ".join(f"{k}={v!r}" for k, v in env.items()) + ")" if env else
-                  f" ({' and '.join(_TPU_ENV)} not set)")
+                  f" ({', '.join(_TPU_ENV[:-1])} and {_TPU_ENV[-1]} not set)")
     return where
 
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0][:300] if text else ''}".rstrip(": ")
+    return f"{type(e).__name__}: {text.splitlines()[0][:300] if text else ''}".rstrip(":. ")
 
 
 def _check_reachable(master: str, timeout_s: float) -> None:
-    """A TCP connection to the grpc://host:port a TPU resolves to. TF's connect waits forever
-    for a worker that is not there; this turns 'nothing listening' into an error in seconds."""
+    """Checks that a TensorFlow worker answers at the grpc://host:port a TPU resolves to: a TCP
+    connection, then the worker service's GetStatus call with a deadline. TF's own connect waits
+    forever for a worker that is not there, or that accepts the connection and never answers."""
     parsed = urllib.parse.urlsplit(master)
     host, port = parsed.hostname, parsed.port or 8470
     if not host:
@@ -60,33 +61,62 @@ def _check_reachable(master: str, timeout_s: float) -> None:
             pass
     except OSError as e:
         raise ConnectionError(f"nothing answers at {host}:{port} ({e.strerror or e})") from None
+    try:
+        import grpc  # installed with tensorflow
+    except ImportError:  # pragma: no cover
+        return
+    channel = grpc.insecure_channel(f"{host}:{port}")
+    try:
+        # an empty GetStatusRequest; any reply, even an error status, means a server answered
+        channel.unary_unary("/tensorflow.WorkerService/GetStatus")(b"", timeout=timeout_s)
+    except grpc.RpcError as e:
+        if e.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+            raise ConnectionError(
+                f"{host}:{port} accepts connections, but no TensorFlow worker answered within "
+                f"{timeout_s:g} s ({e.code().name})") from None
+    finally:
+        channel.close()
+
+
+_WATCHDOG = """
+import os, select, signal, sys, time
+pid, timeout, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+if select.select([sys.stdin], [], [], timeout)[0]:
+    sys.exit(0)  # the pipe closed: the call finished, or the process ended
+sys.stderr.write("wwm-train: error: " + message + "\\n")
+sys.stderr.flush()
+os.kill(pid, signal.SIGTERM)
+time.sleep(5)
+try:
+    os.kill(pid, signal.SIGKILL)
+except ProcessLookupError:
+    pass
+"""
 
 
 class _Watchdog:
-    """Ends the process with `message` if the `with` body is still running after `timeout_s`.
+    """Stops this process (SIGTERM, then SIGKILL) with `message` on stderr if the `with` body is
+    still running after `timeout_s`.
 
-    TF's connect and TPU initialisation are C++ calls that cannot be interrupted; a TPU address
-    that accepts the connection and never answers would otherwise hang the run forever."""
+    TF's connect and TPU initialisation are C++ calls that hold the GIL and cannot be
+    interrupted, so no thread of this process could act: a small watcher process does, and it
+    exits on its own when the body ends (its stdin pipe closes) or this process dies."""
 
     def __init__(self, timeout_s: float, message: str):
         self.timeout_s, self.message = timeout_s, message
-        self._timer = None
-
-    def _fire(self):
-        sys.stderr.write(f"wwm-train: error: {self.message}\n")
-        sys.stderr.flush()
-        os._exit(1)
+        self._proc = None
 
     def __enter__(self):
-        if self.timeout_s:
-            self._timer = threading.Timer(self.timeout_s, self._fire)
-            self._timer.daemon = True
-            self._timer.start()
+        if self.timeout_s and os.name == "posix":
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(self.timeout_s), self.message],
+                stdin=subprocess.PIPE)
         return self
 
     def __exit__(self, *exc):
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._proc is not None:
+            self._proc.stdin.close()
+            self._proc.wait()
 
 
 def connect_tpu(tpu_name=None, tpu_zone=None, gcp_project=None, *,
@@ -98,10 +128,13 @@ def connect_tpu(tpu_name=None, tpu_zone=None, gcp_project=None, *,
     `tpu_name`: 'local' on a TPU VM, a Cloud TPU node name (with `tpu_zone`/`gcp_project` off
     GCE), or a grpc://host:port address (`--master`). None (or '') lets TPUClusterResolver find
     it from the environment: TPU_NAME (a name, an address or 'local'), GKE's
-    KUBE_GOOGLE_CLOUD_TPU_ENDPOINTS, or the node configuration in TPU_CONFIG. Raises NoTPUError naming what was tried when no TPU resolves or answers;
-    a grpc address is first checked with a plain TCP connection. If connecting and initialising
-    take longer than `timeout_s` seconds (0: no limit), the process exits with that error (TF's
-    call cannot be interrupted).
+    KUBE_GOOGLE_CLOUD_TPU_ENDPOINTS, or the node configuration in TPU_CONFIG.
+
+    Raises NoTPUError naming what was tried when no TPU resolves or answers. A grpc address is
+    checked first (TCP, then a TensorFlow worker's GetStatus, each within min(timeout_s, 30) s),
+    because TF's connect would wait forever. If connecting and initialising still take longer
+    than `timeout_s` seconds (0: no limit), a watcher process stops this one with the error
+    (TF's call holds the GIL and cannot be interrupted from Python).
     """
     where = _describe_request(tpu_name, tpu_zone, gcp_project)
     advice = ("On a TPU VM pass --tpu_name=local; for a TPU node pass its name (with "
@@ -125,7 +158,7 @@ def connect_tpu(tpu_name=None, tpu_zone=None, gcp_project=None, *,
         try:
             _check_reachable(master, min(timeout_s or 30.0, 30.0))
         except ConnectionError as e:
-            raise fail(f"it resolved to {master}, but {e}") from None
+            raise fail(f"it resolved to {master}: {e}") from None
     log.info("connecting to the TPU for %s (master %r)", where, master or "local")
     message = (f"a TPU was requested for {where} (master {master!r}) but connecting and "
                f"initialising it did not finish within --tpu_connect_timeout={timeout_s:g} s. "
