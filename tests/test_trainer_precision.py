@@ -226,3 +226,28 @@ def test_bfloat16_logits_are_a_float32_matmul():
     assert np.max(np.abs(mlm - fp32)) < 0.02 * np.max(np.abs(fp32))
     mlm16, _ = _logits(tf.float16, config)
     assert _representable(mlm16, tf.float16) == 1.0
+
+
+def test_float16_on_two_replicas_equals_two_micro_batches(data, tmp_path):
+    """The loss scale is one state for all replicas: float16 on a MirroredStrategy over 2 logical
+    CPUs follows one device with 2 accumulation micro-batches, skipped steps, halvings and
+    doublings included (an overflow on either replica skips the step on both)."""
+    kw = dict(precision="float16", loss_scale_initial=2.0 ** 20, loss_scale_growth_steps=2,
+              num_train_steps=6, save_checkpoints_steps=6, iterations_per_loop=3)
+    mirrored = dataclasses.asdict(_opts(data, tmp_path / "mirrored", **kw))
+    one = dataclasses.asdict(_opts(data, tmp_path / "one", gradient_accumulation_steps=2, **kw))
+    proc = _run_subprocess({"logical_cpus": 2, "runs": [
+        {"opts": mirrored, "strategy": "mirrored", "result_file": str(tmp_path / "mirrored.json")},
+        {"opts": one, "strategy": "one_device", "result_file": str(tmp_path / "one.json")}]},
+        tmp_path, "mirrored")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a = json.loads((tmp_path / "one.json").read_text())
+    b = json.loads((tmp_path / "mirrored.json").read_text())
+    assert b["replicas"] == 2
+    np.testing.assert_allclose(b["losses"], a["losses"], rtol=1e-5)
+    va, vb = numpy_values(str(tmp_path / "one")), numpy_values(str(tmp_path / "mirrored"))
+    assert int(va["fp16_loss_scale/skipped_steps"]) >= 2
+    for name in SCALE_NAMES:
+        assert va[name] == vb[name], name
+    for name in va:
+        np.testing.assert_allclose(vb[name], va[name], rtol=1e-4, atol=1e-6, err_msg=name)
