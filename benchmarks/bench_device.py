@@ -212,6 +212,11 @@ class Budget:
         self.seen.setdefault(compiled, []).append(seconds)
 
 
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0][:300]}" if text else type(e).__name__
+
+
 def _save(path: Path, rows: list, extra: dict):
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"rows": rows, **extra}, indent=1) + "\n")
@@ -320,8 +325,7 @@ def tf_worker(spec: dict, result: Path) -> None:
                     row["profile"] = logdir
                 rows.append(row)
             except Exception as e:  # OOM, a kernel missing on this device, ...
-                rows.append(_row(variant, shape, status="error",
-                                 error=f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}",
+                rows.append(_row(variant, shape, status="error", error=_first_line(e),
                                  traceback=traceback.format_exc()[-2000:]))
             finally:
                 del trainer, loop, iterator
@@ -420,8 +424,7 @@ def hf_worker(spec: dict, result: Path) -> None:
                 rows.append(_timed(variant, shape, cfg, spec["steps"], compile_s, elapsed, losses,
                                    attn_implementation=getattr(model.config, "_attn_implementation", None)))
             except Exception as e:
-                rows.append(_row(variant, shape, status="error",
-                                 error=f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}",
+                rows.append(_row(variant, shape, status="error", error=_first_line(e),
                                  traceback=traceback.format_exc()[-2000:]))
             finally:
                 del model, opt
@@ -475,9 +478,9 @@ def markdown(report: dict) -> str:
              f"Model FLOPs: {FLOP_FORMULA}.", ""]
     for shape in report["shapes"]:
         rows = [r for r in report["rows"] if r["shape"] == shape["name"]]
+        gflop = report["flops_per_example"][shape["name"]] / 1e9
         lines.append(f"**{shape['name']}**: seq {shape['seq']}, batch {shape['batch']}, "
-                     f"{shape['preds']} predictions, {_fmt(report['flops_per_example'][shape['name']] / 1e9, 2)} "
-                     f"GFLOP per example.")
+                     f"{shape['preds']} predictions, {_fmt(gflop, 2)} GFLOP per example.")
         lines.append("")
         lines.append("| framework | precision | compiler | examples/s | tokens/s | model TFLOP/s | MFU | "
                      "step ms | compile s | note |")
@@ -494,8 +497,8 @@ def markdown(report: dict) -> str:
                              f"{_fmt(r['compile_s'], 1)} | {note} |")
             else:
                 why = r.get("reason") or r.get("error", "")
-                lines.append(f"| {r['framework']} | {r['precision']} | {r['compiler']} | – | – | – | – | "
-                             f"– | – | {r['status']}: {why.replace('|', '/')} |")
+                lines.append(f"| {r['framework']} | {r['precision']} | {r['compiler']} | "
+                             f"– | – | – | – | – | – | {r['status']}: {why.replace('|', '/')} |")
         ours = [r for r in rows if r["status"] == "ok" and r["variant"].startswith("tf-")]
         theirs = [r for r in rows if r["status"] == "ok" and r["variant"].startswith("hf-")]
         if ours and theirs:
@@ -589,7 +592,8 @@ def main(argv=None) -> int:
     device_name = info.get("tf_device") or info.get("torch_device") or "unknown"
     key, peaks = peak_for(device_name)
     if args.peak_tflops:
-        key, peaks = "--peak_tflops", {k: args.peak_tflops for k in ("float32", "tf32", "bfloat16", "float16")}
+        key = "--peak_tflops"
+        peaks = {k: args.peak_tflops for k in ("float32", "tf32", "bfloat16", "float16")}
     tf32 = info.get("tf_tf32_enabled", False)
     for r in report_rows:
         if r.get("status") != "ok":
@@ -601,12 +605,14 @@ def main(argv=None) -> int:
     order = {v: i for i, v in enumerate(VARIANTS)}
     report_rows.sort(key=lambda r: ([s.name for s in shapes].index(r["shape"]), order[r["variant"]]))
     report = {
-        "command": " ".join(["python", "benchmarks/bench_device.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(["python", "benchmarks/bench_device.py",
+                             *(argv if argv is not None else sys.argv[1:])]),
         "started": datetime.datetime.fromtimestamp(start).isoformat(timespec="seconds"),
         "wall_s": round(time.time() - start, 1),
         "dry_run": args.dry_run,
         "device": {"name": device_name,
-                   "compute_capability": info.get("tf_compute_capability") or info.get("torch_compute_capability"),
+                   "compute_capability": (info.get("tf_compute_capability")
+                                          or info.get("torch_compute_capability")),
                    "peak_key": key, "peaks": peaks, "tf32_enabled_in_tf": tf32},
         "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "versions": {k: info[k] for k in ("tensorflow", "torch", "transformers") if k in info},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -187,10 +188,10 @@ def test_float16_cli_and_bad_values(data, tmp_path, capsys):
         (["--precision=float16", "--use_tpu"], "--precision=float16 is for GPUs without bfloat16"),
         (["--precision=float16", "--loss_scale_growth_steps=0"],
          "--loss_scale_growth_steps must be a positive integer, got 0"),
-        (["--precision=float16", "--loss_scale_initial=0"], r"--loss_scale_initial must be in \(0, 3e38\), got 0.0"),
+        (["--precision=float16", "--loss_scale_initial=0"],
+         r"--loss_scale_initial must be in \(0, 3e38\), got 0.0"),
     ]:
         assert cli_main(base + [f"--output_dir={tmp_path / 'bad'}"] + extra) == 1
-        import re
         err = capsys.readouterr().err
         assert re.search(match, err), err
 

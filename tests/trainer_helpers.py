@@ -129,7 +129,10 @@ class NpAdamFamily:
         for n in w:
             m[n] = beta_1 * m[n] + self.one_minus_b1 * g[n]
             v[n] = beta_2 * v[n] + self.one_minus_b2 * g[n] ** 2
-            mh, vh = (m[n] / (1 - beta_1 ** t), v[n] / (1 - beta_2 ** t)) if self.bias_correction else (m[n], v[n])
+            if self.bias_correction:
+                mh, vh = m[n] / (1 - beta_1 ** t), v[n] / (1 - beta_2 ** t)
+            else:
+                mh, vh = m[n], v[n]
             u = mh / (np.sqrt(vh) + eps)
             x = w[n]
             if wd and self.decay(n):

@@ -147,8 +147,8 @@ class TrainOptions:
                              f"got {self.gradient_reduction!r}")
         if not (self.loss_scale_initial > 0 and self.loss_scale_initial < 3e38):
             raise ValueError(f"--loss_scale_initial must be in (0, 3e38), got {self.loss_scale_initial!r}")
-        if (isinstance(self.loss_scale_growth_steps, bool) or not isinstance(self.loss_scale_growth_steps, int)
-                or self.loss_scale_growth_steps < 1):
+        growth = self.loss_scale_growth_steps
+        if isinstance(growth, bool) or not isinstance(growth, int) or growth < 1:
             raise ValueError(f"--loss_scale_growth_steps must be a positive integer, got "
                              f"{self.loss_scale_growth_steps!r}")
         if not self.tpu_connect_timeout >= 0:
