@@ -62,7 +62,7 @@ void AlignRange(const AlignInput& in, int64_t begin, int64_t end, uint8_t* word_
 int64_t AlignWords(const AlignInput& in, int num_threads, uint8_t* word_start,
                    uint8_t* fallback) {
   const int64_t n_tokens = in.n_lines > 0 ? in.tok_splits[in.n_lines] - in.tok_splits[0] : 0;
-  int threads = std::max(1, num_threads);
+  int threads = ResolveNumThreads(num_threads);
   threads = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(1, n_tokens >> 16)));
   if (threads == 1) {
     int64_t n = 0;

@@ -5,6 +5,7 @@
 
 #include "align.h"
 #include "bind_util.h"
+#include "parallel.h"
 
 namespace py = pybind11;
 using wwm::CArray;
@@ -23,6 +24,7 @@ void CheckLen(const CArray<T>& a, int64_t n, const char* name) {
 
 PYBIND11_MODULE(_align, m) {
   m.doc() = "Native whole-word aligner. Private: use wwm_fast.align_words.";
+  m.attr("MAX_THREADS") = wwm::kMaxThreads;
   m.def(
       "align_words",
       [](CArray<int32_t> tok_starts, CArray<int32_t> tok_ends, CArray<uint8_t> is_subword,
@@ -31,6 +33,9 @@ PYBIND11_MODULE(_align, m) {
          int num_threads) {
         const int64_t n_lines = tok_splits.shape(0) - 1;
         if (n_lines < 0) throw std::invalid_argument("tok_splits must not be empty");
+        if (tok_starts.ndim() != 1 || word_starts.ndim() != 1) {
+          throw std::invalid_argument("tok_starts and word_starts must be 1-D arrays");
+        }
         const int64_t n_tok = tok_starts.shape(0), n_word = word_starts.shape(0);
         CheckLen(tok_ends, n_tok, "tok_ends");
         CheckLen(is_subword, n_tok, "is_subword");
