@@ -115,7 +115,9 @@ PYBIND11_MODULE(_instances, m) {
   m.def(
       "shuffled_order",
       [](int64_t n, uint64_t seed, uint64_t shard) {
-        if (n < 0) throw std::invalid_argument("n must be >= 0, got " + std::to_string(n));
+        if (n < 0 || n > (int64_t{1} << 32)) {  // a shard's instance count (32 GB of order)
+          throw std::invalid_argument("n must be in [0, 2^32], got " + std::to_string(n));
+        }
         wwm::PodVector<int64_t> order;
         {
           py::gil_scoped_release release;
