@@ -33,8 +33,9 @@ inline void SegmentGroups(const Corpus& c, int64_t start, int32_t len, int first
 }  // namespace
 
 void CheckMaskConfig(const MaskConfig& cfg) {
-  if (cfg.max_predictions < 1) {
-    throw std::invalid_argument("max_predictions_per_seq must be >= 1, got " +
+  if (cfg.max_predictions < 1 || cfg.max_predictions > kMaxSeqLength) {
+    throw std::invalid_argument("max_predictions_per_seq must be in [1, " +
+                                std::to_string(kMaxSeqLength) + "], got " +
                                 std::to_string(cfg.max_predictions));
   }
   if (!(cfg.masked_lm_prob > 0.0 && cfg.masked_lm_prob < 1.0)) {
@@ -70,7 +71,9 @@ void SampleMasks(const Corpus& c, const SampleConfig& cfg, const InstanceView& s
     std::vector<int32_t> tokens(static_cast<size_t>(cfg.max_seq_length) + 1);
     Predictions& out = parts[t];
     out.group_hist.resize(kWordSizeHistLen, 0);
-    const size_t guess = static_cast<size_t>(end - begin) * mask_cfg.max_predictions;
+    // at most min(max_predictions, max_seq_length) per instance
+    const size_t guess = static_cast<size_t>(end - begin) *
+                         std::min(mask_cfg.max_predictions, cfg.max_seq_length);
     out.positions.reserve(guess);
     out.input_ids.reserve(guess);
     out.labels.reserve(guess);

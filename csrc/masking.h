@@ -68,8 +68,8 @@ struct MaskScratch {
 // exactly, 16 = 16 or more, index 0 unused. Exported to Python as WORD_SIZE_HIST_LEN.
 constexpr int kWordSizeHistLen = 17;
 
-// Throws std::invalid_argument naming the bad value (max_predictions < 1, masked_lm_prob not in
-// (0, 1), an empty or missing rand_ids table).
+// Throws std::invalid_argument naming the bad value (max_predictions not in [1, kMaxSeqLength],
+// masked_lm_prob not in (0, 1), an empty or missing rand_ids table).
 void CheckMaskConfig(const MaskConfig& cfg);
 
 // Fast mode's vectorised sampler.

@@ -294,9 +294,12 @@ def test_builder_config_ranges():
     c = ni.corpus()
     with pytest.raises(ValueError, match=r"max_seq_length must be in \[5, 1048576\] .*got 2147483647"):
         _instances.build_fast(c, 1, 0, 2**31 - 1, 4, 0.15, 0.1, 1, True, ni.RAND_IDS)
-    with pytest.raises(ValueError, match="max_predictions_per_seq must be >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"max_predictions_per_seq must be in \[1, 1048576\], got 0"):
         _masking.sample_masks(c, ni.instances([0], [2], [0], [0]), 16, 0, 0.15, True, ni.MASK,
                               ni.RAND_IDS, 1)
+    with pytest.raises(ValueError, match=r"max_predictions_per_seq must be in .*got 2147483647"):
+        _masking.sample_masks(c, ni.instances([0], [2], [0], [0]), 16, 2**31 - 1, 0.15, True,
+                              ni.MASK, ni.RAND_IDS, 1)  # reserved n x 2^31 predictions
     with pytest.raises(ValueError, match="rand_ids"):
         _masking.sample_masks(c, ni.instances([0], [2], [0], [0]), 16, 4, 0.15, True, ni.MASK,
                               np.zeros(0, np.int32), 1)

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# AddressSanitizer + UndefinedBehaviorSanitizer run of the native code (issue 11).
+#
+# Builds every extension with WWM_SANITIZE=1 (setup.py: -fsanitize=address,undefined, abort on
+# the first report, Cython bounds checks on) into build/sanitize -- the normal in-place build is
+# left alone -- then runs the kernel tests and the hypothesis fuzz targets against that build with
+# libasan preloaded (CPython itself is not instrumented; leak checking is off because CPython
+# keeps memory until exit).
+#
+#   tools/sanitize.sh                 # the fuzz targets and the kernel tests (CI-sized)
+#   WWM_FUZZ_EXAMPLES=5000 tools/sanitize.sh tests/test_fuzz_native.py   # longer fuzzing
+#
+# Any sanitizer report aborts the test process: the script then fails with the report on stderr.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python}
+BASE=build/sanitize
+rm -rf "$BASE/lib"
+WWM_SANITIZE=1 "$PYTHON" setup.py -q build --build-base "$BASE" --build-lib "$BASE/lib" >/dev/null
+LIBASAN=$("${CXX:-g++}" -print-file-name=libasan.so)
+[ -f "$LIBASAN" ] || { echo "libasan.so not found (install the compiler's ASan runtime)" >&2; exit 2; }
+
+if [ "$#" -eq 0 ]; then
+  set -- tests/test_native_boundary.py tests/test_fuzz_native.py tests/test_tokenization.py \
+         tests/test_alignment.py tests/test_instances.py tests/test_tfrecord.py
+fi
+# PYTHONPATH puts the sanitized package before the editable/installed one; tests that start
+# subprocesses pass the environment on, so those run sanitized too.
+export PYTHONPATH="$PWD/$BASE/lib${PYTHONPATH:+:$PYTHONPATH}"
+export LD_PRELOAD="$LIBASAN"
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=0:allocator_may_return_null=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+"$PYTHON" - <<'PY'
+import wwm_fast, wwm_fast._wordpiece as w
+assert "build/sanitize" in w.__file__, f"not the sanitized build: {w.__file__}"
+print(f"sanitized build: {wwm_fast.__file__}")
+PY
+exec "$PYTHON" -m pytest -p no:cacheprovider -q "$@"
