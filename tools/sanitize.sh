@@ -9,6 +9,7 @@
 #
 #   tools/sanitize.sh                 # the fuzz targets and the kernel tests (CI-sized)
 #   WWM_FUZZ_EXAMPLES=5000 tools/sanitize.sh tests/test_fuzz_native.py   # longer fuzzing
+#   tools/sanitize.sh --python tools/fuzz_records.py --inputs 1000000   # any script, sanitized
 #
 # Any sanitizer report aborts the test process: the script then fails with the report on stderr.
 set -euo pipefail
@@ -20,7 +21,7 @@ WWM_SANITIZE=1 "$PYTHON" setup.py -q build --build-base "$BASE" --build-lib "$BA
 LIBASAN=$("${CXX:-g++}" -print-file-name=libasan.so)
 [ -f "$LIBASAN" ] || { echo "libasan.so not found (install the compiler's ASan runtime)" >&2; exit 2; }
 
-if [ "$#" -eq 0 ]; then
+if [ "$#" -eq 0 ]; then  # the kernel tests and the fuzz targets
   set -- tests/test_native_boundary.py tests/test_fuzz_native.py tests/test_tokenization.py \
          tests/test_alignment.py tests/test_instances.py tests/test_tfrecord.py
 fi
@@ -35,4 +36,8 @@ import wwm_fast, wwm_fast._wordpiece as w
 assert "build/sanitize" in w.__file__, f"not the sanitized build: {w.__file__}"
 print(f"sanitized build: {wwm_fast.__file__}")
 PY
+if [ "${1:-}" = "--python" ]; then
+  shift
+  exec "$PYTHON" "$@"
+fi
 exec "$PYTHON" -m pytest -p no:cacheprovider -q "$@"
