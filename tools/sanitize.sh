@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 BASE=build/sanitize
-rm -rf "$BASE/lib"
+
 WWM_SANITIZE=1 "$PYTHON" setup.py -q build --build-base "$BASE" --build-lib "$BASE/lib" >/dev/null
 LIBASAN=$("${CXX:-g++}" -print-file-name=libasan.so)
 [ -f "$LIBASAN" ] || { echo "libasan.so not found (install the compiler's ASan runtime)" >&2; exit 2; }
@@ -27,8 +27,13 @@ if [ "$#" -eq 0 ]; then  # the kernel tests and the fuzz targets
 fi
 # PYTHONPATH puts the sanitized package before the editable/installed one; tests that start
 # subprocesses pass the environment on, so those run sanitized too.
+# PYTHONSAFEPATH: "python -m pytest" / "python -" must not put the checkout's own wwm_fast (the
+# release build, in place) first on sys.path.
 export PYTHONPATH="$PWD/$BASE/lib${PYTHONPATH:+:$PYTHONPATH}"
-export LD_PRELOAD="$LIBASAN"
+export PYTHONSAFEPATH=1
+# libstdc++ too: CPython does not link it, and ASan's __cxa_throw interceptor must find the real
+# one when it starts (else the first C++ exception aborts: "real___cxa_throw != 0").
+export LD_PRELOAD="$LIBASAN $("${CXX:-g++}" -print-file-name=libstdc++.so)"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=0:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 "$PYTHON" - <<'PY'
