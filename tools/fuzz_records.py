@@ -79,7 +79,8 @@ def frame_file(rng: random.Random, payload: bytes, good: bytes) -> bytes:
     if r < 0.75:
         return head + ni.frame(payload)
     if r < 0.9:  # a length header that lies, with a valid CRC
-        return head + ni.frame(payload, rng.choice(HUGE + [len(payload) + rng.randint(-3, 3)]))
+        lie = rng.choice(HUGE + [max(0, len(payload) + rng.randint(-3, 3))])
+        return head + ni.frame(payload, lie)
     data = head + ni.frame(payload)
     cut = rng.randint(0, len(data))
     return data[:cut]

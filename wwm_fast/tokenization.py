@@ -232,5 +232,5 @@ def _utf8_error(source, data, line_splits, line, byte, length, strip_cr) -> Valu
     context = raw[max(0, byte - 12):byte + length + 12]
     return ValueError(
         f"{source}: line {line + 1}: invalid UTF-8 {bad!r} at byte {byte} of the line "
-        f"(near {context!r}); pass errors='ignore' to drop invalid bytes as Google's "
-        f"convert_to_unicode does")
+        f"(near {context!r}); pass errors='ignore' (on the command line: --errors ignore) to "
+        f"drop invalid bytes as Google's convert_to_unicode does")
