@@ -7,6 +7,7 @@
 //     ranges, orders outside the set) go straight to SampleMasks and SerializeInstances.
 // Accepted outcomes: std::invalid_argument / std::out_of_range, or output whose ranges lie inside
 // the corpus and whose records frame correctly.
+#include <cstdio>
 #include <stdexcept>
 #include <vector>
 
@@ -28,6 +29,17 @@ struct CorpusData {
                        static_cast<int64_t>(doc.size()) - 1};
   }
 };
+
+// Inputs that reached each kernel, printed at exit (csrc/FUZZING.md reports them).
+struct Reached {
+  int64_t compat = 0, fast = 0, sample = 0, serialize = 0;
+  ~Reached() {
+    std::fprintf(stderr, "reached: BuildCompat %lld, BuildFast %lld, SampleMasks %lld, "
+                 "SerializeInstances %lld\n", static_cast<long long>(compat),
+                 static_cast<long long>(fast), static_cast<long long>(sample),
+                 static_cast<long long>(serialize));
+  }
+} reached;
 
 CorpusData MakeCorpus(wwm::FuzzInput& in) {
   CorpusData c;
@@ -63,6 +75,7 @@ void Serialize(const CorpusData& c, const wwm::InstanceView& v, const wwm::Write
                const std::vector<int64_t>& order, int threads, size_t capacity) {
   std::vector<uint8_t> out(capacity + 1);
   int64_t done = 0;
+  ++reached.serialize;
   const size_t used = wwm::SerializeInstancesParallel(c.ids.data(), v, order.data(),
                                                       static_cast<int64_t>(order.size()), cfg,
                                                       out.data(), capacity, threads, &done);
@@ -107,9 +120,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       wwm::InstanceSet set;
       const bool compat = path & 4;
       if (compat) {
+        ++reached.compat;
         wwm::BuildCompat(corpus, cfg, {in.Take<uint32_t>()}, &set);
       } else {
+        ++reached.fast;
         wwm::BuildFast(corpus, cfg, in.Take<uint64_t>(), in.Take<uint8_t>(), &set);
+        ++reached.sample;
         const wwm::SampleConfig scfg{seq, whole_word, wwm::MaskConfigOf(cfg)};
         wwm::SampleMasks(corpus, scfg, set.View(), threads, &set.pred_splits, &set.preds);
       }
@@ -153,6 +169,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (path & 2) {
         wwm::PodVector<int64_t> ps;
         wwm::Predictions preds;
+        ++reached.sample;
         const wwm::SampleConfig scfg{seq, whole_word,
                                      wwm::MaskConfig{pred, prob, 4, rand_ids.data(), 25}};
         wwm::SampleMasks(corpus, scfg, v, threads, &ps, &preds);
