@@ -16,6 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 BASE=build/sanitize
+# setup.py runs here without pip's build isolation: the build requirements must be importable
+# (pyproject.toml [build-system]; a venv made by "pip install -e ." does not have them)
+"$PYTHON" -c "import pybind11, Cython, setuptools" 2>/dev/null ||
+  "$PYTHON" -m pip install -q "setuptools>=64" wheel "pybind11>=2.11" "Cython>=3.0"
 
 WWM_SANITIZE=1 "$PYTHON" setup.py -q build --build-base "$BASE" --build-lib "$BASE/lib" >/dev/null
 LIBASAN=$("${CXX:-g++}" -print-file-name=libasan.so)
