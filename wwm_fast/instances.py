@@ -188,9 +188,12 @@ def _check_common(max_seq_length, max_predictions_per_seq, masked_lm_prob, short
                         ("dupe_factor", dupe_factor)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"{name} must be an int, got {value!r}")
-    if not 5 <= max_seq_length <= _instances.MAX_SEQ_LENGTH:
-        raise ValueError(f"max_seq_length must be in [5, {_instances.MAX_SEQ_LENGTH}] ([CLS] A "
-                         f"[SEP] B [SEP] with one token each), got {max_seq_length}")
+    if max_seq_length < 5:
+        raise ValueError(f"max_seq_length must be >= 5 ([CLS] A [SEP] B [SEP] with one token "
+                         f"each), got {max_seq_length}")
+    if max_seq_length > _instances.MAX_SEQ_LENGTH:
+        raise ValueError(f"max_seq_length must be <= {_instances.MAX_SEQ_LENGTH} (the kernels' "
+                         f"limit), got {max_seq_length}")
     if max_predictions_per_seq < 1:
         raise ValueError(f"max_predictions_per_seq must be >= 1, got {max_predictions_per_seq}")
     if max_predictions_per_seq > max_seq_length:
