@@ -62,7 +62,8 @@ def bert_example(seq: int = 8, pred: int = 2) -> bytes:
     feats = b"".join([
         int64_feature("input_ids", range(1, seq + 1)), int64_feature("input_mask", [1] * seq),
         int64_feature("segment_ids", [0] * seq), int64_feature("masked_lm_positions", [1] * pred),
-        int64_feature("masked_lm_ids", [5] * pred), float_feature("masked_lm_weights", [1.0] * pred),
+        int64_feature("masked_lm_ids", [5] * pred),
+        float_feature("masked_lm_weights", [1.0] * pred),
         int64_feature("next_sentence_labels", [0])])
     return field(1, feats)  # Example.features
 

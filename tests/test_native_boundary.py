@@ -259,7 +259,8 @@ def test_public_serializer_with_hand_built_instances(tmp_path):
 # -- the sampler and the builders ----------------------------------------------------------------
 
 @pytest.mark.parametrize("split, message", [
-    ("sent", "sent_splits must run from 0 to len"), ("sent_unsorted", "sentence 1 spans sent_splits 5 .. 5"),
+    ("sent", "sent_splits must run from 0 to len"),
+    ("sent_unsorted", "sentence 1 spans sent_splits 5 .. 5"),
     ("doc", "doc_splits must run from 0 to the number of sentences"),
     ("doc_unsorted", "document 0 spans"), ("empty", "must not be empty"),
 ])
@@ -292,9 +293,11 @@ def test_corpus_splits_are_checked_by_every_kernel(split, message):
 
 def test_builder_config_ranges():
     c = ni.corpus()
-    with pytest.raises(ValueError, match=r"max_seq_length must be in \[5, 1048576\] .*got 2147483647"):
+    with pytest.raises(ValueError,
+                       match=r"max_seq_length must be in \[5, 1048576\] .*got 2147483647"):
         _instances.build_fast(c, 1, 0, 2**31 - 1, 4, 0.15, 0.1, 1, True, ni.RAND_IDS)
-    with pytest.raises(ValueError, match=r"max_predictions_per_seq must be in \[1, 1048576\], got 0"):
+    with pytest.raises(ValueError,
+                       match=r"max_predictions_per_seq must be in \[1, 1048576\], got 0"):
         _masking.sample_masks(c, ni.instances([0], [2], [0], [0]), 16, 0, 0.15, True, ni.MASK,
                               ni.RAND_IDS, 1)
     with pytest.raises(ValueError, match=r"max_predictions_per_seq must be in .*got 2147483647"):

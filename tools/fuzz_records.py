@@ -100,9 +100,10 @@ def main(argv=None) -> int:
     for k in range(args.inputs):
         payload = mutate(rng, rng.choice(pool), pool)
         data = frame_file(rng, payload, good)
-        for name, call in (("parse_example", lambda: _records.parse_example(payload)),
-                           ("index_records", lambda: _records.index_records(data, "f")),
-                           ("decode_bert_records", lambda: _records.decode_bert_records(data, "f"))):
+        calls = (("parse_example", lambda: _records.parse_example(payload)),
+                 ("index_records", lambda: _records.index_records(data, "f")),
+                 ("decode_bert_records", lambda: _records.decode_bert_records(data, "f")))
+        for name, call in calls:
             try:
                 call()
                 outcomes[name]["ok"] += 1
