@@ -61,7 +61,7 @@ def native(name, sources, include_dirs=()):
 EXTENSIONS = [
     native("_align", ["align.cc", "bind_align.cc"]),
     native("_instances", ["bind_instances.cc", "corpus.cc", "instances.cc", "masking.cc"]),
-    native("_masking", ["bind_masking.cc", "corpus.cc", "masking.cc"]),
+    native("_masking", ["bind_masking.cc", "corpus.cc", "masking.cc", "ngram.cc"]),
     native("_tfrecord", ["bind_tfrecord.cc", "corpus.cc", "tfrecord.cc"]),
     native("_wordpiece", ["bind_wordpiece.cc", "unicode_props.cc", "wordpiece.cc"]),
 ]
