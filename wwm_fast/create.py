@@ -25,6 +25,7 @@ from typing import List, Optional, Sequence, Union
 from .compat import create_compat
 from .files import expand_input_files
 from .instances import _check_common, special_ids
+from .masking import MACBERT_NGRAM_PROBS, parse_ngram_probs
 from .pool import run_shards
 from .shard import ShardJob, check_not_empty, resolve_num_workers, tokenizer_for
 from .stats import CreateStats, ShardStats
@@ -63,6 +64,8 @@ def create_instances(
     progress: bool = True,
     runner: str = "local",
     beam_options: Optional[Sequence[str]] = None,
+    ngram_masking: bool = False,
+    ngram_probs: Optional[Union[str, Sequence[float]]] = None,
 ) -> CreateStats:
     """BERT pre-training TFRecords with (whole word) masking from text files.
 
@@ -109,6 +112,13 @@ def create_instances(
         element per shard, same bytes as local; ``beam_options`` are Beam pipeline options
         (e.g. ``["--runner=DataflowRunner", "--project=...", "--setup_file=./setup.py"]``); without
         a runner option it runs on Beam's local runner with ``num_workers`` processes.
+    ngram_masking : bool
+        Fast mode: mask n-grams of whole words (MacBERT) instead of single whole words, never
+        across [SEP]; needs whole words (``do_whole_word_mask`` or a segmenter). The algorithm
+        is in the README ("N-gram masking").
+    ngram_probs : str or sequence of float, optional
+        With ``ngram_masking``: probability of an n-gram of 1, 2, ... whole words
+        (``"0.4,0.3,0.2,0.1"``, MacBERT's, is the default); 1 to 10 entries >= 0 summing to 1.
 
     Returns
     -------
@@ -136,6 +146,7 @@ def create_instances(
         from .segmentation.registry import spec_of
         seg_spec = spec_of(segmenter)
         do_whole_word_mask = True
+    ngram = _check_ngram(ngram_masking, ngram_probs, mode, do_whole_word_mask)
     if runner == "beam":  # gs://, s3://... globs go through Beam's FileSystems
         from .beam import expand_input_files as _expand_beam_inputs
         inputs = _expand_beam_inputs(input_files)
@@ -146,7 +157,7 @@ def create_instances(
                    max_predictions_per_seq, float(masked_lm_prob), float(short_seq_prob),
                    dupe_factor, int(random_seed), bool(do_whole_word_mask), seg_spec, mode,
                    bool(next_sentence), bool(gzip), errors,
-                   None if num_threads is None else check_num_threads(num_threads))
+                   None if num_threads is None else check_num_threads(num_threads), ngram)
     tokenizer = tokenizer_for(job)  # validates the vocab before any work (reused in-process)
     special_ids(tokenizer)
     if mode in _CORPUS_MODES:
@@ -170,6 +181,24 @@ def create_instances(
                             progress=progress)
     check_not_empty(shards, inputs)
     return CreateStats(shards, mode, time.perf_counter() - t0)
+
+
+def _check_ngram(ngram_masking, ngram_probs, mode: str, do_whole_word_mask: bool):
+    """The n-gram table of the job (None: n-gram masking off); ValueError for a combination
+    that would be ignored or cannot work."""
+    if not ngram_masking:
+        if ngram_probs is not None:
+            raise ValueError(f"ngram_probs ({ngram_probs!r}) needs ngram_masking=True "
+                             f"(--ngram_masking): without it the table would be ignored")
+        return None
+    if mode != "fast":
+        raise ValueError(f"ngram_masking is a fast-mode option; mode={mode!r} reproduces "
+                         f"Google's create_pretraining_data.py, which has no n-gram masking")
+    if not do_whole_word_mask:
+        raise ValueError("ngram_masking masks n-grams of whole words: it needs "
+                         "do_whole_word_mask=True (--do_whole_word_mask), with word boundaries "
+                         "from segmentation caches or --segmenter")
+    return parse_ngram_probs(MACBERT_NGRAM_PROBS if ngram_probs is None else ngram_probs)
 
 
 # -- output names -------------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ class ShardJob:
     gzip: bool
     errors: str
     num_threads: Optional[int]  # None: chosen by the runner (cores / workers locally, 1 on Beam)
+    ngram_probs: Optional[Tuple[float, ...]] = None  # n-gram masking's size table; None: off
 
     def build_kwargs(self) -> dict:
         """The ``build_instances`` arguments (besides the documents, tokenizer, mode, shard)."""
@@ -191,6 +192,8 @@ def fingerprint(job: ShardJob, index: int, identity: dict) -> str:
     import hashlib
 
     payload = dict(dataclasses.asdict(job), num_threads=None, index=index, version=__version__)
+    if job.ngram_probs is None:  # (runs without n-gram masking keep their earlier fingerprints)
+        del payload["ngram_probs"]
     payload.update(identity)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -241,7 +244,8 @@ def run_shard(index: int, path: str, output: str, job: ShardJob, overwrite: bool
         inst = sample_masks(docs, inst, tokenizer, max_seq_length=job.max_seq_length,
                             max_predictions_per_seq=job.max_predictions_per_seq,
                             masked_lm_prob=job.masked_lm_prob,
-                            do_whole_word_mask=job.do_whole_word_mask, num_threads=job.num_threads)
+                            do_whole_word_mask=job.do_whole_word_mask, num_threads=job.num_threads,
+                            ngram_probs=job.ngram_probs)
         order = shuffled_order(inst.n, job.random_seed, index)
         chunks = serialize_instances(docs, inst, tokenizer, order,
                                      max_seq_length=job.max_seq_length,

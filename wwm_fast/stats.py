@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
@@ -49,9 +49,16 @@ class ShardStats:
     seconds: float = 0.0
     skipped: bool = False  # True: already complete from an earlier run
     fingerprint: str = ""
+    # n-gram masking only (absent from the JSON otherwise), MAX_NGRAM_SIZE + 1 entries, index 0
+    # unused: masked n-grams by size in whole words, and the sizes drawn from the table for them
+    masked_ngram_hist: Optional[List[int]] = None
+    ngram_drawn_hist: Optional[List[int]] = None
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
+        for k in _NGRAM_FIELDS:
+            if d[k] is None:
+                del d[k]
         d["unk_rate"] = self.unk_tokens / self.corpus_tokens if self.corpus_tokens else 0.0
         d["random_next_fraction"] = self.random_next / self.instances if self.instances else 0.0
         d["masked_fraction"] = (self.masked_tokens / self.instance_tokens
@@ -63,6 +70,8 @@ class ShardStats:
         """The stats ``to_json`` wrote (derived figures such as ``unk_rate`` are dropped)."""
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
+
+_NGRAM_FIELDS = ("masked_ngram_hist", "ngram_drawn_hist")
 
 _TOTAL_FIELDS = ("input_bytes", "lines", "documents", "corpus_tokens", "unk_tokens", "instances",
                  "instance_tokens", "masked_tokens", "mask_replaced", "random_replaced",
@@ -83,6 +92,10 @@ class CreateStats:
         t = {k: sum(getattr(s, k) for s in self.shards) for k in _TOTAL_FIELDS}
         t["masked_group_hist"] = [int(sum(v)) for v in zip(*(s.masked_group_hist
                                                                 for s in self.shards))]
+        for k in _NGRAM_FIELDS:
+            hists = [getattr(s, k) for s in self.shards if getattr(s, k) is not None]
+            if hists:
+                t[k] = [int(sum(v)) for v in zip(*hists)]
         t["unk_rate"] = t["unk_tokens"] / max(1, t["corpus_tokens"])
         t["random_next_fraction"] = t["random_next"] / max(1, t["instances"])
         t["masked_fraction"] = t["masked_tokens"] / max(1, t["instance_tokens"])
@@ -120,11 +133,21 @@ class CreateStats:
             f"alignment fallback: {t['align_fallback_lines']:,} lines",
             f"  masked whole words by size: {groups}",
         ]
+        if "masked_ngram_hist" in t:
+            lines.append(f"  masked n-grams by size in words: {_shares(t['masked_ngram_hist'])}"
+                         f" (sizes drawn: {_shares(t['ngram_drawn_hist'])})")
         return "\n".join(lines)
 
 
 def _pct(a, b):
     return f"{100 * a / b:.1f}%" if b else "n/a"
+
+
+def _shares(hist) -> str:
+    """"1: 48.0%, 2: 28.7%, ..." over the sizes that occur."""
+    total = sum(hist)
+    return ", ".join(f"{k}: {_pct(hist[k], total)}" for k in range(1, len(hist)) if hist[k]) \
+        or "none"
 
 
 # -- counting ----------------------------------------------------------------------------------------
@@ -152,6 +175,9 @@ def count_instances(stats: ShardStats, inst, mask_id: int) -> None:
     stats.random_next = int(inst.next_label.sum())
     stats.single_segment = int(inst.n - np.count_nonzero(pairs))
     stats.masked_group_hist = [int(x) for x in inst.group_hist]
+    if inst.ngram_hist is not None:
+        stats.masked_ngram_hist = [int(x) for x in inst.ngram_hist]
+        stats.ngram_drawn_hist = [int(x) for x in inst.ngram_drawn_hist]
 
 
 def stats_json(stats: ShardStats) -> str:

@@ -9,6 +9,7 @@ migrates by changing the command.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -27,6 +28,7 @@ only WordPiece ## pieces, which is all Google's flag does for Chinese.
 --mode fast (default) writes one output file per input shard, shards in parallel, byte-identical
 for any --num_workers, resumable (a rerun skips complete shards). --mode compat reproduces Google's
 script exactly (same seed -> same records), holding the whole corpus in memory as it does.
+In fast mode, --ngram_masking masks n-grams of whole words (MacBERT's 1-4-grams by default).
 
 Example:
   wwm-fast create --input_file 'seg/*.wseg' --vocab_file chinese_L-12_H-768_A-12/vocab.txt \\
@@ -62,6 +64,14 @@ def add_parser(subparsers, formatter):
                    help="segment raw text on the fly for whole word masking: 'ltp:PATH' (LTP "
                         "legacy model file or folder), 'ltp-neural:NAME_OR_PATH', 'jieba', "
                         "'pre:DELIM' (already segmented); implies --do_whole_word_mask")
+    add_bool_flag(w, "ngram_masking", False,
+                  "fast mode: mask n-grams of whole words (MacBERT), n drawn from "
+                  "--ngram_probs, never across [SEP]; needs --do_whole_word_mask (or "
+                  "--segmenter); the budget is still masked_lm_prob of the tokens, capped by "
+                  "--max_predictions_per_seq")
+    w.add_argument("--ngram_probs", default=argparse.SUPPRESS, metavar="P1,P2,...",
+                   help="with --ngram_masking: probabilities of n-grams of 1, 2, ... whole words, "
+                        "1 to 10 entries summing to 1 (default: 0.4,0.3,0.2,0.1, MacBERT's)")
     add_bool_flag(w, "next_sentence", True,
                   "build sentence pairs with next-sentence labels; false = single segments from "
                   "consecutive sentences, no NSP (RoBERTa-wwm-ext), fast mode only")
@@ -112,7 +122,8 @@ def run(args) -> int:
         segmenter=args.segmenter, mode=args.mode, next_sentence=args.next_sentence,
         num_workers=args.num_workers, num_threads=args.num_threads, gzip=args.gzip,
         errors=args.errors, overwrite=args.overwrite, progress=args.progress,
-        runner=args.runner, beam_options=_beam_options(args))
+        runner=args.runner, beam_options=_beam_options(args), ngram_masking=args.ngram_masking,
+        ngram_probs=getattr(args, "ngram_probs", None))
     print(stats.summary(), file=sys.stderr)
     if args.stats_file:
         from ..files import atomic_output
