@@ -247,6 +247,34 @@ def test_fuzz_sampler(c, inst, cfg, whole_word, threads):
     assert np.all(np.diff(p["pred_splits"]) <= cfg["pred"])
 
 
+ngram_tables = st.one_of(
+    st.lists(st.floats(0, 1), min_size=1, max_size=_masking.MAX_NGRAM_SIZE).filter(
+        lambda v: sum(v) > 0).map(lambda v: [x / sum(v) for x in v]),  # valid tables
+    st.lists(st.one_of(st.floats(-2, 2), st.sampled_from([float("nan"), float("inf"), -0.0])),
+             max_size=_masking.MAX_NGRAM_SIZE + 2))
+
+
+@fuzz(300)
+@given(corpora(), instance_sets(), configs, st.booleans(), ngram_tables, st.integers(1, 3))
+def test_fuzz_ngram_sampler(c, inst, cfg, whole_word, probs, threads):
+    try:
+        p = _masking.sample_ngram_masks(c, inst, cfg["seq"], cfg["pred"], cfg["prob"], whole_word,
+                                        np.array(probs, np.float64), ni.MASK, ni.RAND_IDS,
+                                        threads)
+    except ERRORS:
+        return
+    _check_ranges(inst, c, cfg["seq"])
+    _check_preds(p, len(inst["a_start"]), cfg["seq"])
+    assert np.all(np.diff(p["pred_splits"]) <= cfg["pred"])
+    masked, drawn = p["ngram_hist"], p["ngram_drawn_hist"]
+    assert len(masked) == len(drawn) == _masking.MAX_NGRAM_SIZE + 1 and masked[0] == drawn[0] == 0
+    assert masked.sum() == drawn.sum() and not drawn[len(probs) + 1:].any()
+    assert not drawn[1:len(probs) + 1][np.array(probs) == 0].any()  # a size of probability 0
+    sizes = np.arange(len(masked))
+    assert (sizes * masked).sum() == p["group_hist"].sum()  # words in n-grams = words masked
+    assert (sizes * masked).sum() <= (sizes * drawn).sum()  # n-grams are only ever shortened
+
+
 @fuzz(300)
 @given(corpora(), instance_sets(with_preds=True), configs,
        st.lists(st.integers(-1, 7), max_size=8), st.integers(1, 3), st.integers(0, 600))
@@ -355,7 +383,7 @@ def test_fuzz_targets_cover_every_native_entry_point():
         "_align": {"align_words"},
         "_instances": {"build_compat", "build_fast", "shuffled_order", "_py_pyrandom",
                        "_py_keyed_rng"},
-        "_masking": {"sample_masks"},
+        "_masking": {"sample_masks", "sample_ngram_masks"},
         "_tfrecord": {"serialize_into", "max_record_bytes", "frame_records", "crc32c"},
         "_records": {"index_records", "iter_records", "parse_example", "decode_bert_records",
                      "crc32c"},

@@ -1,7 +1,10 @@
 """``wwm-fast inspect``: decode BERT pre-training TFRecords to readable text, or summarise them.
 
-Reads records only (any writer's: wwm-fast create, Google's script); it must not depend on how
-they were made. The [MASK] id comes from ``--vocab_file`` when given.
+Reads records (any writer's: wwm-fast create, Google's script); what it computes from them must
+not depend on how they were made. The [MASK] id comes from ``--vocab_file`` when given. With
+--stats it also sums the whole-word and n-gram histograms of the ``<file>.stats.json`` that
+``wwm-fast create`` writes beside a file (records do not hold word boundaries), when that JSON
+describes the file (its output_bytes is the file's size).
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ Masked positions are shown as [MASK](label) when the model sees [MASK], token(la
 sees a random token, and token(=) when it sees the original token. Without --vocab_file, ids are
 shown and [MASK] is taken to be id 103 (as in Google's BERT vocabs). GZIP files are detected
 automatically.
+
+--stats also shows the lengths of the runs of consecutive masked tokens (from the records) and,
+for files written by wwm-fast create, the masked whole words and n-grams by size (from the
+<file>.stats.json beside each file).
 """
 
 # [MASK] in Google's BERT vocabs (Chinese, English cased/uncased, multilingual): used only when no
@@ -117,6 +124,46 @@ def format_example(ex: dict, inv=None, mask_id: int = GOOGLE_MASK_ID) -> str:
     return "\n".join(lines)
 
 
+#: ``masked_span_hist``: runs of 1..16 consecutive masked tokens, the last entry 16 or more
+SPAN_HIST_LEN = 17
+#: the histograms ``wwm-fast create`` writes into ``<file>.stats.json`` that --stats sums
+_CREATOR_HISTS = ("masked_group_hist", "masked_ngram_hist", "ngram_drawn_hist")
+
+
+def masked_span_hist(positions: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Histogram of the runs of consecutive masked positions (index = run length in tokens, the
+    last entry = SPAN_HIST_LEN - 1 or more) over records ``positions`` [n, max_predictions],
+    ``used`` = the masked_lm_weights > 0. Positions need not be sorted."""
+    big = np.iinfo(np.int64).max
+    pos = np.where(used, positions.astype(np.int64), big)
+    pos.sort(axis=1)
+    valid = pos != big
+    joins = np.zeros_like(valid)
+    joins[:, 1:] = valid[:, 1:] & valid[:, :-1] & (pos[:, 1:] == pos[:, :-1] + 1)
+    starts = (valid & ~joins)[valid]  # row-major: a row's first masked position starts a run
+    if not len(starts):
+        return np.zeros(SPAN_HIST_LEN, np.int64)
+    runs = np.bincount(np.cumsum(starts) - 1)
+    return np.bincount(np.minimum(runs, SPAN_HIST_LEN - 1), minlength=SPAN_HIST_LEN)
+
+
+def _creator_stats(path: str):
+    """The histograms of ``path``'s stats JSON when it describes this file, else None."""
+    import os
+
+    from ..stats import STATS_SUFFIX
+
+    try:
+        with open(path + STATS_SUFFIX, encoding="utf-8") as f:
+            d = json.load(f)
+        size = os.path.getsize(path)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(d, dict) or d.get("output_bytes") != size:
+        return None
+    return {k: d[k] for k in _CREATOR_HISTS if isinstance(d.get(k), list)}
+
+
 def summarize(files, mask_id: int = GOOGLE_MASK_ID) -> dict:
     """Totals over every record of ``files`` (every CRC is verified while reading).
 
@@ -126,8 +173,19 @@ def summarize(files, mask_id: int = GOOGLE_MASK_ID) -> dict:
 
     per_file, lengths, n_pred = {}, [], []
     shape = None
+    spans = np.zeros(SPAN_HIST_LEN, np.int64)
+    creator = {"stats_files": 0}
     counts = dict(mask=0, keep=0, random=0, random_next=0, single=0)
     for path in files:
+        found = _creator_stats(path)
+        if found is not None:
+            creator["stats_files"] += 1
+            for k, hist in found.items():
+                have = creator.setdefault(k, [0] * len(hist))
+                if len(have) < len(hist):
+                    have.extend([0] * (len(hist) - len(have)))
+                for i, x in enumerate(hist):
+                    have[i] += int(x)
         recs = read_bert_records(path)
         per_file[path] = n = len(recs["input_ids"])
         if not n:
@@ -147,12 +205,13 @@ def summarize(files, mask_id: int = GOOGLE_MASK_ID) -> dict:
         counts["random_next"] += int(recs["next_sentence_labels"][:, 0].sum())
         in_seq = np.arange(this[0])[None, :] < length[:, None]
         counts["single"] += int((~(recs["segment_ids"].astype(bool) & in_seq).any(1)).sum())
+        spans += masked_span_hist(recs["masked_lm_positions"], used)
         lengths.append(length)
         n_pred.append(used.sum(1))
         del recs
     n = sum(per_file.values())
     if n == 0:
-        return {"files": per_file, "records": 0}
+        return {"files": per_file, "records": 0, "creator_stats": creator}
     lengths = np.concatenate(lengths)
     n_pred = np.concatenate(n_pred)
     total_pred = int(n_pred.sum())
@@ -173,14 +232,24 @@ def summarize(files, mask_id: int = GOOGLE_MASK_ID) -> dict:
         "random_fraction": counts["random"] / max(1, total_pred),
         "random_next_fraction": counts["random_next"] / n,
         "single_segment_fraction": counts["single"] / n,
+        "masked_span_hist": [int(x) for x in spans],
+        "creator_stats": creator,
     }
+
+
+def _shares(hist) -> str:
+    total = sum(hist)
+    last = len(hist) - 1
+    return ", ".join(f"{k}{'+' if k == last and last >= 16 else ''}: {100 * hist[k] / total:.1f}%"
+                     for k in range(1, len(hist)) if hist[k]) if total else "none"
 
 
 def _format_summary(s: dict) -> str:
     if not s["records"]:
         return f"0 records in {len(s['files'])} file(s)"
     pct = s["length_percentiles"]
-    return "\n".join([
+    creator = s["creator_stats"]
+    lines = [
         f"{s['records']:,} records in {len(s['files'])} file(s) (all CRCs valid); "
         f"max_seq_length {s['max_seq_length']}, max_predictions_per_seq "
         f"{s['max_predictions_per_seq']}",
@@ -191,6 +260,20 @@ def _format_summary(s: dict) -> str:
         f"kept {100 * s['keep_fraction']:.1f}%, random {100 * s['random_fraction']:.1f}%",
         f"next sentence: {100 * s['random_next_fraction']:.1f}% random next; single-segment "
         f"records {100 * s['single_segment_fraction']:.1f}%",
-    ])
+        f"runs of consecutive masked tokens by length: {_shares(s['masked_span_hist'])}",
+    ]
+    if creator["stats_files"]:
+        source = f"(stats JSON of {creator['stats_files']} of {len(s['files'])} file(s))"
+        if "masked_group_hist" in creator:
+            lines.append(f"masked whole words by size in tokens {source}: "
+                         f"{_shares(creator['masked_group_hist'])}")
+        if "masked_ngram_hist" in creator:
+            lines.append(f"masked n-grams by size in words {source}: "
+                         f"{_shares(creator['masked_ngram_hist'])}; sizes drawn: "
+                         f"{_shares(creator['ngram_drawn_hist'])}")
+    else:
+        lines.append("no wwm-fast stats JSON beside the files: whole-word and n-gram sizes are "
+                     "not recorded in the records themselves")
+    return "\n".join(lines)
 
 
