@@ -46,7 +46,7 @@ constexpr int kMaxNgramSize = 10;
 constexpr int kNgramHistLen = kMaxNgramSize + 1;
 // How far the table's sum may be from 1 (then it is normalised): "0.4,0.3,0.2,0.1" sums to
 // 0.9999999999999999 in doubles, and a user writing thirds writes 0.333333.
-constexpr double kNgramSumTolerance = 1e-6;
+constexpr double kNgramSumTolerance = 1e-5;
 
 // The size table: cum[k - 1] = P(size <= k), normalised; the last size of positive probability
 // has cum 2.0, so every u in [0, 1) gets a size whatever the rounding.

@@ -42,14 +42,14 @@ MAX_NGRAM_SIZE: int = _masking.MAX_NGRAM_SIZE
 MACBERT_NGRAM_PROBS: Tuple[float, ...] = (0.4, 0.3, 0.2, 0.1)
 
 #: How far a table's sum may be from 1 (it is then normalised): csrc/ngram.h's tolerance.
-NGRAM_SUM_TOLERANCE = 1e-6
+NGRAM_SUM_TOLERANCE = 1e-5
 
 
 def parse_ngram_probs(value: Union[str, Sequence[float]],
                       name: str = "ngram_probs") -> Tuple[float, ...]:
     """The n-gram size table ``value`` (``"0.4,0.3,0.2,0.1"`` or a sequence of numbers), checked:
     entry k is the probability of an n-gram of k whole words; 1 to MAX_NGRAM_SIZE entries, each a
-    finite number >= 0, summing to 1 (within 1e-6). ValueError names ``name`` and the value."""
+    finite number >= 0, summing to 1 (within 1e-5). ValueError names ``name`` and the value."""
     if isinstance(value, str):
         parts = [p.strip() for p in value.split(",")]
         if value.strip() == "":
