@@ -54,6 +54,10 @@ DIGESTS = {
              "c47d1d551995b550d61e145ffc866c9b3a00a7c863d3a81bd212eb0a25691414"),
     "beam_wwm_cache": (["36aa2bc7258213b8150b072b6fbd6099b2d11c6ab5f2802fc1724774aeaaab50"],
                        "92d0050a85b31aaa386ae6257b4748f974d259b07aced7e681648a6e92a70b41"),
+    # pinned when n-gram masking was added (issue 15)
+    "fast_ngram": (["9cd3a1bf05c2d6b7cab92333e9256cd14e72b94323e7cab43ea2c262605654d9",
+                    "880a8c32e6ccc985ee2ded3baf840863600f1a5597afaea87bb17aeeeba78c2b"],
+                   "e8eb8e9e9ea294a938bbbf823fa45483091f142f4e16dd31624c0c776640d75e"),
 }
 
 # case -> (inputs, create_instances keyword arguments); inputs name the fixture's files
@@ -82,6 +86,8 @@ CASES = {
     # 10: the Beam runner, whole words from a segmentation cache: the bytes of case 2
     "beam_wwm_cache": (["pd_cache"], dict(do_whole_word_mask=True, runner="beam",
                                           beam_options=["--direct_num_workers=1"])),
+    # 11: fast, n-gram masking (MacBERT's table) over the words of a segmenter run on the fly
+    "fast_ngram": (["pd_seg", "rv"], dict(segmenter="pre", ngram_masking=True, num_workers=2)),
 }
 
 
