@@ -172,6 +172,10 @@ class TestCreate:
         "fast_2threads": ("text", ["--num_threads=2"], 5),
         "fast_wwm": ("cache", ["--num_threads=1", "--do_whole_word_mask"], 5),
         "fast_wwm_2threads": ("cache", ["--num_threads=2", "--do_whole_word_mask"], 5),
+        "fast_wwm_ngram": ("cache", ["--num_threads=1", "--do_whole_word_mask", "--ngram_masking"],
+                           5),
+        "fast_wwm_ngram_2threads": ("cache", ["--num_threads=2", "--do_whole_word_mask",
+                                              "--ngram_masking"], 5),
         "compat": ("text", ["--mode=compat", "--num_threads=1"], 3),
         "compat_wwm": ("cache", ["--mode=compat", "--num_threads=1", "--do_whole_word_mask"], 3),
     }
@@ -209,6 +213,78 @@ class TestCreate:
             a / b for a, b in zip(walls[1], walls[2])), 2)
         benchmark.extra_info.update(info)
         print(f"\nzh_all x{COPIES} in {N_SHARDS} shards, 1 vs 2 workers: {info}", file=sys.stderr)
+
+
+class TestNgramOverhead:
+    """Issue 15: n-gram masking costs <= 10% over whole-word masking in fast mode. The two
+    commands alternate round by round (which goes first alternates too), so both see the same
+    machine load; extra_info has wall and CPU seconds, best vs best and the median of pairs."""
+
+    def test_create_ngram_vs_wwm(self, benchmark, vocab_file, zh_caches, tmp_path):
+        import statistics
+
+        runs = {"wwm": [], "ngram": []}
+        turn = [0]
+
+        def pair():
+            order = ("wwm", "ngram") if turn[0] % 2 == 0 else ("ngram", "wwm")
+            turn[0] += 1
+            for which in order:
+                extra = ["--ngram_masking"] if which == "ngram" else []
+                cmd = _ours(zh_caches, tmp_path / "out" / "t.tfrecord",
+                            f"--vocab_file={vocab_file}", "--num_workers=1", "--num_threads=1",
+                            "--do_whole_word_mask", *extra)
+                _fresh(tmp_path / "out")
+                wall, _, cpu = _measure(cmd)
+                runs[which].append((wall, cpu))
+
+        benchmark.pedantic(pair, rounds=8, warmup_rounds=0)
+        info = {}
+        for k, label in ((0, "wall"), (1, "cpu")):
+            wwm = [r[k] for r in runs["wwm"]]
+            ngram = [r[k] for r in runs["ngram"]]
+            info[f"{label}_s_best_wwm"] = round(min(wwm), 3)
+            info[f"{label}_s_best_ngram"] = round(min(ngram), 3)
+            info[f"{label}_ngram_vs_wwm_best"] = round(min(ngram) / min(wwm), 3)
+            info[f"{label}_ngram_vs_wwm_median_of_pairs"] = round(
+                statistics.median(n / w for n, w in zip(ngram, wwm)), 3)
+        benchmark.extra_info.update(info)
+        print(f"\nn-gram vs whole-word masking, create fast, 1 worker, 1 thread: {info}",
+              file=sys.stderr)
+
+    def test_sampler_ngram_vs_wwm(self, benchmark, vocab_file, zh_caches):
+        """The sampler alone (sample_masks on zh_all's instances, dupe 5, 1 thread), CPU
+        seconds, the two samplers alternating, best of 15 each."""
+        import wwm_fast
+        from wwm_fast.instances import build_instances, documents_from_encoding
+        from wwm_fast.masking import MACBERT_NGRAM_PROBS, sample_masks
+        from wwm_fast.segmentation import read_cache
+
+        tok = wwm_fast.FullTokenizer(vocab_file)
+        work = []
+        for index, path in enumerate(zh_caches.split(",")):
+            cache = read_cache(path)
+            enc = tok.encode_file_bytes(cache.data, source=path, with_offsets=True)
+            ws = wwm_fast.align_words(enc, cache.words, tok.is_subword(enc.ids)).word_start
+            docs = documents_from_encoding(enc, ws)
+            work.append((docs, build_instances(docs, tok, mode="fast", shard=index,
+                                               dupe_factor=5, do_whole_word_mask=True)))
+        times = {"wwm": [], "ngram": []}
+
+        def once():
+            for which in ("wwm", "ngram") if len(times["wwm"]) % 2 == 0 else ("ngram", "wwm"):
+                probs = MACBERT_NGRAM_PROBS if which == "ngram" else None
+                t0 = time.process_time()
+                for docs, inst in work:
+                    sample_masks(docs, inst, tok, ngram_probs=probs, num_threads=1)
+                times[which].append(time.process_time() - t0)
+
+        benchmark.pedantic(once, rounds=15, warmup_rounds=1)
+        info = {"cpu_s_best_wwm": round(min(times["wwm"]), 4),
+                "cpu_s_best_ngram": round(min(times["ngram"]), 4),
+                "ngram_vs_wwm_best": round(min(times["ngram"]) / min(times["wwm"]), 3)}
+        benchmark.extra_info.update(info)
+        print(f"\nsample_masks alone, n-gram vs whole-word: {info}", file=sys.stderr)
 
 
 BASELINE = os.environ.get("WWM_FAST_BASELINE")

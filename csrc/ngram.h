@@ -5,6 +5,9 @@
 //   (MacBERT: 1..4 words with 40/30/20/10%). Words are the same groups as SampleMasks': a token
 //   starts a word where corpus.word_start is 1 (whole_word) or always (!whole_word), and the
 //   first token of each segment always starts one; an n-gram never crosses [SEP].
+// Example: [CLS] 我们 喜欢 你 [SEP] 好 [SEP] (words 我们 喜欢 你 | 好), table {0, 0, 1} (always 3
+//   words), budget 6: a draw at 喜欢 grows right to 你, meets [SEP], grows left to 我们 -- one
+//   3-gram of 5 tokens; 好 (1 token) then still fits and is a 1-gram (its segment has one word).
 // Algorithm, per instance (one KeyedRng stream keyed by instances.key[i]; the call order below
 //   is the contract, the README states it for users):
 //   words w = 0 .. W-1 in position order, A's words first (W_A of them), then B's;
@@ -28,7 +31,10 @@
 // Every masked n-gram comes from exactly one draw and the decision to draw never depends on the
 //   size drawn, so drawn_hist follows the table exactly (Wald): the test checks it within
 //   binomial bounds. masked_hist shows what the shortening did.
+// Args: corpus, instances and probs are borrowed for the call; outputs are filled (owned by the
+//   caller).
 // Complexity: O(length) per instance.
+// Equivalent to: sample_instance of tests/ngram_reference.py (pure Python, the test's oracle).
 #ifndef WWM_FAST_CSRC_NGRAM_H_
 #define WWM_FAST_CSRC_NGRAM_H_
 

@@ -257,7 +257,7 @@ def test_zh_all_whole_words_intact(shards, masked):
             np.testing.assert_array_equal(labels, docs.ids[src[r, pos]])
             # a continuation token is masked exactly when the token before it is
             split = cont[:, 1:] & (is_masked[:, 1:] != is_masked[:, :-1])
-            assert not split.any(), f"a word is masked partly in instance {lo + split.any(1).argmax()}"
+            assert not split.any(), f"a word masked partly: instance {lo + split.any(1).argmax()}"
         assert (docs.word_start == 0).sum() > 0.3 * len(docs.ids)  # real multi-token words
 
 
