@@ -51,7 +51,11 @@ struct MaskScratch {
   std::vector<int32_t> members;      // positions, grouped
   std::vector<int32_t> group_start;  // n_groups + 1 entries used
   std::vector<int32_t> order;
-  std::vector<int32_t> shown;        // per position: the id shown, or -1 (not chosen)
+  std::vector<int32_t> shown;        // per position: the id shown where chosen
+  // per position: 1 while chosen. A flag, not a sentinel id in `shown`: the ids come from the
+  // caller (mask_id, rand_ids, the corpus), and a negative one must not drop a prediction that
+  // the count (pred_splits) already has.
+  std::vector<uint8_t> chosen;
   int n_groups = 0;
 
   void Reserve(int length) {
@@ -59,7 +63,8 @@ struct MaskScratch {
       members.resize(length + 1);
       group_start.resize(length + 1);
       order.resize(length + 1);
-      shown.assign(length + 1, -1);
+      shown.resize(length + 1);
+      chosen.assign(length + 1, 0);
     }
   }
 };
@@ -69,7 +74,8 @@ struct MaskScratch {
 constexpr int kWordSizeHistLen = 17;
 
 // Throws std::invalid_argument naming the bad value (max_predictions not in [1, kMaxSeqLength],
-// masked_lm_prob not in (0, 1), an empty or missing rand_ids table).
+// masked_lm_prob not in (0, 1), a negative mask_id, an empty or missing rand_ids table or a
+// negative id in it).
 void CheckMaskConfig(const MaskConfig& cfg);
 
 // Fast mode's vectorised sampler.
@@ -106,6 +112,7 @@ int SelectAndMask(int length, const MaskConfig& cfg, bool full_shuffle, Rng& rng
   const int32_t* members = s->members.data();
   const int32_t* group_start = s->group_start.data();
   int32_t* shown = s->shown.data();
+  uint8_t* chosen = s->chosen.data();
   for (int g = 0; g < n_groups; ++g) order[g] = g;
   if (full_shuffle) Shuffle(rng, order, static_cast<size_t>(n_groups));
   const int n_predict = NumToPredict(length, cfg);
@@ -130,17 +137,18 @@ int SelectAndMask(int length, const MaskConfig& cfg, bool full_shuffle, Rng& rng
         id = cfg.rand_ids[rng.RandBelow(static_cast<uint64_t>(cfg.rand_size))];
       }
       shown[pos] = id;
+      chosen[pos] = 1;
       ++count;
     }
     if (!out->group_hist.empty()) ++out->group_hist[std::min(e - b, kWordSizeHistLen - 1)];
   }
   // Sorted by position: scan the positions (O(length), cheaper than sorting ~20 pairs).
   for (int pos = 0; pos < length; ++pos) {
-    if (shown[pos] < 0) continue;
+    if (!chosen[pos]) continue;
     out->positions.push_back(pos);
     out->input_ids.push_back(shown[pos]);
     out->labels.push_back(original(pos));
-    shown[pos] = -1;
+    chosen[pos] = 0;
   }
   return count;
 }

@@ -49,6 +49,7 @@ int SelectNgrams(int length, const MaskConfig& cfg, const NgramTable& table, int
   const int32_t* members = s->members.data();
   const int32_t* group_start = s->group_start.data();
   int32_t* shown = s->shown.data();
+  uint8_t* chosen = s->chosen.data();
   Predictions& out = part->preds;
   for (int g = 0; g < n_words; ++g) {
     order[g] = g;
@@ -94,6 +95,7 @@ int SelectNgrams(int length, const MaskConfig& cfg, const NgramTable& table, int
           id = cfg.rand_ids[rng.RandBelow(static_cast<uint64_t>(cfg.rand_size))];
         }
         shown[pos] = id;
+        chosen[pos] = 1;
       }
       ++out.group_hist[std::min(e - b, kWordSizeHistLen - 1)];
     }
@@ -102,11 +104,11 @@ int SelectNgrams(int length, const MaskConfig& cfg, const NgramTable& table, int
     count += n_tokens;
   }
   for (int pos = 0; pos < length; ++pos) {
-    if (shown[pos] < 0) continue;
+    if (!chosen[pos]) continue;  // (a flag: ids from the caller may be anything)
     out.positions.push_back(pos);
     out.input_ids.push_back(shown[pos]);
     out.labels.push_back(tokens[pos]);
-    shown[pos] = -1;
+    chosen[pos] = 0;
   }
   return count;
 }

@@ -175,9 +175,24 @@ def test_serialize_checks_pred_splits():
         _serialize(short)
 
 
+MACBERT = np.array([0.4, 0.3, 0.2, 0.1])
+
+
+def _ngram(c, inst, seq, pred, prob, whole_word, mask_id, rand_ids, threads):
+    """sample_ngram_masks (issue 15) with sample_masks' arguments and MacBERT's table."""
+    return _masking.sample_ngram_masks(c, inst, seq, pred, prob, whole_word, MACBERT, mask_id,
+                                       rand_ids, threads)
+
+
+# both native samplers: every sampler check below runs on each
+SAMPLERS = pytest.mark.parametrize("sample", [_masking.sample_masks, _ngram],
+                                   ids=["sample_masks", "sample_ngram_masks"])
+
+
+@SAMPLERS
 @pytest.mark.parametrize("field, value", [("a_start", 2**63 - 1), ("b_start", 2**63 - 1),
                                           ("a_start", -1), ("a_len", -3), ("b_len", 2**31 - 1)])
-def test_instance_ranges_cannot_overflow(field, value):
+def test_instance_ranges_cannot_overflow(field, value, sample):
     # a_start near 2^63 with a_len 1 passed "a_start + a_len > n" by wrapping: ids[-1] was read
     inst = ni.instances([0], [1], [3], [1])
     inst[field][0] = value
@@ -185,7 +200,7 @@ def test_instance_ranges_cannot_overflow(field, value):
                                          + field[0] + r"_start"):
         _serialize(inst)
     with pytest.raises(IndexError, match=r"instance 0 points outside the corpus"):
-        _masking.sample_masks(ni.corpus(), inst, 16, 4, 0.15, True, ni.MASK, ni.RAND_IDS, 1)
+        sample(ni.corpus(), inst, 16, 4, 0.15, True, ni.MASK, ni.RAND_IDS, 1)
 
 
 def test_huge_lengths_ahead_in_the_order_do_not_hang():
@@ -209,12 +224,13 @@ def test_huge_lengths_ahead_in_the_order_do_not_hang():
     """)
 
 
-def test_too_long_instances_are_rejected():
+@SAMPLERS
+def test_too_long_instances_are_rejected(sample):
     inst = ni.instances([0], [13], [20], [1])
     with pytest.raises(ValueError, match="instance 0 has 17 tokens > max_seq_length 16"):
         _serialize(inst)
     with pytest.raises(ValueError, match="instance 0 has 17 tokens > max_seq_length 16"):
-        _masking.sample_masks(ni.corpus(), inst, 16, 4, 0.15, True, ni.MASK, ni.RAND_IDS, 1)
+        sample(ni.corpus(), inst, 16, 4, 0.15, True, ni.MASK, ni.RAND_IDS, 1)
 
 
 @pytest.mark.parametrize("seq, pred, message", [
@@ -282,6 +298,7 @@ def test_corpus_splits_are_checked_by_every_kernel(split, message):
     inst = ni.instances([0], [2], [0], [0])
     calls = [
         lambda: _masking.sample_masks(c, inst, 16, 4, 0.15, True, ni.MASK, ni.RAND_IDS, 1),
+        lambda: _ngram(c, inst, 16, 4, 0.15, True, ni.MASK, ni.RAND_IDS, 1),
         lambda: _instances.build_fast(c, 1, 0, 16, 4, 0.15, 0.1, 1, True, ni.RAND_IDS),
         lambda: _instances.build_compat(c, [1], 16, 4, 0.15, 0.1, 1, True, ni.CLS, ni.SEP,
                                         ni.MASK, ni.RAND_IDS),
@@ -296,22 +313,52 @@ def test_builder_config_ranges():
     with pytest.raises(ValueError,
                        match=r"max_seq_length must be in \[5, 1048576\] .*got 2147483647"):
         _instances.build_fast(c, 1, 0, 2**31 - 1, 4, 0.15, 0.1, 1, True, ni.RAND_IDS)
-    with pytest.raises(ValueError,
-                       match=r"max_predictions_per_seq must be in \[1, 1048576\], got 0"):
-        _masking.sample_masks(c, ni.instances([0], [2], [0], [0]), 16, 0, 0.15, True, ni.MASK,
-                              ni.RAND_IDS, 1)
-    with pytest.raises(ValueError, match=r"max_predictions_per_seq must be in .*got 2147483647"):
-        _masking.sample_masks(c, ni.instances([0], [2], [0], [0]), 16, 2**31 - 1, 0.15, True,
-                              ni.MASK, ni.RAND_IDS, 1)  # reserved n x 2^31 predictions
-    with pytest.raises(ValueError, match="rand_ids"):
-        _masking.sample_masks(c, ni.instances([0], [2], [0], [0]), 16, 4, 0.15, True, ni.MASK,
-                              np.zeros(0, np.int32), 1)
+    for sample in (_masking.sample_masks, _ngram):
+        with pytest.raises(ValueError,
+                           match=r"max_predictions_per_seq must be in \[1, 1048576\], got 0"):
+            sample(c, ni.instances([0], [2], [0], [0]), 16, 0, 0.15, True, ni.MASK,
+                   ni.RAND_IDS, 1)
+        with pytest.raises(ValueError,
+                           match=r"max_predictions_per_seq must be in .*got 2147483647"):
+            sample(c, ni.instances([0], [2], [0], [0]), 16, 2**31 - 1, 0.15, True,
+                   ni.MASK, ni.RAND_IDS, 1)  # reserved n x 2^31 predictions
+        with pytest.raises(ValueError, match=r"max_seq_length must be in \[2, 1048576\], got 1"):
+            sample(c, ni.instances([0], [2], [0], [0]), 1, 4, 0.15, True, ni.MASK,
+                   ni.RAND_IDS, 1)
+        with pytest.raises(ValueError, match=r"masked_lm_prob must be in \(0, 1\), got nan"):
+            sample(c, ni.instances([0], [2], [0], [0]), 16, 4, float("nan"), True, ni.MASK,
+                   ni.RAND_IDS, 1)
+        with pytest.raises(ValueError, match="rand_ids"):
+            sample(c, ni.instances([0], [2], [0], [0]), 16, 4, 0.15, True, ni.MASK,
+                   np.zeros(0, np.int32), 1)
     with pytest.raises(ValueError, match=r"randint needs arg >= 0, got -1"):  # RandBelow(0) hung
         _instances._py_pyrandom([1], [("randint", -1)])
     with pytest.raises(ValueError, match=r"getrandbits needs arg in \[0, 64\], got 65"):
         _instances._py_pyrandom([1], [("getrandbits", 65)])
     with pytest.raises(ValueError, match=r"n must be in \[0, 2\^24\], got -1"):
         _instances._py_keyed_rng(1, -1, 0)
+
+
+@SAMPLERS
+def test_sampler_ids_are_checked_or_kept(sample):
+    """The samplers marked a chosen position by a negative id: mask_id -1, a negative rand_ids
+    entry or corpus id dropped predictions that pred_splits still counted (8 counted, 2 there)."""
+    c = ni.corpus()
+    inst = ni.instances([0, 10], [5, 5], [20, 30], [5, 5])
+    with pytest.raises(ValueError, match=r"mask_id must be >= 0, got -1"):
+        sample(c, inst, 16, 5, 0.3, True, -1, ni.RAND_IDS, 1)
+    bad = ni.RAND_IDS.copy()
+    bad[2] = -7
+    with pytest.raises(ValueError, match=r"rand_ids must be ids >= 0, got -7 at index 2"):
+        sample(c, inst, 16, 5, 0.3, True, ni.MASK, bad, 1)
+    # corpus ids are not scanned (a shard has ~10^9): a negative one comes back as it is
+    c = dict(c, ids=np.full_like(c["ids"], -3))
+    for key in range(20):
+        inst["key"] = np.array([2 * key, 2 * key + 1], np.uint64)
+        p = sample(c, inst, 16, 5, 0.3, True, ni.MASK, ni.RAND_IDS, 1)
+        assert p["pred_splits"].tolist() == [0, 4, 8]
+        assert len(p["pred_positions"]) == len(p["pred_input_ids"]) == len(p["pred_labels"]) == 8
+        assert (p["pred_labels"] == -3).all()
 
 
 def test_pickled_arrays_are_accepted_and_give_the_same_output():
