@@ -28,20 +28,37 @@ Start method (``start_method``): the one the program chose with
 
 Until issue 12, ``create`` always forked and ``segment_files`` always spawned (written to keep
 LTP's Rust pool out of forks, which ltp-extension handles itself, see above).
+
+Ctrl-C acts within a fraction of a second, and no output is completed after it:
+
+* in the workers, SIGINT (a terminal's Ctrl-C reaches the whole process group) calls
+  ``files.cancel_outputs()``, so no output of that worker is renamed into place any more, and
+  interrupts the task when one runs (an idle worker stays quiet: no traceback per worker);
+* in the calling process, KeyboardInterrupt cancels its outputs the same way and kills the workers
+  (SIGKILL) instead of waiting for the tasks that run; the runner then removes their temporary
+  files (``run_shards`` for create);
+* work done in this process (``num_workers=1``, and compat mode) runs in a helper thread while the
+  main thread waits (``run_interruptibly``): a native kernel can run for seconds without
+  returning to Python, and Python handles signals only between bytecodes of the main thread.
+  The interrupted thread is abandoned (a daemon thread); it can no longer rename an output.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import time
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+from .files import cancel_outputs
 from .shard import ShardJob, remove_stale_temporaries, run_shard
 from .stats import ShardStats
 
-__all__ = ["run_tasks", "TaskRun", "run_shards", "start_method", "progress_bar"]
+__all__ = ["run_tasks", "TaskRun", "run_shards", "start_method", "progress_bar",
+           "run_interruptibly"]
 
 
 def start_method() -> str:
@@ -88,11 +105,12 @@ class TaskRun:
             import multiprocessing
 
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                num_workers, mp_context=multiprocessing.get_context(start_method()))
+                num_workers, mp_context=multiprocessing.get_context(start_method()),
+                initializer=_init_worker)
             try:
                 self._submit()
-            except BaseException:
-                self.close()
+            except BaseException as e:
+                self.close(kill=isinstance(e, KeyboardInterrupt))
                 raise
 
     def _submit(self):
@@ -103,7 +121,7 @@ class TaskRun:
             except StopIteration:
                 self._exhausted = True
                 return
-            self._pending.append((self._pool.submit(self._fn, *args), tag))
+            self._pending.append((self._pool.submit(_run_task, self._fn, *args), tag))
 
     def __iter__(self) -> Iterator[Tuple[Any, Any]]:
         return self
@@ -113,7 +131,7 @@ class TaskRun:
             raise StopIteration
         if self._pool is None:  # in this process
             tag, args = next(self._tasks)
-            return tag, self._fn(*args)
+            return tag, run_interruptibly(self._fn, *args)
         try:
             self._submit()
             if not self._pending:
@@ -133,23 +151,89 @@ class TaskRun:
             return tag, fut.result()
         except StopIteration:
             raise
-        except BaseException:
-            self.close()
+        except BaseException as e:
+            self.close(kill=isinstance(e, KeyboardInterrupt))
             raise
 
-    def close(self) -> None:
-        """Cancel what has not started, wait for what runs, stop the workers."""
+    def close(self, kill: bool = False) -> None:
+        """Cancel what has not started, wait for what runs, stop the workers; ``kill``
+        (KeyboardInterrupt): this process's outputs are cancelled and the workers killed at once,
+        the tasks that run are not waited for."""
         self._closed = True
+        if kill:
+            cancel_outputs()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             self._pending.clear()
+            if kill:
+                # ProcessPoolExecutor has no public kill before Python 3.14 (kill_workers)
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    with contextlib.suppress(OSError, AttributeError, ValueError):
+                        proc.kill()
             pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> "TaskRun":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(kill=exc_type is not None and issubclass(exc_type, KeyboardInterrupt))
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------------
+
+_task_running = False  # in a worker: a task runs now (SIGINT interrupts it)
+
+
+def _init_worker() -> None:
+    """A worker's SIGINT handler: no more renames of its outputs; interrupt the running task."""
+    signal.signal(signal.SIGINT, _worker_sigint)
+
+
+def _worker_sigint(signum, frame) -> None:
+    cancel_outputs()
+    if _task_running:
+        raise KeyboardInterrupt
+    # idle: the parent stops the pool; a KeyboardInterrupt here would print a traceback
+
+
+def _run_task(fn: Callable, *args):
+    global _task_running
+    _task_running = True
+    try:
+        return fn(*args)
+    finally:
+        _task_running = False
+
+
+def run_interruptibly(fn: Callable, *args):
+    """``fn(*args)`` in a helper thread while the main thread waits, so that Ctrl-C acts within
+    0.1 s even while ``fn`` is inside a native kernel (Python handles signals only between
+    bytecodes of the main thread). On KeyboardInterrupt this process's outputs are cancelled
+    (``files.cancel_outputs``) and the helper thread is abandoned: it cannot complete an output
+    any more. Called outside the main thread, it simply calls ``fn``."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return fn(*args)
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["value"] = fn(*args)
+        except BaseException as e:  # handed to the main thread
+            outcome["error"] = e
+
+    thread = threading.Thread(target=work, name="wwm-fast-work", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except KeyboardInterrupt:
+        cancel_outputs()
+        raise
+    if "error" in outcome:
+        raise outcome.pop("error")
+    return outcome["value"]
 
 
 # -- progress --------------------------------------------------------------------------------------
@@ -194,18 +278,22 @@ def run_shards(inputs: Sequence[str], outputs: Sequence[str], job: ShardJob, *, 
     results: List[Optional[ShardStats]] = [None] * len(inputs)
     tasks = [(i, (i, p, o, job, overwrite)) for i, (p, o) in enumerate(zip(inputs, outputs))]
     t0 = time.perf_counter()
-    # the workers are forked here, before the progress bar starts its thread
-    with run_tasks(run_shard, tasks, num_workers) as shards:
-        bar = progress_bar(sum(sizes), "create", progress)
-        try:
-            for i, stats in shards:
-                results[i] = stats
-                bar.update(sizes[i])
-                n_inst = sum(s.instances for s in results if s is not None and not s.skipped)
-                bar.set_postfix(instances=f"{n_inst:,}",
-                                per_s=f"{n_inst / max(1e-9, time.perf_counter() - t0):,.0f}")
-        finally:
-            bar.close()
+    try:
+        # the workers are forked here, before the progress bar starts its thread
+        with run_tasks(run_shard, tasks, num_workers) as shards:
+            bar = progress_bar(sum(sizes), "create", progress)
+            try:
+                for i, stats in shards:
+                    results[i] = stats
+                    bar.update(sizes[i])
+                    n_inst = sum(s.instances for s in results if s is not None and not s.skipped)
+                    bar.set_postfix(instances=f"{n_inst:,}",
+                                    per_s=f"{n_inst / max(1e-9, time.perf_counter() - t0):,.0f}")
+            finally:
+                bar.close()
+    except KeyboardInterrupt:  # killed workers (or an abandoned thread) left temporary files
+        remove_stale_temporaries(list(outputs))
+        raise
     return results
 
 

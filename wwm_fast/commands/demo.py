@@ -18,7 +18,8 @@ import os
 import sys
 import time
 
-from ._flags import add_bool_flag
+from ._flags import (MAX_DUPE_FACTOR, MAX_SEQ_LENGTH, MAX_THREADS, add_bool_flag,
+                     int_flag)
 
 DESCRIPTION = __doc__.split("\n\n", 1)[1]
 
@@ -36,11 +37,14 @@ def add_parser(subparsers, formatter):
     p.add_argument("--segmenter", default=None,
                    help="use this segmenter spec instead of training an LTP model "
                         "(e.g. 'ltp:/models/ltp-legacy' or 'jieba')")
-    p.add_argument("--epoch", type=int, default=2, help="LTP training epochs")
-    p.add_argument("--dupe_factor", type=int, default=2)
-    p.add_argument("--max_seq_length", type=int, default=128)
-    p.add_argument("--num_workers", type=int, default=None)
-    p.add_argument("--train_steps", type=int, default=200,
+    p.add_argument("--epoch", type=int_flag(1, 1000), default=2, help="LTP training epochs")
+    p.add_argument("--dupe_factor", type=int_flag(1, MAX_DUPE_FACTOR), default=2,
+                   help="create's --dupe_factor")
+    p.add_argument("--max_seq_length", type=int_flag(5, MAX_SEQ_LENGTH), default=128,
+                   help="create's and the tiny BERT's --max_seq_length")
+    p.add_argument("--num_workers", type=int_flag(1, MAX_THREADS), default=None,
+                   help="create's worker processes (default: cores, <= shards)")
+    p.add_argument("--train_steps", type=int_flag(0, 1_000_000), default=200,
                    help="steps of a tiny BERT trained on the TFRecords (0 = skip; needs "
                         "'wwm-fast[train]')")
     add_bool_flag(p, "progress", True, "progress bars on stderr")

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..files import expand_input_files
 from ..tfrecord import parse_example, read_records
-from ._flags import add_bool_flag
+from ._flags import add_bool_flag, int_flag
 
 DESCRIPTION = """\
 Decode pre-training TFRecords (from wwm-fast create or Google's create_pretraining_data.py):
@@ -38,7 +38,7 @@ def add_parser(subparsers, formatter):
     p.add_argument("--vocab_file", default=None,
                    help="vocab.txt: show tokens instead of ids, and take the [MASK] id from it "
                         f"(without it: {GOOGLE_MASK_ID}, Google's)")
-    p.add_argument("--max_records", type=int, default=3,
+    p.add_argument("--max_records", type=int_flag(1, 2 ** 31 - 1), default=3,
                    help="records to show per file (without --stats)")
     add_bool_flag(p, "stats", False, "summarise all records instead of printing them")
     add_bool_flag(p, "json", False, "with --stats: print the summary as JSON")
