@@ -48,6 +48,8 @@ def add_parser(subparsers, formatter):
                    help="steps of a tiny BERT trained on the TFRecords (0 = skip; needs "
                         "'wwm-fast[train]')")
     add_bool_flag(p, "progress", True, "progress bars on stderr")
+    add_bool_flag(p, "verbose", False, "show TensorFlow's start-up log lines while training (hidden "
+                  "by default, as by wwm-train)")
     p.set_defaults(func=run)
     return p
 
@@ -198,12 +200,14 @@ def _train(out, vocab, records, args):
     from ..files import atomic_output
     from ..tokenization import load_vocab
 
-    try:
-        from wwm_trainer.cli import main as wwm_train
-    except ImportError as e:
-        _say(f"6/6 training skipped: the trainer needs TensorFlow ({e}); "
-             f"pip install 'wwm-fast[train]'")
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None \
+            or importlib.util.find_spec("wwm_trainer") is None:
+        _say("6/6 training skipped: the trainer needs TensorFlow; pip install 'wwm-fast[train]'")
         return
+    from wwm_trainer.cli import main as wwm_train
+
     config = os.path.join(out, "tiny_bert_config.json")
     with atomic_output(config, "w") as f:
         json.dump({"vocab_size": len(load_vocab(vocab)), "hidden_size": 128,
@@ -226,7 +230,8 @@ def _train(out, vocab, records, args):
         f"--max_predictions_per_seq={_max_predictions(args.max_seq_length)}",
         f"--num_train_steps={steps}", f"--num_warmup_steps={max(1, steps // 10)}",
         "--learning_rate=3e-2", f"--save_checkpoints_steps={steps}",
-        f"--iterations_per_loop={max(1, min(50, steps))}", "--max_eval_steps=10"])
+        f"--iterations_per_loop={max(1, min(50, steps))}", "--max_eval_steps=10",
+        f"--verbose={bool(args.verbose)}"])
     if rc:
         raise ValueError(f"wwm-train failed with exit code {rc}")
     _say(f"trained in {time.perf_counter() - t0:.1f} s; Google-format checkpoint in {ckpt} "

@@ -64,8 +64,13 @@ def run(args) -> int:
         for k, record in enumerate(read_records(path)):
             if k >= args.max_records:
                 break
+            try:
+                ex = parse_example(record)
+            except ValueError as e:  # name the file and the record (the parser cannot)
+                raise ValueError(f"{path}: record {k}: {e}") from None
+            _features(ex, path, k)  # a valid Example of other features: say so, with the record
             print(f"== {path} record {k} ==")
-            print(format_example(parse_example(record), inv, mask_id=mask_id))
+            print(format_example(ex, inv, mask_id=mask_id))
             print()
     return 0
 
@@ -85,7 +90,7 @@ def _features(ex: dict, path="", k=0):
         return (ex["input_ids"], ex["input_mask"], ex["segment_ids"], ex["masked_lm_positions"],
                 ex["masked_lm_ids"], ex["masked_lm_weights"], ex["next_sentence_labels"])
     except KeyError as e:
-        raise ValueError(f"{path} record {k}: not a BERT pre-training example (no feature {e}); "
+        raise ValueError(f"{path}: record {k}: not a BERT pre-training example (no feature {e}); "
                          f"features: {sorted(ex)}") from None
 
 
@@ -128,7 +133,10 @@ def summarize(files, mask_id: int = GOOGLE_MASK_ID) -> dict:
     shape = None
     counts = dict(mask=0, keep=0, random=0, random_next=0, single=0)
     for path in files:
-        recs = read_bert_records(path)
+        try:
+            recs = read_bert_records(path)
+        except ValueError as e:  # every message names the file (and the record when it can)
+            raise (e if str(e).startswith(path) else ValueError(f"{path}: {e}")) from None
         per_file[path] = n = len(recs["input_ids"])
         if not n:
             continue
