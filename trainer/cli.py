@@ -186,7 +186,7 @@ _RANGES = {
     "lr_decay_power": (0.0, 100.0, False, False),
     "clip_norm": (0.0, 1e6, True, False),
     "gradient_accumulation_steps": (1, 65536, False, False),
-    "loss_scale_initial": (0.0, 2.0 ** 64, True, False),
+    "loss_scale_initial": (0.0, 3e38, True, True),  # float32's range
     "loss_scale_growth_steps": (1, _BIG, False, False),
     "seed": (0, 2 ** 63 - 1, False, False),
     "keep_checkpoint_max": (1, 10 ** 6, False, False),

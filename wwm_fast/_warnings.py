@@ -28,7 +28,7 @@ UNK_RATE_WARNING = 0.05
 #: share of tokens that continue a whole word (WordPiece ``##`` pieces) under which ``create`` warns
 #: that the masking is practically per token: 1.2% on People's Daily and 0.28% on the reviews
 #: corpus with Google's Chinese vocab, against ~10% for English text with an English vocab (where
-#: ``##`` grouping is the intended whole word masking), and 35% with LTP's words.
+#: ``##`` grouping is the intended whole word masking), and 39% with LTP words (the demo).
 WWM_CONTINUATION_WARNING = 0.05
 
 #: ``train-segmenter``: mean characters per word above which the training text does not look

@@ -131,9 +131,9 @@ def create_instances(
                          "needs the whole corpus in one process")
     if errors not in ("strict", "ignore"):
         raise ValueError(f"errors must be one of ['strict', 'ignore'], got {errors!r}")
+    _check_limits(max_seq_length, dupe_factor, random_seed, num_workers, num_threads)
     _check_common(max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob,
                   dupe_factor)
-    _check_limits(max_seq_length, dupe_factor, random_seed, num_workers, num_threads)
     if mode == "compat" and not next_sentence:
         raise ValueError("next_sentence=False (single-segment, no NSP) is not what Google's script "
                          "does; use mode='fast'")
@@ -217,9 +217,12 @@ def _is_cache(path: str) -> bool:
 
 
 def _check_limits(max_seq_length, dupe_factor, random_seed, num_workers, num_threads) -> None:
-    """The documented upper bounds (wwm_fast/_limits.py), checked before any work."""
-    check_int("max_seq_length", max_seq_length, 5, MAX_SEQ_LENGTH)
-    check_int("dupe_factor", dupe_factor, 1, MAX_DUPE_FACTOR)
+    """The documented bounds (wwm_fast/_limits.py), checked before any work; the lower bounds
+    and types of max_seq_length and dupe_factor are ``_check_common``'s."""
+    for name, value, lo, hi in (("max_seq_length", max_seq_length, 5, MAX_SEQ_LENGTH),
+                                ("dupe_factor", dupe_factor, 1, MAX_DUPE_FACTOR)):
+        if isinstance(value, int) and value > hi:
+            raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
     check_int("random_seed", random_seed, 0, MAX_SEED)
     if num_workers is not None:
         check_int("num_workers", num_workers, 1, MAX_THREADS)

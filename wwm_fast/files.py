@@ -12,10 +12,12 @@ Conventions (the same in every command):
   (``atomic_output``, or ``atomic_path`` for writers that take a file name), so a crash or Ctrl-C
   never leaves a half-written file under a final name. A folder that cannot be created or written
   and a full disk are a ValueError naming the output (the CLI's one-line error).
-* Ctrl-C: ``cancel_outputs()`` (called by the runners on KeyboardInterrupt, and in each worker
-  process on SIGINT) stops every later rename of this process, from any thread: no output is
-  completed after the interrupt, even by work that cannot be stopped at once (a native kernel
-  running in another thread).
+* Ctrl-C: no output is completed after the interrupt, even by work that cannot be stopped at once
+  (a native kernel running in another thread). A worker process calls ``cancel_outputs()`` on
+  SIGINT: none of its outputs is renamed into place any more. Work that runs in a helper thread
+  of the calling process does so under a token (``outputs_cancelled_by``); setting the token
+  (``cancel_outputs(token)``, on KeyboardInterrupt) cancels that thread's outputs only, so the
+  next run in the same process (a notebook after Ctrl-C) writes as usual.
 """
 
 from __future__ import annotations
@@ -27,16 +29,17 @@ import gzip
 import os
 import tempfile
 import threading
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
 __all__ = ["expand_input_files", "read_bytes", "decode_lines", "atomic_output", "atomic_path",
-           "check_writable_folder", "cancel_outputs", "outputs_cancelled", "TMP_SUFFIX"]
+           "check_writable_folder", "cancel_outputs", "outputs_cancelled_by", "TMP_SUFFIX"]
 
 TMP_SUFFIX = ".tmp-wwm"
 
 # errors of a write that mean "the disk refused", reported as a ValueError naming the output
 _DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
-_cancelled = threading.Event()
+_cancelled = threading.Event()  # every output of this process (a worker after SIGINT)
+_local = threading.local()  # .token: the Event that cancels this thread's outputs
 _publish_lock = threading.Lock()  # a rename and a cancel never interleave
 
 
@@ -107,7 +110,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
         raise ValueError(f"cannot create output folder {folder!r}: {e.strerror or e}") from None
-    if _cancelled.is_set():
+    if _is_cancelled():
         raise KeyboardInterrupt
     try:
         fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=TMP_SUFFIX,
@@ -127,9 +130,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         raise
 
 
+def _is_cancelled() -> bool:
+    token = getattr(_local, "token", None)
+    return _cancelled.is_set() or (token is not None and token.is_set())
+
+
 def _publish(tmp: str, path: str) -> None:
     with _publish_lock:
-        if _cancelled.is_set():  # interrupted while this output was being made
+        if _is_cancelled():  # interrupted while this output was being made
             raise KeyboardInterrupt
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
@@ -142,24 +150,37 @@ def check_writable_folder(folder: str | os.PathLike, what: str = "output folder"
     folder = os.path.abspath(os.fspath(folder))
     try:
         os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot create output folder {folder!r} ({what}): "
+                         f"{e.strerror or e}") from None
+    try:
         fd, probe = tempfile.mkstemp(prefix=".wwm-fast-probe.", suffix=TMP_SUFFIX, dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise ValueError(f"cannot write to the {what} {folder!r}: {e.strerror or e}") from None
+        raise ValueError(f"cannot write output files in {folder!r} ({what}): "
+                         f"{e.strerror or e}") from None
 
 
-def cancel_outputs() -> None:
-    """No ``atomic_output``/``atomic_path`` of this process is renamed into place from now on (a
-    rename in progress in another thread finishes first); each raises KeyboardInterrupt instead
-    and removes its temporary file. Called on Ctrl-C; it lasts until the process ends."""
+def cancel_outputs(token: Optional[threading.Event] = None) -> None:
+    """No output is renamed into place from now on (a rename in progress finishes first); each
+    ``atomic_output``/``atomic_path`` raises KeyboardInterrupt instead and removes its temporary
+    file. Without ``token``: every output of this process, for good (a worker process on SIGINT);
+    with it: the outputs of the threads working under ``outputs_cancelled_by(token)``."""
     with _publish_lock:
-        _cancelled.set()
+        (token if token is not None else _cancelled).set()
 
 
-def outputs_cancelled() -> bool:
-    """``cancel_outputs()`` was called in this process."""
-    return _cancelled.is_set()
+@contextlib.contextmanager
+def outputs_cancelled_by(token: threading.Event) -> Iterator[None]:
+    """The outputs this thread makes inside the block are cancelled once ``token`` is set (by
+    ``cancel_outputs(token)``)."""
+    previous = getattr(_local, "token", None)
+    _local.token = token
+    try:
+        yield
+    finally:
+        _local.token = previous
 
 
 def _umask() -> int:

@@ -34,13 +34,14 @@ Ctrl-C acts within a fraction of a second, and no output is completed after it:
 * in the workers, SIGINT (a terminal's Ctrl-C reaches the whole process group) calls
   ``files.cancel_outputs()``, so no output of that worker is renamed into place any more, and
   interrupts the task when one runs (an idle worker stays quiet: no traceback per worker);
-* in the calling process, KeyboardInterrupt cancels its outputs the same way and kills the workers
-  (SIGKILL) instead of waiting for the tasks that run; the runner then removes their temporary
-  files (``run_shards`` for create);
+* in the calling process, KeyboardInterrupt kills the workers (SIGKILL) instead of waiting for
+  the tasks that run; the runner then removes their temporary files (``run_shards`` for create);
 * work done in this process (``num_workers=1``, and compat mode) runs in a helper thread while the
   main thread waits (``run_interruptibly``): a native kernel can run for seconds without
   returning to Python, and Python handles signals only between bytecodes of the main thread.
-  The interrupted thread is abandoned (a daemon thread); it can no longer rename an output.
+  The interrupted thread is abandoned (a daemon thread) and its outputs are cancelled
+  (``files.outputs_cancelled_by``): it can no longer rename one, and the next run of the same
+  process (a notebook after Ctrl-C) writes as usual.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from .files import cancel_outputs
+from .files import cancel_outputs, outputs_cancelled_by
 from .shard import ShardJob, remove_stale_temporaries, run_shard
 from .stats import ShardStats
 
@@ -157,11 +158,9 @@ class TaskRun:
 
     def close(self, kill: bool = False) -> None:
         """Cancel what has not started, wait for what runs, stop the workers; ``kill``
-        (KeyboardInterrupt): this process's outputs are cancelled and the workers killed at once,
-        the tasks that run are not waited for."""
+        (KeyboardInterrupt): the workers are killed at once, the tasks that run are not waited
+        for (their temporary files are the runner's to remove)."""
         self._closed = True
-        if kill:
-            cancel_outputs()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             self._pending.clear()
@@ -208,18 +207,19 @@ def _run_task(fn: Callable, *args):
 def run_interruptibly(fn: Callable, *args):
     """``fn(*args)`` in a helper thread while the main thread waits, so that Ctrl-C acts within
     0.1 s even while ``fn`` is inside a native kernel (Python handles signals only between
-    bytecodes of the main thread). On KeyboardInterrupt this process's outputs are cancelled
-    (``files.cancel_outputs``) and the helper thread is abandoned: it cannot complete an output
-    any more. Called outside the main thread, it simply calls ``fn``."""
+    bytecodes of the main thread). On KeyboardInterrupt the helper thread is abandoned and its
+    outputs are cancelled (``files.outputs_cancelled_by``): it cannot complete one any more. Called outside the main thread, it simply calls ``fn``."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return fn(*args)
     outcome: dict = {}
+    token = threading.Event()
 
     def work():
         try:
-            outcome["value"] = fn(*args)
+            with outputs_cancelled_by(token):
+                outcome["value"] = fn(*args)
         except BaseException as e:  # handed to the main thread
             outcome["error"] = e
 
@@ -229,7 +229,7 @@ def run_interruptibly(fn: Callable, *args):
         while thread.is_alive():
             thread.join(0.1)
     except KeyboardInterrupt:
-        cancel_outputs()
+        cancel_outputs(token)
         raise
     if "error" in outcome:
         raise outcome.pop("error")
