@@ -180,6 +180,11 @@ def test_fast_killed_run_is_finished_by_rerun(shards, vocab_file, tmp_path):
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # the kill really landed mid-run: the process was still running (killed by the signal, not
+    # finished), one shard was complete and at least one was not
+    assert proc.returncode == -signal.SIGKILL, proc.returncode
+    complete = sorted(p.name for p in out.parent.glob("t-*-of-00004.tfrecord.stats.json"))
+    assert 1 <= len(complete) < 4, complete
     finals = sorted(p for p in out.parent.iterdir() if not p.name.startswith("."))
     for p in finals:  # whatever exists under a final name is complete
         if p.name.endswith(".tfrecord"):

@@ -224,8 +224,8 @@ def run_interruptibly(fn: Callable, *args):
             outcome["error"] = e
 
     thread = threading.Thread(target=work, name="wwm-fast-work", daemon=True)
-    thread.start()
     try:
+        thread.start()  # (Ctrl-C can arrive while start() waits for the thread)
         while thread.is_alive():
             thread.join(0.1)
     except KeyboardInterrupt:
