@@ -160,6 +160,16 @@ def test_huge_values_stop_before_any_work(texts, vocab_file, tmp_path):
         assert not out.parent.exists()
 
 
+def test_thread_cap_is_the_thread_policys():
+    """-1 or 1..256 threads: the cap of the thread policy (wwm_fast._threads, csrc/parallel.h),
+    once that module is in this build."""
+    from wwm_fast._limits import MAX_THREADS
+
+    threads = pytest.importorskip("wwm_fast._threads", reason="the thread policy module is not "
+                                                              "in this build")
+    assert MAX_THREADS == threads.MAX_THREADS
+
+
 def test_range_type_messages():
     rng = _Range(int, 1, 256, also=(-1,))
     assert rng.describe() == "-1 or [1, 256]"
