@@ -72,7 +72,10 @@ def _train_parser() -> argparse.ArgumentParser:
     g.add_argument("--bert_config_file", required=True, help="bert_config.json of the model")
     g.add_argument("--input_file", help="comma-separated TFRecord globs (local or gs://)")
     g.add_argument("--output_dir", required=True, help="checkpoints, summaries, eval results")
-    g.add_argument("--init_checkpoint", help="Google-layout checkpoint to start from (model variables only)")
+    g.add_argument("--init_checkpoint",
+                   help="checkpoint to start from (model variables only): a Google-layout checkpoint "
+                        "or a transformers BERT folder (config.json + model.safetensors / "
+                        "pytorch_model.bin)")
     g.add_argument("--max_seq_length", type=int, default=128)
     g.add_argument("--max_predictions_per_seq", type=int, default=20)
     _add_bool(g, "do_train", False, "train")
@@ -93,6 +96,9 @@ def _train_parser() -> argparse.ArgumentParser:
     g.add_argument("--master", help="TPU grpc address (TF1 name; used when --tpu_name is unset)")
     g.add_argument("--num_tpu_cores", type=int, default=None,
                    help="if set, checked against the cores the TPU reports")
+    g.add_argument("--tpu_connect_timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="give up (exit with an error) if connecting to and initialising the TPU "
+                        "takes longer; 0: no limit")
 
     e = p.add_argument_group("optimizer")
     e.add_argument("--optimizer", choices=["lamb", "adamw"], default="lamb",
@@ -111,13 +117,24 @@ def _train_parser() -> argparse.ArgumentParser:
     e.add_argument("--lr_decay_power", type=float, default=1.0,
                    help="polynomial decay power after warmup (NVIDIA LAMB recipe: 0.5)")
     e.add_argument("--clip_norm", type=float, default=1.0, help="global-norm gradient clipping")
+    e.add_argument("--gradient_reduction", choices=["mean_then_clip", "clip_then_sum"],
+                   default="mean_then_clip",
+                   help="mean_then_clip: average the gradients of all replicas and micro-batches, "
+                        "then clip; clip_then_sum: Google's run_pretraining.py on TPU (each "
+                        "replica / micro-batch clips its own gradient, the clipped gradients are "
+                        "summed), the BERT-wwm recipe")
     e.add_argument("--gradient_accumulation_steps", type=int, default=1,
                    help="micro-batches per optimizer step (--train_batch_size stays the global batch)")
 
     x = p.add_argument_group("model, input and hardware")
     _add_bool(x, "use_nsp", True, "next-sentence prediction loss (false for RoBERTa-wwm-ext)")
-    x.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
-                   help="compute dtype; variables, slots and losses stay float32")
+    x.add_argument("--precision", choices=["float32", "bfloat16", "float16"], default="float32",
+                   help="compute dtype; variables, slots and losses stay float32. bfloat16: TPU, "
+                        "A100/H100 and newer GPUs; float16 (with dynamic loss scaling): V100, T4")
+    x.add_argument("--loss_scale_initial", type=float, default=2.0 ** 15,
+                   help="float16: initial loss scale (halved on every step with Inf/NaN gradients)")
+    x.add_argument("--loss_scale_growth_steps", type=int, default=2000,
+                   help="float16: the loss scale doubles after this many finite steps in a row")
     x.add_argument("--strategy", choices=["auto", "tpu", "mirrored", "multi_worker", "one_device"],
                    default="auto")
     _add_bool(x, "jit_compile", False, "XLA-compile the train step on CPU/GPU (TPU always is)")
