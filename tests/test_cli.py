@@ -161,13 +161,12 @@ def test_huge_values_stop_before_any_work(texts, vocab_file, tmp_path):
 
 
 def test_thread_cap_is_the_thread_policys():
-    """-1 or 1..256 threads: the cap of the thread policy (wwm_fast._threads, csrc/parallel.h),
-    once that module is in this build."""
-    from wwm_fast._limits import MAX_THREADS
+    """-1 or 1..256 threads and workers: the cap of the thread policy (wwm_fast._threads), which
+    the native kernels apply too (csrc/parallel.h kMaxThreads)."""
+    from wwm_fast import _threads, _wordpiece
+    from wwm_fast.commands._flags import threads_flag
 
-    threads = pytest.importorskip("wwm_fast._threads", reason="the thread policy module is not "
-                                                              "in this build")
-    assert MAX_THREADS == threads.MAX_THREADS
+    assert threads_flag().hi == _threads.MAX_THREADS == _wordpiece.MAX_THREADS == 256
 
 
 def test_range_type_messages():
@@ -519,10 +518,14 @@ def test_interrupted_in_process_run_does_not_block_the_next(texts, vocab_file, t
     with pytest.raises(KeyboardInterrupt):
         pool.run_interruptibly(work)
     assert time.monotonic() - t0 < 0.4  # the main thread did not wait for the work
+    assert pool.abandoned_work()  # still running: the CLI ends with os._exit
     deadline = time.monotonic() + 30
     while not tried and time.monotonic() < deadline:
         time.sleep(0.05)
     assert tried == ["cancelled"] and os.listdir(late.parent) == []
+    while pool.abandoned_work() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pool.abandoned_work()
     stats = wwm_fast.create_instances(texts["raw"], vocab_file, str(tmp_path / "t.tfrecord"),
                                       dupe_factor=1, num_workers=1, progress=False)
     assert os.path.exists(stats.output_files[0])

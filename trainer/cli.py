@@ -313,13 +313,16 @@ def _check_output_dir(path: str) -> None:
         raise ValueError(f"cannot write to --output_dir {folder!r}: {e.strerror or e}") from None
 
 
-def _error_line(e: BaseException) -> str:
-    """One line for an error: OSErrors without their errno prefix, TensorFlow's OpErrors by their
-    message (their str() holds the op's whole context)."""
+def _error_line(e: BaseException, tf_error: bool = False) -> str:
+    """One line for an error: OSErrors without their errno prefix; TensorFlow's OpErrors
+    (``tf_error``) by the first line of their message (the rest is the graph's context); any
+    other message with its lines joined."""
     if isinstance(e, OSError) and e.strerror:
         return f"{e.strerror}: {e.filename!r}" if e.filename is not None else e.strerror
-    message = getattr(e, "message", None) or str(e) or type(e).__name__
-    return " ".join(str(message).split("\n")[0].split())
+    text = str(getattr(e, "message", "") or e) if tf_error else str(e)
+    if tf_error:
+        text = text.split("\n")[0]
+    return " ".join(text.split()) or type(e).__name__
 
 
 def main(argv=None) -> int:
@@ -373,7 +376,8 @@ def main(argv=None) -> int:
             import traceback
 
             traceback.print_exc()
-        print(f"wwm-train: error: {_error_line(e)}", file=sys.stderr)
+        line = _error_line(e, tf_error=isinstance(e, tensorflow.errors.OpError))
+        print(f"wwm-train: error: {line}", file=sys.stderr)
         return 2
 
 

@@ -8,8 +8,8 @@ ranges" table lists them. This module holds only the numbers, the reasons and on
 
 * ``MAX_SEQ_LENGTH`` 8192: BERT's released checkpoints have 512 positions and the longest common
   encoder contexts 8192 (ModernBERT).
-* ``MAX_THREADS`` 256: the thread policy's cap (csrc/parallel.h ``kMaxThreads``); worker
-  processes take the same cap. ``-1`` means every core.
+* ``MAX_THREADS`` 256: the thread policy's cap (wwm_fast/_threads.py, csrc/parallel.h
+  ``kMaxThreads``); worker processes take the same cap. ``-1`` means every core.
 * ``MAX_DUPE_FACTOR`` 100: Google's default is 10, BERT-wwm's recipes use 5; output size and time
   grow linearly (100 passes over a 1 GB corpus write ~150 GB). More passes are better made as
   separate runs with other seeds.
@@ -21,8 +21,9 @@ from __future__ import annotations
 
 __all__ = ["MAX_SEQ_LENGTH", "MAX_THREADS", "MAX_DUPE_FACTOR", "MAX_SEED", "check_int"]
 
+from ._threads import MAX_THREADS  # the thread policy's cap (csrc/parallel.h kMaxThreads)
+
 MAX_SEQ_LENGTH = 8192
-MAX_THREADS = 256  # = csrc/parallel.h kMaxThreads (wwm_fast._threads.MAX_THREADS)
 MAX_DUPE_FACTOR = 100
 MAX_SEED = 2 ** 63 - 1
 

@@ -123,6 +123,13 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; no partial output was kept", file=sys.stderr)
+        from .pool import abandoned_work
+
+        if abandoned_work():  # a native kernel still runs in a helper thread: end here
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(130)
         return 130
 
 

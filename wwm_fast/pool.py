@@ -59,7 +59,7 @@ from .shard import ShardJob, remove_stale_temporaries, run_shard
 from .stats import ShardStats
 
 __all__ = ["run_tasks", "TaskRun", "run_shards", "start_method", "progress_bar",
-           "run_interruptibly"]
+           "run_interruptibly", "abandoned_work"]
 
 
 def start_method() -> str:
@@ -204,17 +204,32 @@ def _run_task(fn: Callable, *args):
         _task_running = False
 
 
+_WORK_THREAD = "wwm-fast-work"
+_abandoned: set = set()  # run_interruptibly's interrupted helper threads that still run
+
+
+def abandoned_work() -> bool:
+    """A helper thread of ``run_interruptibly`` that was interrupted still runs (inside a native
+    kernel): the process must end with ``os._exit``. A normal exit finalizes the interpreter
+    under it, and when the kernel returns, pybind11 takes the GIL back in a noexcept destructor
+    while CPython ends the thread: std::terminate (seen as "terminate called without an active
+    exception", exit status -6)."""
+    return bool(_abandoned)
+
+
 def run_interruptibly(fn: Callable, *args):
     """``fn(*args)`` in a helper thread while the main thread waits, so that Ctrl-C acts within
     0.1 s even while ``fn`` is inside a native kernel (Python handles signals only between
     bytecodes of the main thread). On KeyboardInterrupt the helper thread is abandoned and its
-    outputs are cancelled (``files.outputs_cancelled_by``): it cannot complete one any more. Called outside the main thread, it simply calls ``fn``."""
+    outputs are cancelled (``files.outputs_cancelled_by``): it cannot complete one any more.
+    Called outside the main thread, it simply calls ``fn``."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return fn(*args)
     outcome: dict = {}
     token = threading.Event()
+    done = threading.Event()
 
     def work():
         try:
@@ -222,14 +237,21 @@ def run_interruptibly(fn: Callable, *args):
                 outcome["value"] = fn(*args)
         except BaseException as e:  # handed to the main thread
             outcome["error"] = e
+        finally:
+            _abandoned.discard(thread)
+            done.set()
 
-    thread = threading.Thread(target=work, name="wwm-fast-work", daemon=True)
+    thread = threading.Thread(target=work, name=_WORK_THREAD, daemon=True)
     try:
         thread.start()  # (Ctrl-C can arrive while start() waits for the thread)
-        while thread.is_alive():
-            thread.join(0.1)
+        # an Event, not Thread.join: a join interrupted by Ctrl-C marks a running thread as
+        # stopped (CPython's bpo-45274 handling), and is_alive() would then lie
+        while not done.wait(0.1):
+            pass
     except KeyboardInterrupt:
         cancel_outputs(token)
+        if not done.is_set():
+            _abandoned.add(thread)
         raise
     if "error" in outcome:
         raise outcome.pop("error")

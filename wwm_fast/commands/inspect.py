@@ -11,7 +11,7 @@ import json
 import numpy as np
 
 from ..files import expand_input_files
-from ..tfrecord import parse_example, read_records
+from ..tfrecord import read_examples
 from ._flags import add_bool_flag, int_flag
 
 DESCRIPTION = """\
@@ -61,13 +61,9 @@ def run(args) -> int:
     if args.max_records < 1:
         raise ValueError(f"--max_records must be >= 1, got {args.max_records}")
     for path in files:
-        for k, record in enumerate(read_records(path)):
+        for k, ex in enumerate(read_examples(path)):  # errors name the file and the record
             if k >= args.max_records:
                 break
-            try:
-                ex = parse_example(record)
-            except ValueError as e:  # name the file and the record (the parser cannot)
-                raise ValueError(f"{path}: record {k}: {e}") from None
             _features(ex, path, k)  # a valid Example of other features: say so, with the record
             print(f"== {path} record {k} ==")
             print(format_example(ex, inv, mask_id=mask_id))
