@@ -17,6 +17,7 @@ Switches (environment variables):
 
 import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -25,6 +26,13 @@ from pybind11.setup_helpers import build_ext as pybind_build_ext
 from setuptools import Extension, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_version():
+    """``__version__`` from wwm_fast/_version.py (one definition; the package is not built yet)."""
+    text = open(os.path.join(HERE, "wwm_fast", "_version.py"), encoding="utf-8").read()
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
+
 GEN_DIR = os.path.join("build", "gen")
 SANITIZE = os.environ.get("WWM_SANITIZE") == "1"
 DEBUG_CYTHON = os.environ.get("WWM_DEBUG_CYTHON") == "1" or SANITIZE
@@ -122,7 +130,7 @@ TEST_DEPS = [
 
 setup(
     name="wwm-fast",
-    version="0.1.0",
+    version=read_version(),
     description="Fast, exact Chinese whole-word-masking BERT pre-training data and trainer",
     long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read(),
     long_description_content_type="text/markdown",

@@ -31,7 +31,7 @@ from .pool import run_interruptibly, run_shards
 from .shard import (ShardJob, check_not_empty, is_cache, remove_stale_temporaries,
                     resolve_num_workers, tokenizer_for)
 from .stats import CreateStats, ShardStats
-from .tokenization import _resolve_threads
+from ._threads import check_num_threads
 
 __all__ = ["create_instances", "CreateStats", "ShardStats"]
 
@@ -152,7 +152,7 @@ def create_instances(
                    max_predictions_per_seq, float(masked_lm_prob), float(short_seq_prob),
                    dupe_factor, int(random_seed), bool(do_whole_word_mask), seg_spec, mode,
                    bool(next_sentence), bool(gzip), errors,
-                   None if num_threads is None else _resolve_threads(num_threads))
+                   None if num_threads is None else check_num_threads(num_threads))
     tokenizer = tokenizer_for(job)  # validates the vocab before any work (reused in-process)
     if runner == "local":  # a read-only folder fails now, not after the first shard's work
         for folder in sorted({os.path.dirname(os.path.abspath(o)) for o in outputs}):

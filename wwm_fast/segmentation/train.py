@@ -27,9 +27,10 @@ from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence
 import numpy as np
 
 from ..alignment import WordSpans, align_words
+from .._threads import check_num_threads
 from .._warnings import SEGMENTED_WORD_CHARS_WARNING, warn
 from ..files import atomic_path, decode_lines, expand_input_files, read_bytes
-from ..tokenization import FullTokenizer, _resolve_threads
+from ..tokenization import FullTokenizer
 from ._spans import concat_spans
 from .base import Segmenter
 
@@ -131,7 +132,7 @@ def train_ltp_segmenter(train_file, output_model: str, *, dev_file=None, fmt: st
         raise ValueError(f"epoch must be an int >= 1, got {epoch!r}")
     if not 0.0 <= ratio < 1.0:
         raise ValueError(f"ratio must be in [0, 1), got {ratio!r}")
-    num_threads = _resolve_threads(num_threads)
+    num_threads = check_num_threads(num_threads)
     if num_threads == -1:
         num_threads = os.cpu_count() or 1
     t0 = time.perf_counter()
