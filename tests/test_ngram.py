@@ -343,6 +343,21 @@ def test_stats_json_and_inspect_report_the_ngram_histogram(pd_cache, vocab_file,
     assert json.loads(capsys.readouterr().out)["creator_stats"] == {"stats_files": 0}
     assert main(["inspect", str(alone / "x.tfrecord"), "--stats"]) == 0
     assert "no wwm-fast stats JSON beside the files" in capsys.readouterr().out
+    # a stats JSON with something else than counts in a histogram: that histogram is left out
+    saved["masked_ngram_hist"] = [None, "7", 2.5]
+    saved["ngram_drawn_hist"] = [0, -1]
+    shutil.copy(out, alone / "z.tfrecord")
+    (alone / "z.tfrecord.stats.json").write_text(json.dumps(saved))
+    assert main(["inspect", str(alone / "z.tfrecord"), "--stats", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)["creator_stats"]
+    assert found["stats_files"] == 1 and "masked_group_hist" in found
+    assert "masked_ngram_hist" not in found and "ngram_drawn_hist" not in found
+    saved["masked_ngram_hist"] = [0, 3, 1]  # one good, one bad
+    (alone / "z.tfrecord.stats.json").write_text(json.dumps(saved))
+    assert main(["inspect", str(alone / "z.tfrecord"), "--stats"]) == 0
+    text = capsys.readouterr().out
+    assert "masked n-grams by size in words (stats JSON of 1 of 1 file(s)): 1: 75.0%, 2: 25.0%\n" \
+        in text
 
 
 def test_without_ngram_masking_the_stats_have_no_ngram_fields(pd_cache, vocab_file, tmp_path):
@@ -410,18 +425,51 @@ def test_tolerated_rounding_and_zero_entries(shards, tok):
 def test_cli_errors_name_the_flag_and_value(pd_cache, vocab_file, tmp_path, capsys):
     base = ["create", "--input_file", pd_cache, "--vocab_file", vocab_file, "--output_file",
             str(tmp_path / "o" / "x.tfrecord"), "--noprogress"]
-    assert main(base + ["--do_whole_word_mask", "--ngram_masking", "--ngram_probs",
-                        "0.4,0.3,0.2,0.2"]) == 2
-    assert "ngram_probs 0.4,0.3,0.2,0.2: probabilities must sum to 1, they sum to 1.1" \
-        in capsys.readouterr().err
     assert main(base + ["--ngram_probs", "0.5,0.5"]) == 2
-    assert "needs ngram_masking=True (--ngram_masking)" in capsys.readouterr().err
+    assert "ngram_probs ('0.5,0.5') needs ngram_masking=True (--ngram_masking)" \
+        in capsys.readouterr().err
     assert main(base + ["--ngram_masking"]) == 2
     assert "needs do_whole_word_mask=True (--do_whole_word_mask)" in capsys.readouterr().err
     assert _nothing_written(tmp_path / "o")
     assert main(base + ["--do_whole_word_mask", "--ngram_masking", "--dupe_factor", "1"]) == 0
     err = capsys.readouterr().err
     assert "masked n-grams by size in words: 1: " in err and "(sizes drawn: 1: " in err
+
+
+@pytest.mark.parametrize("table, message", [
+    ("0.4,0.3,0.2,0.2", "'0.4,0.3,0.2,0.2': probabilities must sum to 1, they sum to 1.1"),
+    ("0.4,0.3,0.2", "'0.4,0.3,0.2': probabilities must sum to 1, they sum to 0.9"),
+    ("1.2,-0.2", "'1.2,-0.2': the probability of 2-grams must be a finite number >= 0, "
+                 "got -0.2"),
+    ("0.5,inf", "'0.5,inf': the probability of 2-grams must be a finite number >= 0, got inf"),
+    ("0.5,half", "'0.5,half': entry 2 ('half') is not a number"),
+    ("0.5,,0.5", "'0.5,,0.5': entry 2 ('') is not a number"),
+    ("", "empty: give 1 to 10 comma-separated probabilities"),
+    (",".join(["0.0625"] * 16), "16 entries, at most 10"),
+])
+def test_cli_bad_table_stops_while_parsing(table, message, capsys, tmp_path):
+    """--ngram_probs is checked by the parser, like the numeric flags (wwm_fast/_limits.py): one
+    line naming the flag and the value, exit status 2, before any file is looked at (the input
+    and vocab here do not exist)."""
+    with pytest.raises(SystemExit) as e:
+        main(["create", "--input_file", str(tmp_path / "missing.txt"), "--vocab_file",
+              str(tmp_path / "missing_vocab.txt"), "--output_file", str(tmp_path / "o" / "x"),
+              "--do_whole_word_mask", "--ngram_masking", "--ngram_probs", table])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("wwm-fast create: error: argument --ngram_probs: ") and message in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_help_explains_the_ngram_flags(capsys):
+    with pytest.raises(SystemExit):
+        main(["create", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--ngram_masking [{true,false}] fast mode: mask n-grams of whole words (MacBERT)" in out
+    assert ("--ngram_probs P1,P2,... with --ngram_masking: probabilities of n-grams of 1, 2, ... "
+            "whole words, 1 to 10 entries summing to 1 (default: 0.4,0.3,0.2,0.1, MacBERT's)"
+            in out)
 
 
 @pytest.mark.parametrize("probs,error,match", [

@@ -49,18 +49,24 @@ def parse_ngram_probs(value: Union[str, Sequence[float]],
                       name: str = "ngram_probs") -> Tuple[float, ...]:
     """The n-gram size table ``value`` (``"0.4,0.3,0.2,0.1"`` or a sequence of numbers), checked:
     entry k is the probability of an n-gram of k whole words; 1 to MAX_NGRAM_SIZE entries, each a
-    finite number >= 0, summing to 1 (within 1e-5). ValueError names ``name`` and the value."""
+    finite number >= 0, summing to 1 (within 1e-5). ValueError (TypeError for a non-number in a
+    sequence) names ``name`` and the value; ``name=""`` leaves the name to the caller (the CLI's
+    parser puts ``argument --ngram_probs:`` first)."""
+    def where(shown: str) -> str:
+        return f"{name} {shown}" if name else repr(shown)
+
+    example = (f"give 1 to {MAX_NGRAM_SIZE} comma-separated probabilities of 1-, 2-, ... word "
+               f"n-grams, e.g. 0.4,0.3,0.2,0.1")
     if isinstance(value, str):
-        parts = [p.strip() for p in value.split(",")]
         if value.strip() == "":
-            raise ValueError(f"{name} is empty: give 1 to {MAX_NGRAM_SIZE} comma-separated "
-                             f"probabilities of 1-, 2-, ... word n-grams, e.g. 0.4,0.3,0.2,0.1")
+            raise ValueError(f"{name + ' is ' if name else ''}empty: {example}")
         probs = []
-        for k, p in enumerate(parts, 1):
+        for k, p in enumerate((p.strip() for p in value.split(",")), 1):
             try:
                 probs.append(float(p))
             except ValueError:
-                raise ValueError(f"{name} {value!r}: entry {k} ({p!r}) is not a number") from None
+                raise ValueError(f"{where(value)}: entry {k} ({p!r}) is not a number") from None
+        shown = value
     else:
         try:
             probs = list(value)
@@ -71,20 +77,19 @@ def parse_ngram_probs(value: Union[str, Sequence[float]],
             if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
                 raise TypeError(f"{name} entry {k} must be a number, got {p!r}")
         probs = [float(p) for p in probs]
-    shown = ",".join(f"{p:g}" for p in probs)
+        shown = ",".join(f"{p:g}" for p in probs)
     if not probs:
-        raise ValueError(f"{name} is empty: give 1 to {MAX_NGRAM_SIZE} probabilities of 1-, 2-, "
-                         f"... word n-grams, e.g. 0.4,0.3,0.2,0.1")
+        raise ValueError(f"{name + ' is ' if name else ''}empty: {example}")
     if len(probs) > MAX_NGRAM_SIZE:
-        raise ValueError(f"{name} {shown}: {len(probs)} entries, at most {MAX_NGRAM_SIZE} "
+        raise ValueError(f"{where(shown)}: {len(probs)} entries, at most {MAX_NGRAM_SIZE} "
                          f"(n-grams of up to {MAX_NGRAM_SIZE} whole words)")
     for k, p in enumerate(probs, 1):
         if not math.isfinite(p) or p < 0:
-            raise ValueError(f"{name} {shown}: the probability of {k}-grams must be a finite "
+            raise ValueError(f"{where(shown)}: the probability of {k}-grams must be a finite "
                              f"number >= 0, got {p!r}")
     total = math.fsum(probs)
     if abs(total - 1.0) > NGRAM_SUM_TOLERANCE:
-        raise ValueError(f"{name} {shown}: probabilities must sum to 1, they sum to {total:.6g}")
+        raise ValueError(f"{where(shown)}: probabilities must sum to 1, they sum to {total:.6g}")
     return tuple(probs)
 
 

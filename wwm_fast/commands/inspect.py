@@ -14,8 +14,8 @@ import json
 import numpy as np
 
 from ..files import expand_input_files
-from ..tfrecord import parse_example, read_records
-from ._flags import add_bool_flag
+from ..tfrecord import read_examples
+from ._flags import add_bool_flag, int_flag
 
 DESCRIPTION = """\
 Decode pre-training TFRecords (from wwm-fast create or Google's create_pretraining_data.py):
@@ -45,7 +45,7 @@ def add_parser(subparsers, formatter):
     p.add_argument("--vocab_file", default=None,
                    help="vocab.txt: show tokens instead of ids, and take the [MASK] id from it "
                         f"(without it: {GOOGLE_MASK_ID}, Google's)")
-    p.add_argument("--max_records", type=int, default=3,
+    p.add_argument("--max_records", type=int_flag(1, 2 ** 31 - 1), default=3,
                    help="records to show per file (without --stats)")
     add_bool_flag(p, "stats", False, "summarise all records instead of printing them")
     add_bool_flag(p, "json", False, "with --stats: print the summary as JSON")
@@ -68,11 +68,12 @@ def run(args) -> int:
     if args.max_records < 1:
         raise ValueError(f"--max_records must be >= 1, got {args.max_records}")
     for path in files:
-        for k, record in enumerate(read_records(path)):
+        for k, ex in enumerate(read_examples(path)):  # errors name the file and the record
             if k >= args.max_records:
                 break
+            _features(ex, path, k)  # a valid Example of other features: say so, with the record
             print(f"== {path} record {k} ==")
-            print(format_example(parse_example(record), inv, mask_id=mask_id))
+            print(format_example(ex, inv, mask_id=mask_id))
             print()
     return 0
 
@@ -92,7 +93,7 @@ def _features(ex: dict, path="", k=0):
         return (ex["input_ids"], ex["input_mask"], ex["segment_ids"], ex["masked_lm_positions"],
                 ex["masked_lm_ids"], ex["masked_lm_weights"], ex["next_sentence_labels"])
     except KeyError as e:
-        raise ValueError(f"{path} record {k}: not a BERT pre-training example (no feature {e}); "
+        raise ValueError(f"{path}: record {k}: not a BERT pre-training example (no feature {e}); "
                          f"features: {sorted(ex)}") from None
 
 
@@ -161,7 +162,9 @@ def _creator_stats(path: str):
         return None
     if not isinstance(d, dict) or d.get("output_bytes") != size:
         return None
-    return {k: d[k] for k in _CREATOR_HISTS if isinstance(d.get(k), list)}
+    # a JSON edited or written by something else: only lists of counts are summed
+    return {k: d[k] for k in _CREATOR_HISTS if isinstance(d.get(k), list) and len(d[k]) <= 64
+            and all(type(x) is int and x >= 0 for x in d[k])}
 
 
 def summarize(files, mask_id: int = GOOGLE_MASK_ID) -> dict:
@@ -186,7 +189,10 @@ def summarize(files, mask_id: int = GOOGLE_MASK_ID) -> dict:
                     have.extend([0] * (len(hist) - len(have)))
                 for i, x in enumerate(hist):
                     have[i] += int(x)
-        recs = read_bert_records(path)
+        try:
+            recs = read_bert_records(path)
+        except ValueError as e:  # every message names the file (and the record when it can)
+            raise (e if str(e).startswith(path) else ValueError(f"{path}: {e}")) from None
         per_file[path] = n = len(recs["input_ids"])
         if not n:
             continue
@@ -268,9 +274,10 @@ def _format_summary(s: dict) -> str:
             lines.append(f"masked whole words by size in tokens {source}: "
                          f"{_shares(creator['masked_group_hist'])}")
         if "masked_ngram_hist" in creator:
+            drawn = creator.get("ngram_drawn_hist")  # (absent where that JSON entry was bad)
             lines.append(f"masked n-grams by size in words {source}: "
-                         f"{_shares(creator['masked_ngram_hist'])}; sizes drawn: "
-                         f"{_shares(creator['ngram_drawn_hist'])}")
+                         f"{_shares(creator['masked_ngram_hist'])}"
+                         + (f"; sizes drawn: {_shares(drawn)}" if drawn is not None else ""))
     else:
         lines.append("no wwm-fast stats JSON beside the files: whole-word and n-gram sizes are "
                      "not recorded in the records themselves")
