@@ -252,6 +252,37 @@ class TestNgramOverhead:
         print(f"\nn-gram vs whole-word masking, create fast, 1 worker, 1 thread: {info}",
               file=sys.stderr)
 
+    def test_create_ngram_vs_wwm_instructions(self, benchmark, vocab_file, zh_caches, tmp_path):
+        """The same two commands once each under valgrind's cachegrind: instructions executed,
+        which, unlike seconds, do not depend on the machine's load (the timed ratios above swing
+        by +-40% on a shared 2-core machine). Both runs use one process and one thread."""
+        import re
+
+        if shutil.which("valgrind") is None:
+            pytest.skip("valgrind not installed")
+        counts = {}
+
+        def both():
+            for which in ("wwm", "ngram"):
+                extra = ["--ngram_masking"] if which == "ngram" else []
+                cmd = _ours(zh_caches, tmp_path / "out" / "t.tfrecord",
+                            f"--vocab_file={vocab_file}", "--num_workers=1", "--num_threads=1",
+                            "--do_whole_word_mask", *extra)
+                _fresh(tmp_path / "out")
+                r = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                                    "--trace-children=yes", "--cachegrind-out-file=/dev/null",
+                                    *cmd], capture_output=True, text=True, check=True)
+                refs = re.findall(r"I\s+refs:\s+([\d,]+)", r.stderr)
+                assert refs, r.stderr[-2000:]
+                counts[which] = sum(int(x.replace(",", "")) for x in refs)
+
+        benchmark.pedantic(both, rounds=1, warmup_rounds=0)
+        info = {"instructions_wwm": counts["wwm"], "instructions_ngram": counts["ngram"],
+                "ngram_vs_wwm": round(counts["ngram"] / counts["wwm"], 4)}
+        benchmark.extra_info.update(info)
+        print(f"\nn-gram vs whole-word masking, create fast, instructions: {info}",
+              file=sys.stderr)
+
     def test_sampler_ngram_vs_wwm(self, benchmark, vocab_file, zh_caches):
         """The sampler alone (sample_masks on zh_all's instances, dupe 5, 1 thread), CPU
         seconds, the two samplers alternating, best of 15 each."""

@@ -156,11 +156,12 @@ def corpora(draw):
                                  max_size=n_ids)), np.int32)
     ws = np.array(draw(st.lists(st.integers(0, 1), min_size=n_ids, max_size=n_ids)), np.uint8)
     c = {"ids": ids, "word_start": ws, "sent_splits": sent, "doc_splits": doc}
-    corrupt = draw(st.sampled_from([None] * 6 + ["sent_splits", "doc_splits", "word_start"]))
+    corrupt = draw(st.sampled_from([None] * 6 + ["sent_splits", "doc_splits", "word_start",
+                                                 "ids"]))
     if corrupt and len(c[corrupt]):
         arr = c[corrupt].copy()
         arr[draw(st.integers(0, len(arr) - 1))] = draw(int64s) % 256 if corrupt == "word_start" \
-            else draw(int64s)
+            else draw(int32s) if corrupt == "ids" else draw(int64s)
         c[corrupt] = arr
     return c
 
@@ -234,12 +235,20 @@ def test_fuzz_build_compat(c, cfg, whole_word, seed_key):
     _check_preds(out, len(out["a_start"]), cfg["seq"])
 
 
+# the [MASK] id and the random-replacement table (negative ids once dropped predictions that
+# pred_splits counted: the samplers marked chosen positions with -1)
+mask_ids = st.one_of(st.just(ni.MASK), st.sampled_from([0, -1, -2**31, 2**31 - 1]))
+rand_tables = st.one_of(st.just(ni.RAND_IDS), st.sampled_from([
+    np.array([-1], np.int32), np.array([0, -5, 3], np.int32), np.array([2**31 - 1], np.int32)]))
+
+
 @fuzz(300)
-@given(corpora(), instance_sets(), configs, st.booleans(), st.integers(1, 3))
-def test_fuzz_sampler(c, inst, cfg, whole_word, threads):
+@given(corpora(), instance_sets(), configs, st.booleans(), st.integers(1, 3), mask_ids,
+       rand_tables)
+def test_fuzz_sampler(c, inst, cfg, whole_word, threads, mask_id, rand_ids):
     try:
         p = _masking.sample_masks(c, inst, cfg["seq"], cfg["pred"], cfg["prob"], whole_word,
-                                  ni.MASK, ni.RAND_IDS, threads)
+                                  mask_id, rand_ids, threads)
     except ERRORS:
         return
     _check_ranges(inst, c, cfg["seq"])
@@ -255,12 +264,12 @@ ngram_tables = st.one_of(
 
 
 @fuzz(300)
-@given(corpora(), instance_sets(), configs, st.booleans(), ngram_tables, st.integers(1, 3))
-def test_fuzz_ngram_sampler(c, inst, cfg, whole_word, probs, threads):
+@given(corpora(), instance_sets(), configs, st.booleans(), ngram_tables, st.integers(1, 3),
+       mask_ids, rand_tables)
+def test_fuzz_ngram_sampler(c, inst, cfg, whole_word, probs, threads, mask_id, rand_ids):
     try:
         p = _masking.sample_ngram_masks(c, inst, cfg["seq"], cfg["pred"], cfg["prob"], whole_word,
-                                        np.array(probs, np.float64), ni.MASK, ni.RAND_IDS,
-                                        threads)
+                                        np.array(probs, np.float64), mask_id, rand_ids, threads)
     except ERRORS:
         return
     _check_ranges(inst, c, cfg["seq"])
