@@ -96,6 +96,7 @@ TEST_DEPS = [
     "psutil>=5",
     "apache-beam==2.77.*",
     "protobuf<7",
+    "opencc>=1.1",
 ]
 
 setup(
@@ -120,6 +121,7 @@ setup(
         "ltp": ["ltp-extension>=0.1.13"],
         "ltp-neural": ["ltp>=4.2"],
         "jieba": ["jieba>=0.42"],
+        "opencc": ["opencc>=1.1"],
         "beam": ["apache-beam==2.77.*", "protobuf<7"],
     },
     entry_points={

@@ -12,6 +12,8 @@ Spec strings (the ``--segmenter`` flag):
                           ``jieba:nohmm`` turns the HMM off.
 ``pre:DELIM``             pre-segmented text, words separated by ``DELIM`` (``pre`` alone: one
                           space).
+``SPEC|convert=t2s``      ``SPEC`` run on an OpenCC-converted copy of each line, words mapped
+                          back to the original (``convert.py``; ``wwm-fast segment --convert``).
 ========================  ======================================================================
 
 ``Segmenter.spec`` is the canonical form recorded in segmentation caches, with a fingerprint of
@@ -135,6 +137,9 @@ def get_segmenter(spec: str, num_threads: int = 1) -> Segmenter:
     if not isinstance(spec, str):
         raise TypeError(f"segmenter spec must be a str, got {type(spec).__name__}")
     num_threads = _resolve_threads(num_threads)
+    if "|convert=" in spec:  # INNER|convert=t2s: segment an OpenCC-converted copy (convert.py)
+        from .convert import converted_from_spec
+        return converted_from_spec(spec, num_threads)
     kind, sep, arg = spec.partition(":")
     kind = kind.strip().lower()
     if kind in ("ltp", "ltp-legacy"):
