@@ -40,19 +40,21 @@ from __future__ import annotations
 
 import json
 import os
+from bisect import bisect_left, bisect_right
 from difflib import SequenceMatcher
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..alignment import WordSpans
-from ._spans import _is_ws, empty_spans, spans_from_pieces
+from ._spans import _WS_TABLE, empty_spans, spans_from_pieces
 from .base import Segmenter, _check_lines
 
 __all__ = ["ConvertedSegmenter", "OpenCCConverter", "get_converter", "opencc_configs",
            "SPEC_SEP", "OPENCC_EXTRA"]
 
 SPEC_SEP = "|convert="
+_MAX_WIDEN = 32  # characters a run of differences is widened by, at most, to find a split
 OPENCC_EXTRA = "opencc"  # pip install 'wwm-fast[opencc]'
 
 # OpenCC dictionaries whose every entry maps a key to a value of the same length (checked against
@@ -160,8 +162,8 @@ class OpenCCConverter:
             raise TypeError(f"convert must be an OpenCC config name (str), got "
                             f"{type(config).__name__}")
         opencc = _import_opencc()
-        name = config.strip()
-        if name.lower().startswith("opencc:"):
+        name = config.strip().lower()
+        if name.startswith("opencc:"):
             name = name[len("opencc:"):]
         if name.endswith(".json"):
             name = name[:-5]
@@ -189,6 +191,7 @@ class OpenCCConverter:
         self.dictionaries = tuple(dicts) if dicts is not None else None
         self.may_change_length = dicts is None or not set(dicts) <= LENGTH_PRESERVING_DICTS
         self._chars: Dict[int, str] = {}  # code point -> its conversion alone
+        self._codes: Optional[np.ndarray] = None  # the same as code points (char_codes)
 
     def __repr__(self) -> str:
         return f"OpenCCConverter({self.spec!r})"
@@ -197,15 +200,29 @@ class OpenCCConverter:
         """OpenCC's conversion of ``text``."""
         return self._cc.convert(text)
 
-    def convert_lines(self, lines: Sequence[str]) -> List[str]:
-        """Each line converted (one OpenCC call for the whole batch: no OpenCC phrase contains a
-        line break, so lines convert as they would alone)."""
+    def convert_lines(self, lines: Sequence[str]) -> Tuple[List[str], List[int]]:
+        """Each line converted, and the indices of the lines OpenCC cannot convert (a lone
+        surrogate, which has no UTF-8 form: only possible from Python), left as they are.
+
+        One OpenCC call for the whole batch: no OpenCC phrase contains a line break, so each line
+        converts as it would alone.
+        """
         if not lines:
-            return []
-        out = self.convert("\n".join(lines)).split("\n")
-        if len(out) != len(lines):  # a conversion produced a line break: convert line by line
-            out = [self.convert(x) for x in lines]
-        return out
+            return [], []
+        try:
+            out = self.convert("\n".join(lines)).split("\n")
+            if len(out) == len(lines):
+                return out, []
+        except UnicodeEncodeError:
+            pass
+        out, failed = [], []  # line by line
+        for i, x in enumerate(lines):
+            try:
+                out.append(self.convert(x))
+            except UnicodeEncodeError:
+                out.append(x)
+                failed.append(i)
+        return out, failed
 
     def convert_chars(self, line: str) -> List[str]:
         """The conversion of each character of ``line`` taken alone (cached per code point)."""
@@ -219,60 +236,89 @@ class OpenCCConverter:
                 table[ord(c)] = v
         return [table[ord(c)] for c in line]
 
-    def translate_chars(self, text: str) -> str:
-        """``text`` with every character converted alone (``convert_chars`` joined)."""
-        self.convert_chars("".join(sorted(set(text) - {"\n"})))
-        return text.translate(self._chars)
+    def char_codes(self, cps: np.ndarray) -> np.ndarray:
+        """For code points ``cps``: the code point of each one's conversion taken alone, -1 where
+        that conversion is not one character."""
+        if self._codes is None:
+            self._codes = np.full(0x110000, -2, dtype=np.int32)  # -2: not looked up yet
+        out = self._codes[cps]
+        unknown = out == -2
+        if unknown.any():
+            new = np.unique(cps[unknown])
+            conv = self.convert_chars("".join(map(chr, new.tolist())))
+            self._codes[new] = [ord(v) if len(v) == 1 else -1 for v in conv]
+            out = self._codes[cps]
+        return out
 
     def alignment(self, line: str, converted: str) -> List[Tuple[int, int]]:
-        """Cut points ``(i, j)`` where the conversion of ``line`` splits: ``converted`` is the
-        conversion of ``line[:i]`` followed by that of ``line[i:]``, the first being
-        ``converted[:j]``.
+        """Points ``(i, j)``: original position ``i`` corresponds to converted position ``j``.
 
-        Starts with ``(0, 0)`` and ends with ``(len(line), len(converted))``; between two points
-        lies a block of the original and the converted text that correspond. Candidates are the
-        edges of the differences between ``converted`` and the character-by-character conversion
-        (``difflib.SequenceMatcher`` opcodes); each is verified by converting both sides, so a
-        phrase converted as a whole (``滑鼠`` -> ``鼠标``, where a character matches at another
-        place) stays one block.
+        Starts with ``(0, 0)``, ends with ``(len(line), len(converted))``, increasing. Between
+        two points lies a block: a block of equal lengths maps position by position, a block of
+        different lengths is a phrase that OpenCC converted as a whole.
+
+        The line is compared with its character-by-character conversion (each character converted
+        alone; ``difflib.SequenceMatcher``): where the two agree, positions correspond one to one.
+        Each run of differences is widened until both its ends are places where OpenCC's
+        conversion splits -- ``converted`` is the conversion of ``line[:i]`` followed by that of
+        ``line[i:]``, checked by converting both sides -- so that a phrase converted as a whole
+        (``資料來源`` -> ``数据源``, ``滑鼠`` -> ``鼠标``, where a character matches at another
+        place) is one block.
         """
         pieces = self.convert_chars(line)
         per_char = "".join(pieces)
-        at: Dict[int, int] = {}  # position in per_char -> original position (a char boundary)
-        pos = 0
-        for i, p in enumerate(pieces):
-            at.setdefault(pos, i)
-            pos += len(p)
-        n = len(line)
-        at.setdefault(pos, n)
+        n, m = len(line), len(converted)
         opcodes = SequenceMatcher(None, per_char, converted, autojunk=False).get_opcodes()
-        candidates = set()
-        for _tag, i1, i2, _j1, _j2 in opcodes:
-            for x in (i1, i2):
-                i = at.get(x)
-                if i is not None and 0 < i < n:
-                    candidates.add(i)
-        verified = {0: 0, n: len(converted)}  # original cut -> converted cut
-        a, ja = 0, 0
-        for i in sorted(candidates):
+        if n == m and all(i2 - i1 == j2 - j1 for _, i1, i2, j1, j2 in opcodes):
+            return [(0, 0), (n, m)]  # only same-length replacements: position by position
+        starts = [0]  # per_char position of each original boundary
+        for p in pieces:
+            starts.append(starts[-1] + len(p))
+        sync: Dict[int, int] = {}  # original boundary in equal text -> its converted position
+        regions = []  # runs of differences: (start, end) per_char positions
+        for tag, i1, i2, j1, _j2 in opcodes:
+            if tag == "equal":
+                for i in range(bisect_left(starts, i1), bisect_right(starts, i2)):
+                    sync.setdefault(i, j1 + starts[i] - i1)
+            elif regions and regions[-1][1] == i1:
+                regions[-1] = (regions[-1][0], i2)
+            else:
+                regions.append((i1, i2))
+
+        def split(a: int, ja: int, i: int) -> Optional[int]:
+            """j when the conversion splits at i (given that it splits at a, ja), else None."""
             head = self.convert(line[a:i])
             j = ja + len(head)
             if converted[ja:j] == head and self.convert(line[i:]) == converted[j:]:
-                verified[i] = j
-                a, ja = i, j
-        # inside a verified block that the matcher lines up position by position (equal text, or
-        # a same-length replacement), every character boundary of the original is a point too
-        points = dict(verified)
-        for _tag, i1, i2, j1, j2 in opcodes:
-            if i2 - i1 != j2 - j1 or i2 - i1 < 2:
-                continue
-            oa, ob = at.get(i1), at.get(i2)
-            if verified.get(oa) != j1 or verified.get(ob) != j2:
-                continue
-            for x in range(i1 + 1, i2):
-                i = at.get(x)
-                if i is not None:
-                    points.setdefault(i, j1 + x - i1)
+                return j
+            return None
+
+        cuts = {0: 0, n: m}  # the ends of the widened runs of differences
+        blocks = []  # (lo, hi): original positions strictly inside hold no point
+        a, ja = 0, 0
+        for x1, x2 in regions:
+            lo = bisect_right(starts, x1) - 1  # widen to the left...
+            j = None
+            while lo > a and lo > x1 - _MAX_WIDEN and (j := split(a, ja, lo)) is None:
+                lo -= 1
+            if lo > a and j is not None:
+                cuts[lo] = j
+                a, ja = lo, j
+            lo = a if lo <= a else lo
+            hi = max(bisect_left(starts, x2), a + 1)  # ... and to the right
+            j = None
+            while hi < n and hi < x2 + _MAX_WIDEN and (j := split(a, ja, hi)) is None:
+                hi += 1
+            if hi >= n or j is None:  # no split nearby: the rest of the line is one block
+                blocks.append((lo, n))
+                break
+            cuts[hi] = j
+            blocks.append((lo, hi))
+            a, ja = hi, j
+        points = dict(cuts)
+        for i, j in sync.items():
+            if i not in points and not any(lo < i < hi for lo, hi in blocks):
+                points[i] = j
         return sorted(points.items())
 
 
@@ -370,66 +416,76 @@ class ConvertedSegmenter(Segmenter):
             return empty_spans(0)
         inner = self.segmenter
         conv = self.converter
-        converted = conv.convert_lines(lines)
+        converted, failed = conv.convert_lines(lines)
         before = inner.n_unmatched
         words = inner.segment_batch(converted, source=source, line_offset=line_offset)
+        # lines OpenCC could not convert were segmented as they are: they are the fallback
+        fallback = set(failed)
         n = len(lines)
         len_o = np.fromiter(map(len, lines), dtype=np.int64, count=n)
         len_c = np.fromiter(map(len, converted), dtype=np.int64, count=n)
         same = len_o == len_c
-        check = np.flatnonzero(~same).tolist()  # lines to align
-        if conv.may_change_length:
-            # a phrase may have changed length inside a line of unchanged length: align every
-            # line whose conversion is not its character-by-character conversion
-            per_char = conv.translate_chars("\n".join(lines)).split("\n")
-            check = sorted(set(check) | {i for i in np.flatnonzero(same).tolist()
-                                         if per_char[i] != converted[i]})
-        # same-length lines map character by character: whitespace must sit at the same places
-        bad_ws = _whitespace_mismatch(lines, converted, same)
+        same[failed] = False
+        check = set(np.flatnonzero(len_o != len_c).tolist())  # lines to align
+        # Same-length lines map position by position when whitespace sits at the same places
+        # (OpenCC never moves it) and, for a config whose phrases may change length, when each
+        # character is converted as it is alone (else a phrase may have changed length inside a
+        # line of unchanged length: align the line).
+        bad_ws, differs = _same_length_checks(lines, converted, np.flatnonzero(same),
+                                              conv if conv.may_change_length else None)
+        check.update(differs)
+        fallback.update(set(bad_ws) - check)
         fixed: Dict[int, List[str]] = {}
-        fallback: List[int] = []
-        for i in check:
+        for i in sorted(check):
+            self.n_convert_realigned += 1
             pieces = _map_line(lines[i], converted[i], words, i,
                                conv.alignment(lines[i], converted[i]))
-            self.n_convert_realigned += 1
             if pieces is None:
-                fallback.append(i)
+                fallback.add(i)
             else:
                 fixed[i] = pieces
-        fallback = sorted(set(fallback) | (set(bad_ws) - set(fixed)))
         replaced: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
         if fixed:
             rows = sorted(fixed)
             spans, _ = spans_from_pieces([lines[i] for i in rows], [fixed[i] for i in rows])
             replaced.update(_rows(spans, rows))
-        if fallback:
-            self.n_convert_fallback += len(fallback)
-            # the unconverted lines, segmented as they are
-            spans = inner.segment_batch([lines[i] for i in fallback], source=source,
+        self.n_convert_fallback += len(fallback)
+        redo = sorted(fallback - set(failed))
+        if redo:  # the unconverted lines, segmented as they are
+            spans = inner.segment_batch([lines[i] for i in redo], source=source,
                                         line_offset=line_offset)
-            replaced.update(_rows(spans, fallback))
+            replaced.update(_rows(spans, redo))
         self.n_unmatched += inner.n_unmatched - before
         return _replace_rows(words, replaced) if replaced else words
 
 
-def _whitespace_mismatch(lines: List[str], converted: List[str], same: np.ndarray) -> List[int]:
-    """Same-length lines where the converted line has whitespace at other places."""
-    rows = np.flatnonzero(same)
+def _same_length_checks(lines: List[str], converted: List[str], rows: np.ndarray,
+                        conv: Optional[OpenCCConverter]) -> Tuple[List[int], List[int]]:
+    """Among ``rows`` (lines whose conversion kept their length): the lines whose converted copy
+    has whitespace at other places, and (with ``conv``) the lines where a character is not
+    converted as it is alone. Vectorised over the batch; only differing positions are looked at."""
     if not len(rows):
-        return []
+        return [], []
     if len(rows) == len(lines):
         a, b = "".join(lines), "".join(converted)
     else:
-        a = "".join(lines[i] for i in rows)
-        b = "".join(converted[i] for i in rows)
+        a = "".join([lines[i] for i in rows])
+        b = "".join([converted[i] for i in rows])
     if a == b:
-        return []
-    diff = np.flatnonzero(_is_ws(a) != _is_ws(b))
-    if not len(diff):
-        return []
-    lens = np.fromiter((len(lines[i]) for i in rows), dtype=np.int64, count=len(rows))
-    ends = np.cumsum(lens)
-    return sorted(set(rows[np.searchsorted(ends, diff, side="right")].tolist()))
+        return [], []
+    ca = np.frombuffer(a.encode("utf-32-le"), dtype="<u4")
+    cb = np.frombuffer(b.encode("utf-32-le"), dtype="<u4")
+    pos = np.flatnonzero(ca != cb)
+    lim = len(_WS_TABLE) - 1
+    ws = pos[_WS_TABLE[np.minimum(ca[pos], lim)] != _WS_TABLE[np.minimum(cb[pos], lim)]]
+    ends = np.cumsum(np.fromiter((len(lines[i]) for i in rows), dtype=np.int64, count=len(rows)))
+    bad_ws = sorted(set(rows[np.searchsorted(ends, ws, side="right")].tolist()))
+    differs: List[int] = []
+    if conv is not None:
+        alone = conv.char_codes(ca[pos])
+        other = pos[alone != cb[pos].astype(np.int64)]
+        differs = sorted(set(rows[np.searchsorted(ends, other, side="right")].tolist()))
+    return bad_ws, differs
 
 
 def _map_line(line: str, converted: str, words: WordSpans, row: int,
