@@ -29,8 +29,8 @@ from segmentation_helpers import gold_sentences, ltp_model, write_lines  # noqa:
 from test_segmentation import check_spans
 
 opencc = pytest.importorskip("opencc")
-from wwm_fast.segmentation.convert import (LENGTH_PRESERVING_DICTS, ConvertedSegmenter,  # noqa: E402
-                                           OpenCCConverter, get_converter, opencc_configs)
+from wwm_fast.segmentation.convert import (  # noqa: E402
+    LENGTH_PRESERVING_DICTS, ConvertedSegmenter, OpenCCConverter, get_converter, opencc_configs)
 
 _S2T = opencc.OpenCC("s2t.json")
 
@@ -385,7 +385,7 @@ def test_caches_with_and_without_convert_are_not_mixed(trad_files, tmp_path, voc
 
     segment_files(str(trad_files / "*"), "jieba", str(out), convert="t2s", progress=False)
     plain_spec = get_segmenter("jieba").spec
-    with pytest.raises(ValueError, match=r"segmentation cache was made with .*\|convert=opencc:t2s"):
+    with pytest.raises(ValueError, match=r"cache was made with .*\|convert=opencc:t2s"):
         wwm_fast.create_instances(str(out / "pd.txt.wwmseg"), vocab_file,
                                   str(tmp_path / "x.tfrecord"), segmenter=plain_spec,
                                   progress=False)

@@ -1,4 +1,4 @@
-"""Segment through a converted view of the text (``wwm-fast segment --convert t2s``): `segment` stage.
+"""The `segment` stage through a converted view of the text (``wwm-fast segment --convert t2s``).
 
 LTP's models and the People's Daily gold are in simplified script; a segmenter trained on them cuts
 traditional text worse. ``ConvertedSegmenter`` wraps any segmenter: it converts each line with
@@ -11,18 +11,17 @@ without conversion; only where the words begin and end changes.
 >>> seg.segment("們說這個軟體很好")                                   # doctest: +SKIP
 ['們', '說', '這個', '軟體', '很', '好']
 
-Mapping back. Most OpenCC conversions replace each character by one character (every dictionary
-of ``t2s``, ``tw2s``, ``hk2s``, ``s2t``, ... maps a phrase to a phrase of the same length), so a
-converted line of the same length lines up character by character, and its spans are the
-original's. The regional-phrase configs (``tw2sp``, ``hk2sp``, ``s2twp``, ``s2hkp``) replace
-phrases by phrases of another length (``記憶體`` -> ``内存``, ``埠`` -> ``端口``). For them, and
-for any line whose length changed, the line is aligned with its character-by-character conversion
-(each character converted alone, which keeps one original character per piece): the opcodes of
-``difflib.SequenceMatcher`` between the two give blocks of original <-> converted characters;
-blocks of equal length map character by character, and an n:m block (a phrase that changed
-length) goes whole into the word of its first converted character, so a boundary inside such a
-phrase has no counterpart and is dropped. Every non-whitespace character of the original still
-belongs to exactly one word.
+Mapping back. Most OpenCC configs replace every phrase by a phrase of the same length (all the
+dictionaries of ``t2s``, ``tw2s``, ``hk2s``, ``s2t``, ...: ``LENGTH_PRESERVING_DICTS``), so a
+converted line lines up character by character and its spans are the original's. The
+regional-phrase configs (``tw2sp``, ``hk2sp``, ``s2twp``, ``s2hkp``) can change a line's length
+(``資料來源`` -> ``数据源``, ``埠`` -> ``端口``). Such lines, and any line whose length changed,
+are aligned (``OpenCCConverter.alignment``): where the line and its character-by-character
+conversion agree, positions correspond one to one; each run of differences is widened to places
+where OpenCC's conversion splits (checked by converting both sides), so a phrase converted as a
+whole is one block. A block of equal lengths maps position by position; a block whose lengths
+differ goes whole into the word of its first converted character (a boundary inside it has no
+counterpart). Every non-whitespace character of the original still belongs to exactly one word.
 
 A line whose conversion cannot be lined up with it (whitespace where the original has none or the
 reverse, in a block that maps character by character; OpenCC never does this, but a dictionary
@@ -32,8 +31,8 @@ segment`` reports it). ``n_convert_realigned`` counts the lines that needed the 
 The spec of a converted segmenter is the inner spec plus ``|convert=opencc:CONFIG@VERSION``
 (``ltp-legacy:/m/cws.bin#3c218c9571f9|convert=opencc:t2s@1.4.2``): segmentation caches record it,
 so caches made with and without conversion (or with another OpenCC version) are never mixed up,
-and ``get_segmenter(spec)`` rebuilds the same converted segmenter (``|convert=t2s`` is accepted
-too, e.g. in ``wwm-fast create --segmenter``).
+and ``get_segmenter(spec)`` rebuilds the same converted segmenter (``SPEC|convert=t2s`` is
+accepted wherever a segmenter spec is: ``create --segmenter`` on text, ``refs``).
 """
 
 from __future__ import annotations
