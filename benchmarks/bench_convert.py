@@ -12,7 +12,9 @@ pytest's cache folder).
 * ``TestInProcess``: ``Segmenter.segment_batch`` on all lines, model loaded, without and with
   ``ConvertedSegmenter(seg, "t2s")``; and OpenCC's conversion alone.
 * ``test_alternating``: the two command variants run in turns (plain, t2s, plain, t2s, ...), so
-  that machine load drifts hit both alike; the ratio of the best of each.
+  that machine load drifts hit both alike; the ratio of the best of each. A third variant in the
+  same turns: the plain command on the original (simplified) zh_all -- the same text as the
+  segmenter sees with --convert, so the difference is what the conversion itself costs.
 * ``test_alternating_raw``: where the extra time goes -- raw ``batch_predict`` on the traditional
   lines and on their t2s conversion, in turns: the LTP model does more work on text in the script
   it was trained on (more of its features are known), apart from the cost of the conversion.
@@ -127,20 +129,30 @@ class TestInProcess:
         _record(benchmark, key, n_chars, words=len(words.starts))
 
 
-def test_alternating(trad_dir, ltp_model_file, tmp_path, n_chars):
-    """Plain and t2s in turns, 3 rounds each: best of each, wall and CPU."""
-    best = {None: (float("inf"), float("inf")), "t2s": (float("inf"), float("inf"))}
+def test_alternating(trad_dir, zh_all_dir, ltp_model_file, tmp_path, n_chars):
+    """Plain and t2s on the traditional text, and plain on the simplified original, in turns,
+    3 rounds each: best of each, wall and CPU."""
+    variants = [(None, trad_dir), ("t2s", trad_dir), ("simplified", zh_all_dir)]
+    best = {name: (float("inf"), float("inf")) for name, _ in variants}
     for _ in range(3):
-        for convert in (None, "t2s"):
+        for name, folder in variants:
+            convert = "t2s" if name == "t2s" else None
             c0, t0 = _cpu(), time.perf_counter()
-            _segment(trad_dir, ltp_model_file, tmp_path / str(convert), convert)
+            report = _segment(folder, ltp_model_file, tmp_path / str(name), convert)
             wall, cpu = time.perf_counter() - t0, _cpu() - c0
-            best[convert] = (min(best[convert][0], wall), min(best[convert][1], cpu))
+            assert report.n_chars == n_chars
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
     RESULTS["alt"] = best
+
+    def pct(a, b, k):
+        return f"{100 * (best[a][k] / best[b][k] - 1):+.1f}%"
+
     print(f"\nalternating, best of 3: plain {best[None][0]:.2f} s ({best[None][1]:.2f} s CPU), "
-          f"t2s {best['t2s'][0]:.2f} s ({best['t2s'][1]:.2f} s CPU): "
-          f"{100 * (best['t2s'][0] / best[None][0] - 1):+.1f}% wall, "
-          f"{100 * (best['t2s'][1] / best[None][1] - 1):+.1f}% CPU", file=sys.stderr)
+          f"t2s {best['t2s'][0]:.2f} s ({best['t2s'][1]:.2f} s CPU), simplified original "
+          f"{best['simplified'][0]:.2f} s ({best['simplified'][1]:.2f} s CPU); t2s over plain "
+          f"{pct('t2s', None, 0)} wall, {pct('t2s', None, 1)} CPU; t2s over the simplified "
+          f"original {pct('t2s', 'simplified', 0)} wall, {pct('t2s', 'simplified', 1)} CPU",
+          file=sys.stderr)
 
 
 def test_alternating_raw(ltp, trad_lines, n_chars):
@@ -183,7 +195,10 @@ def test_summary(capsys, n_chars):
     if "alt" in r:
         best = r["alt"]
         rows.append(f"  alternating rounds: {100 * (best['t2s'][0] / best[None][0] - 1):+.1f}% "
-                    f"wall, {100 * (best['t2s'][1] / best[None][1] - 1):+.1f}% CPU")
+                    f"wall, {100 * (best['t2s'][1] / best[None][1] - 1):+.1f}% CPU; over the "
+                    f"plain command on the simplified original: "
+                    f"{100 * (best['t2s'][0] / best['simplified'][0] - 1):+.1f}% wall, "
+                    f"{100 * (best['t2s'][1] / best['simplified'][1] - 1):+.1f}% CPU")
     if "raw" in r:
         best = r["raw"]
         rows.append(f"  raw batch_predict on the t2s text vs the traditional text: "
