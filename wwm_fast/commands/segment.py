@@ -76,8 +76,8 @@ def run(args) -> int:
         print(f"warning: {report.n_unmatched} line(s) where the segmenter's output did not match "
               f"the text got one word per character (no whole-word grouping)", file=sys.stderr)
     if report.n_convert_realigned:
-        print(f"{report.n_convert_realigned} line(s) changed length in conversion and were "
-              f"aligned character by character", file=sys.stderr)
+        print(f"{report.n_convert_realigned} line(s) were aligned with their conversion (an "
+              f"OpenCC phrase that changes length, or may)", file=sys.stderr)
     if report.n_convert_fallback:
         print(f"warning: {report.n_convert_fallback} line(s) whose conversion could not be "
               f"mapped back to the original were segmented unconverted", file=sys.stderr)
