@@ -40,6 +40,7 @@ def native(name, sources, include_dirs=()):
 EXTENSIONS = [
     native("_align", ["align.cc", "bind_align.cc"]),
     native("_instances", ["bind_instances.cc", "instances.cc"]),
+    native("_ltp_cws", ["bind_ltp_cws.cc", "ltp_cws.cc"]),
     native("_masking", ["bind_masking.cc", "instances.cc", "masking.cc"]),
     native("_tfrecord", ["bind_tfrecord.cc", "tfrecord.cc"]),
     native("_wordpiece", ["bind_wordpiece.cc", "unicode_props.cc", "wordpiece.cc"]),
