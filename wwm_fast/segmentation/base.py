@@ -3,9 +3,12 @@
 Spec strings (the ``--segmenter`` flag):
 
 ========================  ======================================================================
-``ltp:PATH``              LTP legacy (averaged perceptron, ``ltp-extension``): a CWS model file,
-                          or a folder in LTP's hub layout (``config.json`` naming the cws file,
-                          as ``LTP/legacy`` is distributed). ``ltp-legacy:PATH`` is the same.
+``ltp:PATH``              LTP legacy (averaged perceptron), native (``ltp_native``): a CWS
+                          model file, or a folder in LTP's hub layout (``config.json`` naming
+                          the cws file, as ``LTP/legacy`` is distributed); ``ltp-extension``'s
+                          words. ``ltp-legacy:PATH`` is the same.
+``ltp-rust:PATH``         the same model run by ``ltp-extension`` itself (Rust; extra
+                          ``wwm-fast[ltp]``), the reference the native kernel is tested against.
 ``ltp-neural:NAME|PATH``  neural LTP (``ltp`` + torch, extra ``wwm-fast[ltp-neural]``):
                           ``LTP/tiny`` etc. from the local Hugging Face cache, or a local folder.
 ``jieba``                 jieba with its bundled dictionary, HMM on (jieba's default);
@@ -33,7 +36,7 @@ from ._spans import spans_from_pieces, spans_to_words
 
 __all__ = ["Segmenter", "get_segmenter", "KINDS"]
 
-KINDS = ("ltp", "ltp-legacy", "ltp-neural", "jieba", "pre")
+KINDS = ("ltp", "ltp-legacy", "ltp-rust", "ltp-neural", "jieba", "pre")
 
 
 class Segmenter(abc.ABC):
@@ -126,8 +129,9 @@ def get_segmenter(spec: str, num_threads: int = 1) -> Segmenter:
         ``"ltp:PATH"``, ``"ltp-neural:LTP/tiny"``, ``"jieba"``, ``"pre: "``, or a canonical
         ``Segmenter.spec``.
     num_threads : int, default 1
-        Threads inside the segmenter: LTP legacy parallelises a batch over its Rust thread pool
-        (the first parallel call in a process fixes the pool size, see README); -1 = all cores.
+        Threads inside the segmenter: LTP legacy splits a batch over threads (``ltp-rust``: its
+        Rust thread pool, sized by the first parallel call in a process, see README); -1 = all
+        cores.
 
     Raises ValueError naming the problem for an unknown kind, a missing or corrupt model file,
     or a segmenter package that is not installed (with the pip extra to install).
@@ -137,14 +141,17 @@ def get_segmenter(spec: str, num_threads: int = 1) -> Segmenter:
     num_threads = _resolve_threads(num_threads)
     kind, sep, arg = spec.partition(":")
     kind = kind.strip().lower()
-    if kind in ("ltp", "ltp-legacy"):
+    if kind in ("ltp", "ltp-legacy", "ltp-rust"):
         if not arg.strip():
             raise ValueError(
                 f"segmenter {spec!r} needs a model path: 'ltp:/path/to/cws_model.bin' or "
                 f"'ltp:/path/to/LTP-legacy-folder' (train one with `wwm-fast train-segmenter`)")
-        from .ltp import LTPLegacySegmenter
+        if kind == "ltp-rust":
+            from .ltp import LTPLegacySegmenter as cls
+        else:
+            from .ltp_native import LTPNativeSegmenter as cls
         path, fingerprint = _split_fingerprint(arg.strip())
-        return LTPLegacySegmenter(path, num_threads=num_threads, fingerprint=fingerprint)
+        return cls(path, num_threads=num_threads, fingerprint=fingerprint)
     if kind == "ltp-neural":
         if not arg.strip():
             raise ValueError(f"segmenter {spec!r} needs a model: 'ltp-neural:LTP/tiny' or "
@@ -159,7 +166,7 @@ def get_segmenter(spec: str, num_threads: int = 1) -> Segmenter:
         from .pre import PreSegmenter
         return PreSegmenter(arg if sep and arg != "" else " ", num_threads=num_threads)
     raise ValueError(f"unknown segmenter {spec!r}: expected one of 'ltp:PATH', "
-                     f"'ltp-neural:NAME', 'jieba', 'pre:DELIM'")
+                     f"'ltp-rust:PATH', 'ltp-neural:NAME', 'jieba', 'pre:DELIM'")
 
 
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
