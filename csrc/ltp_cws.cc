@@ -20,7 +20,7 @@ namespace {
 constexpr int kLabels = 4;  // S B M E, LTP's order
 constexpr int kS = 0, kB = 1, kE = 3;
 constexpr int kTransitions = kLabels * kLabels;
-const int32_t kNoFeatures[5] = {-1, -1, -1, -1, -1};
+const double kZeroRow[20] = {0};
 
 // Rust's char::is_whitespace (Unicode White_Space): what LTP skips.
 inline bool IsLtpSpace(uint32_t c) {
@@ -198,7 +198,7 @@ void ReadCwsDatum(AvroDatumReader* in, FeatureTable* t) {
 
 uint64_t PairKey(uint32_t a, uint32_t b) { return (static_cast<uint64_t>(a) << 32) | b; }
 
-inline size_t PairSlot(uint64_t key, int shift) {
+inline size_t SlotOf(uint64_t key, int shift) {
   return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift);
 }
 
@@ -239,9 +239,11 @@ std::unique_ptr<LtpCwsModel> LtpCwsModel::FromArrays(const char* keys, int64_t k
                                 " parameters, more than this kernel supports (2^31)");
   }
   std::unique_ptr<LtpCwsModel> m(new LtpCwsModel());
-  m->params_.assign(params, params + n_params);
   m->num_features_ = n_features;
-  for (auto& row : m->type_pair_) std::fill(row, row + 7, -1);
+  m->num_params_ = n_params;
+  std::copy(params, params + kTransitions, m->trans_);
+  for (auto& row : m->type_has_) std::fill(row, row + 7, false);
+  auto weights = [params](int32_t off) { return params + off; };
 
   // Pass 1: parse every key into (template, characters); unknown templates are skipped (LTP
   // never looks them up).
@@ -295,10 +297,12 @@ std::unique_ptr<LtpCwsModel> LtpCwsModel::FromArrays(const char* keys, int64_t k
         chars.push_back(cps[1]);
         chars.push_back(cps[2]);
       } else if (t == 'c' && n_cp == 1) {
-        m->same_off_ = off;  // later keys replace earlier ones, as in LTP's map
+        std::copy(weights(off), weights(off) + kLabels, m->same_w_);  // a later key replaces
+        m->has_same_ = true;                                          // an earlier one (LTP)
       } else if (t == 'd' && n_cp == 3 && cps[1] >= '1' && cps[1] <= '6' && cps[2] >= '1' &&
                  cps[2] <= '6') {
-        m->type_pair_[cps[1] - '0'][cps[2] - '0'] = off;
+        std::copy(weights(off), weights(off) + kLabels, m->type_w_[cps[1] - '0'][cps[2] - '0']);
+        m->type_has_[cps[1] - '0'][cps[2] - '0'] = true;
       }
     }
     if (rec.tmpl >= 0) parsed.push_back(rec);
@@ -318,45 +322,59 @@ std::unique_ptr<LtpCwsModel> LtpCwsModel::FromArrays(const char* keys, int64_t k
     }
     ++next_id;
   }
-  m->unigrams_.resize(next_id);
-  for (auto& u : m->unigrams_) std::fill(u.off, u.off + 5, -1);
+  m->uni_w_.assign(static_cast<size_t>(next_id) * 20, 0.0);
+  m->uni_mask_.assign(next_id, 0);
 
-  // Pass 2: fill the tables in key order (a repeated key: the last one wins).
+  // Pass 2: fill the rows in key order (a repeated key: the last one wins).
   size_t cap = 16;
-  m->pairs_.assign(cap, PairEntry{0, {-1, -1, -1, -1}});
+  m->pairs_.assign(cap, PairSlot{0, 0, 0});
   m->pair_mask_ = cap - 1;
   m->pair_shift_ = 64 - 4;
+  std::vector<double> rows;  // pair weights, 16 per pair
   for (const Parsed& r : parsed) {
     const uint32_t ia = m->CharId(r.a);
     if (r.tmpl <= 4) {
-      m->unigrams_[ia].off[r.tmpl] = r.off;
+      std::copy(weights(r.off), weights(r.off) + kLabels,
+                &m->uni_w_[static_cast<size_t>(ia) * 20 + static_cast<size_t>(r.tmpl) * 4]);
+      m->uni_mask_[ia] |= static_cast<uint8_t>(1u << r.tmpl);
       continue;
     }
     const uint64_t key = PairKey(ia, m->CharId(r.b));
-    size_t h = PairSlot(key, m->pair_shift_);
+    size_t h = SlotOf(key, m->pair_shift_);
     while (m->pairs_[h].key != 0 && m->pairs_[h].key != key) h = (h + 1) & m->pair_mask_;
     if (m->pairs_[h].key == 0) {
       if (static_cast<size_t>(m->num_pairs_ + 1) * 2 > cap) {  // keep the load under 1/2
-        std::vector<PairEntry> old;
+        std::vector<LtpCwsModel::PairSlot> old;
         old.swap(m->pairs_);
         cap *= 2;
-        m->pairs_.assign(cap, PairEntry{0, {-1, -1, -1, -1}});
+        m->pairs_.assign(cap, LtpCwsModel::PairSlot{0, 0, 0});
         m->pair_mask_ = cap - 1;
         --m->pair_shift_;
-        for (const PairEntry& e : old) {
+        for (const auto& e : old) {
           if (e.key == 0) continue;
-          size_t g = PairSlot(e.key, m->pair_shift_);
+          size_t g = SlotOf(e.key, m->pair_shift_);
           while (m->pairs_[g].key != 0) g = (g + 1) & m->pair_mask_;
           m->pairs_[g] = e;
         }
-        h = PairSlot(key, m->pair_shift_);
+        h = SlotOf(key, m->pair_shift_);
         while (m->pairs_[h].key != 0) h = (h + 1) & m->pair_mask_;
       }
-      m->pairs_[h].key = key;
+      m->pairs_[h] = LtpCwsModel::PairSlot{key, static_cast<uint32_t>(m->num_pairs_), 0};
       ++m->num_pairs_;
+      rows.resize(rows.size() + 16, 0.0);
     }
-    m->pairs_[h].off[r.tmpl - 5] = r.off;
+    const int t = r.tmpl - 5;
+    std::copy(weights(r.off), weights(r.off) + kLabels,
+              &rows[static_cast<size_t>(m->pairs_[h].row) * 16 + static_cast<size_t>(t) * 4]);
+    m->pairs_[h].mask |= 1u << t;
   }
+  // The pair rows, 64-byte aligned: a row is two cache lines.
+  m->pair_storage_.assign(rows.size() + 8, 0.0);
+  double* base = m->pair_storage_.data();
+  const uintptr_t mis = reinterpret_cast<uintptr_t>(base) % 64;
+  if (mis) base += (64 - mis) / sizeof(double);
+  std::copy(rows.begin(), rows.end(), base);
+  m->pair_w_ = base;
   return m;
 }
 
@@ -366,22 +384,22 @@ uint32_t LtpCwsModel::SupplementaryId(uint32_t cp) const {
   return supp_ids_[static_cast<size_t>(it - supp_cps_.begin())];
 }
 
-const int32_t* LtpCwsModel::FindPair(uint32_t a, uint32_t b) const {
-  if (a == 0 || b == 0) return kNoFeatures;
+const LtpCwsModel::PairSlot* LtpCwsModel::FindPairFrom(uint32_t a, uint32_t b, size_t h) const {
+  static const PairSlot kAbsent{0, 0, 0};
+  if (a == 0 || b == 0) return &kAbsent;
   const uint64_t key = PairKey(a, b);
-  size_t h = PairSlot(key, pair_shift_);
   for (;;) {
-    const PairEntry& e = pairs_[h];
-    if (e.key == key) return e.off;
-    if (e.key == 0) return kNoFeatures;
+    const PairSlot& e = pairs_[h];
+    if (e.key == key) return &e;
+    if (e.key == 0) return &kAbsent;
     h = (h + 1) & pair_mask_;
   }
 }
 
 size_t LtpCwsModel::memory_bytes() const {
-  return params_.size() * sizeof(double) + bmp_ids_.size() * sizeof(uint32_t) +
-         supp_cps_.size() * 2 * sizeof(uint32_t) + unigrams_.size() * sizeof(Unigrams) +
-         pairs_.size() * sizeof(PairEntry);
+  return bmp_ids_.size() * sizeof(uint32_t) + supp_cps_.size() * 2 * sizeof(uint32_t) +
+         uni_w_.size() * sizeof(double) + uni_mask_.size() + pairs_.size() * sizeof(PairSlot) +
+         pair_storage_.size() * sizeof(double) + sizeof(*this);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -481,8 +499,11 @@ class LtpCwsModel::Worker {
     cp_.resize(cap);
     ids_.resize(cap);
     types_.resize(cap);
-    uni_.resize(cap);
-    pair_.resize(cap);
+    urow_.resize(cap);
+    umask_.resize(cap);
+    prow_.resize(cap);
+    home_.resize(cap);
+    pmask_.resize(cap);
     emit_.resize(cap * kLabels);
     back_.resize(cap * kLabels);
     label_.resize(cap);
@@ -494,10 +515,31 @@ class LtpCwsModel::Worker {
     for (int32_t j = 0; j < n; ++j) {
       const uint32_t id = m.CharId(cp_[j]);
       ids_[j] = id;
-      uni_[j] = m.unigrams_[id].off;
+      urow_[j] = &m.uni_w_[static_cast<size_t>(id) * 20];
+      umask_[j] = m.uni_mask_[id];
       types_[j] = CharType(cp_[j]);
     }
-    for (int32_t j = 0; j + 1 < n; ++j) pair_[j] = m.FindPair(ids_[j], ids_[j + 1]);
+    // The pair lookups are memory-bound (the slots and rows of a full model are tens of MB):
+    // first prefetch every pair's home slot, then probe and prefetch the rows found, so that
+    // the misses of a sentence overlap instead of queuing one after another.
+    for (int32_t j = 0; j + 1 < n; ++j) {
+      const uint64_t key = PairKey(ids_[j], ids_[j + 1]);
+      const size_t h = SlotOf(key, m.pair_shift_);
+      home_[j] = h;
+      __builtin_prefetch(&m.pairs_[h]);
+    }
+    for (int32_t j = 0; j + 1 < n; ++j) {
+      const PairSlot* e = m.FindPairFrom(ids_[j], ids_[j + 1], home_[j]);
+      pmask_[j] = static_cast<uint8_t>(e->mask);
+      if (e->mask) {
+        const double* row = m.pair_w_ + static_cast<size_t>(e->row) * 16;
+        __builtin_prefetch(row);
+        __builtin_prefetch(row + 8);
+        prow_[j] = row;
+      } else {
+        prow_[j] = kZeroRow;
+      }
+    }
 
     // Emission scores. The features of character j, in LTP's order (CWSDefinition::
     // parse_char_features_with_buffer, near-char-type build): ch[0]; if ch[-1]: ch[-1],
@@ -505,41 +547,38 @@ class LtpCwsModel::Worker {
     // "ch[-2] == ch[0]"; if ch[+1]: ch[+1], ch[0]ch[+1]; if ch[+2]: ch[+2], ch[+1]ch[+2].
     // LTP marks "no character" with U+0000, so a real U+0000 at -1 or -2 counts as absent,
     // and with no ch[-2], "ch[-2] == ch[0]" holds for ch[0] = U+0000. The sums run in this
-    // order from 0.0, as LTP's score_base does, so every score is bit-identical to LTP's.
-    const double* w = m.params_.data();
-    const int32_t same = m.same_off_;
+    // order from 0.0, skipping the features the model lacks, as LTP's score_base does, so
+    // every score is bit-identical to LTP's.
     for (int32_t j = 0; j < n; ++j) {
       double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-      auto add = [&](int32_t off) {
-        if (off >= 0) {
-          const double* v = w + off;
-          s0 += v[0];
-          s1 += v[1];
-          s2 += v[2];
-          s3 += v[3];
-        }
+      auto add = [&](const double* v) {
+        s0 += v[0];
+        s1 += v[1];
+        s2 += v[2];
+        s3 += v[3];
       };
       const uint32_t cur = cp_[j];
       const uint32_t pre = j >= 1 ? cp_[j - 1] : 0;
       const uint32_t pre2 = j >= 2 ? cp_[j - 2] : 0;
-      add(uni_[j][2]);
+      if (umask_[j] & 4) add(urow_[j] + 8);  // "2" ch[0]
       if (pre != 0) {
-        add(uni_[j - 1][1]);
-        add(pair_[j - 1][1]);
-        add(m.type_pair_[types_[j - 1]][types_[j]]);
+        if (umask_[j - 1] & 2) add(urow_[j - 1] + 4);  // "1" ch[-1]
+        if (pmask_[j - 1] & 2) add(prow_[j - 1] + 4);  // "6" ch[-1]ch[0]
+        const uint8_t ta = types_[j - 1], tb = types_[j];
+        if (m.type_has_[ta][tb]) add(m.type_w_[ta][tb]);  // "d" TYPE(ch[-1])TYPE(ch[0])
         if (pre2 != 0) {
-          add(uni_[j - 2][0]);
-          add(pair_[j - 2][0]);
+          if (umask_[j - 2] & 1) add(urow_[j - 2]);      // "0" ch[-2]
+          if (pmask_[j - 2] & 1) add(prow_[j - 2]);      // "5" ch[-2]ch[-1]
         }
-        if (pre2 == cur) add(same);
+        if (pre2 == cur && m.has_same_) add(m.same_w_);  // "c"
       }
       if (j + 1 < n) {
-        add(uni_[j + 1][3]);
-        add(pair_[j][2]);
+        if (umask_[j + 1] & 8) add(urow_[j + 1] + 12);  // "3" ch[+1]
+        if (pmask_[j] & 4) add(prow_[j] + 8);           // "7" ch[0]ch[+1]
       }
       if (j + 2 < n) {
-        add(uni_[j + 2][4]);
-        add(pair_[j + 1][3]);
+        if (umask_[j + 2] & 16) add(urow_[j + 2] + 16);  // "4" ch[+2]
+        if (pmask_[j + 1] & 8) add(prow_[j + 1] + 12);   // "8" ch[+1]ch[+2]
       }
       double* e = &emit_[static_cast<size_t>(j) * kLabels];
       e[0] = s0;
@@ -567,7 +606,7 @@ class LtpCwsModel::Worker {
         uint8_t arg = 0;
         const double emission = e[l];
         for (int q = 0; q < kLabels; ++q) {
-          const double score = last[q] + emission + w[q * kLabels + l];
+          const double score = last[q] + emission + m.trans_[q * kLabels + l];
           if (score > best) {
             best = score;
             arg = static_cast<uint8_t>(q);
@@ -596,8 +635,11 @@ class LtpCwsModel::Worker {
   std::vector<uint32_t> cp_;    // the non-whitespace characters
   std::vector<uint32_t> ids_;   // their model char ids
   std::vector<uint8_t> types_;  // their CharType
-  std::vector<const int32_t*> uni_;   // their unigram feature offsets
-  std::vector<const int32_t*> pair_;  // bigram feature offsets of (j, j + 1)
+  std::vector<const double*> urow_;  // their unigram weight rows
+  std::vector<uint8_t> umask_;       // and which of the 5 exist
+  std::vector<const double*> prow_;  // bigram weight rows of the pair (j, j + 1)
+  std::vector<uint8_t> pmask_;       // and which of the 4 exist
+  std::vector<size_t> home_;         // home slot of the pair (j, j + 1) in the pair hash
   std::vector<double> emit_;    // [n][4]
   std::vector<uint8_t> back_;   // [n][4] Viterbi back pointers
   std::vector<uint8_t> label_;  // [n]
