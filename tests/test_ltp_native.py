@@ -547,6 +547,36 @@ def test_fuzz_avro_record(blob, count):
     m.segment("中国 a1".encode(), np.array([0, 8], np.int64), False, False, 1)
 
 
+_VALID_DATUM = cws_datum([("2中", 4), ("5中国", 5), ("6国人", 4), ("c", 6), ("d55", 5),
+                          ("0人", 6), ("8人民", 5)], [0.5 * i - 3 for i in range(28)], map_blocks=2)
+
+
+@_FUZZ
+@given(edits=st.lists(st.tuples(st.integers(0, len(_VALID_DATUM) - 1), st.integers(0, 255),
+                                st.sampled_from(["set", "insert", "delete", "cut"])),
+                      min_size=1, max_size=4))
+def test_fuzz_avro_record_mutations(edits):
+    """A valid record with bytes changed, inserted, deleted or cut off: an error or a model
+    (a changed weight or name is still a model), never a crash."""
+    blob = bytearray(_VALID_DATUM)
+    for at, value, op in edits:
+        at = min(at, len(blob))
+        if op == "set" and at < len(blob):
+            blob[at] = value
+        elif op == "insert":
+            blob.insert(at, value)
+        elif op == "delete" and at < len(blob):
+            del blob[at]
+        elif op == "cut":
+            del blob[at:]
+    try:
+        m = _ltp_cws.Model.from_avro_block(bytes(blob), 1)
+    except ValueError:
+        return
+    text = "中国人民 中中国".encode()
+    m.segment(text, np.array([0, len(text)], np.int64), False, False, 1)
+
+
 @_FUZZ
 @given(keys=st.lists(st.binary(max_size=9), max_size=30),
        index=st.lists(st.integers(-3, 40), min_size=30, max_size=30),
