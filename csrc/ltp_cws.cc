@@ -415,6 +415,7 @@ class LtpCwsModel::Worker {
     Grow(n);
     // 1. decode; keep every code point (for the spans) and the non-whitespace ones (LTP's input)
     int32_t n_all = 0, n_cp = 0;
+    bool any_space = false;
     const uint8_t* const begin = p;
     const uint8_t* const end = p + n;
     while (p < end) {
@@ -426,7 +427,9 @@ class LtpCwsModel::Worker {
       }
       p += k;
       all_[n_all] = c;
-      if (!IsLtpSpace(c)) {
+      const bool py_space = IsPySpace(c);
+      any_space |= py_space;
+      if (!py_space || !IsLtpSpace(c)) {
         pos_[n_cp] = n_all;
         cp_[n_cp] = c;
         ++n_cp;
@@ -434,9 +437,9 @@ class LtpCwsModel::Worker {
       ++n_all;
     }
     if (n_cp > 0) Decode(n_cp);
-    // 3. words
+    // 3. words. Without whitespace in the row, the spans are LTP's words.
     int64_t n_words = 0;
-    if (output == CwsOutput::kLtpWords) {
+    if (output == CwsOutput::kLtpWords || !any_space) {
       for (int32_t j = 0; j < n_cp; ++j) {
         if (!StartsWord(j)) continue;
         if (n_words > 0) ends->push_back(pos_[j]);
@@ -603,16 +606,17 @@ class LtpCwsModel::Worker {
       uint8_t* bk = &back_[static_cast<size_t>(j) * kLabels];
       for (int l = 0; l < kLabels; ++l) {
         double best = -DBL_MAX;
+        double kept = now[l];
         uint8_t arg = 0;
         const double emission = e[l];
-        for (int q = 0; q < kLabels; ++q) {
+        for (int q = 0; q < kLabels; ++q) {  // branch-free: the argmax is data-dependent
           const double score = last[q] + emission + m.trans_[q * kLabels + l];
-          if (score > best) {
-            best = score;
-            arg = static_cast<uint8_t>(q);
-            now[l] = best;
-          }
+          const bool greater = score > best;
+          best = greater ? score : best;
+          kept = greater ? score : kept;
+          arg = greater ? static_cast<uint8_t>(q) : arg;
         }
+        now[l] = kept;
         bk[l] = arg;
       }
       std::swap(last, now);
