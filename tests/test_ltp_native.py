@@ -435,6 +435,8 @@ def test_other_task_and_format_models(models, tmp_path):
              r"neg_index\.bin.*has index -1"),
             ("bad_utf8.bin", avro_file([[cws_datum([(b"2\xff", 4)], [1.0] * 20)]]),
              r"bad_utf8\.bin.*feature '2\\xff' is not valid UTF-8"),
+            ("bad_first_record.bin", avro_file([[b"\x07junk"], [cws_datum(feats, params)]]),
+             r"bad_first_record\.bin.*malformed LTP model record"),
             ("trailing.bin", avro_file([[cws_datum(feats, params) + b"\x00"]]),
              r"trailing\.bin.*1 bytes left over"),
             ("short_record.bin", avro_file([[cws_datum(feats, params)[:-9]]]),

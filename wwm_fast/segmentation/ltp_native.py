@@ -176,13 +176,16 @@ def load_ltp_model(path: str, data: Optional[bytes] = None) -> "_ltp_cws.Model":
                 data = f.read()
         except OSError as e:
             raise ValueError(f"cannot read LTP model file {path!r}: {e}") from None
-    blocks = read_model_blocks(path, data)
-    count, payload = [b for b in blocks if b[0]][-1]  # LTP keeps the last record
-    try:
-        return _ltp_cws.Model.from_avro_block(payload, count)
-    except ValueError as e:
-        raise ValueError(f"LTP model file {path!r} is not a valid LTP legacy model ({e}); "
-                         f"re-download or re-train it") from None
+    model = None
+    for count, payload in read_model_blocks(path, data):
+        if not count:
+            continue
+        try:  # every record must decode (LTP fails otherwise); the last one is the model
+            model = _ltp_cws.Model.from_avro_block(payload, count)
+        except ValueError as e:
+            raise ValueError(f"LTP model file {path!r} is not a valid LTP legacy model ({e}); "
+                             f"re-download or re-train it") from None
+    return model
 
 
 def _as_lines(lines) -> List[str]:
