@@ -45,6 +45,16 @@ PYBIND11_MODULE(_ltp_cws, m) {
           py::arg("data"), py::arg("count"),
           "The model from one inflated Avro block holding `count` cws records (the last wins).")
       .def_static(
+          "check_avro_block",
+          [](py::bytes data, int64_t count) {
+            auto view = BytesView(data);
+            py::gil_scoped_release release;
+            LtpCwsModel::FromAvroBlock(reinterpret_cast<const uint8_t*>(view.first),
+                                       static_cast<size_t>(view.second), count, false);
+          },
+          py::arg("data"), py::arg("count"),
+          "Decodes the `count` cws records of one inflated Avro block; raises if malformed.")
+      .def_static(
           "from_arrays",
           [](py::bytes keys, CArray<int64_t> key_offsets, CArray<int64_t> indices,
              CArray<double> params) {

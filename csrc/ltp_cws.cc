@@ -208,7 +208,7 @@ inline size_t SlotOf(uint64_t key, int shift) {
 // Loading
 
 std::unique_ptr<LtpCwsModel> LtpCwsModel::FromAvroBlock(const uint8_t* data, size_t size,
-                                                        int64_t count) {
+                                                        int64_t count, bool build) {
   if (count < 1) throw std::invalid_argument("an Avro block of an LTP model holds no record");
   AvroDatumReader in(data, size);
   FeatureTable table;
@@ -217,6 +217,7 @@ std::unique_ptr<LtpCwsModel> LtpCwsModel::FromAvroBlock(const uint8_t* data, siz
     AvroDatumReader::Fail(std::to_string(in.left()) + " bytes left over after " +
                           std::to_string(count) + " record(s)");
   }
+  if (!build) return nullptr;
   return FromArrays(table.keys.data(), static_cast<int64_t>(table.keys.size()),
                     table.offsets.data(), static_cast<int64_t>(table.indices.size()),
                     table.indices.data(), table.params.data(),

@@ -70,9 +70,11 @@ class LtpCwsModel {
   // The model from one Avro block of an LTP model file (already inflated): `count` datums of
   // LTP's "cws" record {definition: {}, features: map<long>, parameters: array<double>}
   // back to back, exactly filling `size` bytes; the last datum is the model (as LTP reads it).
-  // Throws std::invalid_argument naming what is malformed.
+  // Throws std::invalid_argument naming what is malformed. With build = false the records are
+  // only decoded (an earlier block of the file: LTP decodes it and keeps the last) and the
+  // result is null.
   static std::unique_ptr<LtpCwsModel> FromAvroBlock(const uint8_t* data, size_t size,
-                                                    int64_t count);
+                                                    int64_t count, bool build = true);
 
   // Segments n_rows rows; row i is text[row_splits[i], row_splits[i + 1]) (bytes), or the
   // code points from row_splits[i] to row_splits[i + 1] when splits_in_chars. Throws

@@ -176,16 +176,14 @@ def load_ltp_model(path: str, data: Optional[bytes] = None) -> "_ltp_cws.Model":
                 data = f.read()
         except OSError as e:
             raise ValueError(f"cannot read LTP model file {path!r}: {e}") from None
-    model = None
-    for count, payload in read_model_blocks(path, data):
-        if not count:
-            continue
-        try:  # every record must decode (LTP fails otherwise); the last one is the model
-            model = _ltp_cws.Model.from_avro_block(payload, count)
-        except ValueError as e:
-            raise ValueError(f"LTP model file {path!r} is not a valid LTP legacy model ({e}); "
-                             f"re-download or re-train it") from None
-    return model
+    blocks = [b for b in read_model_blocks(path, data) if b[0]]
+    try:
+        for count, payload in blocks[:-1]:  # every record must decode (LTP fails otherwise)
+            _ltp_cws.Model.check_avro_block(payload, count)
+        return _ltp_cws.Model.from_avro_block(*blocks[-1][::-1])  # the last one is the model
+    except ValueError as e:
+        raise ValueError(f"LTP model file {path!r} is not a valid LTP legacy model ({e}); "
+                         f"re-download or re-train it") from None
 
 
 def _as_lines(lines) -> List[str]:
