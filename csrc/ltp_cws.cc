@@ -413,6 +413,10 @@ class LtpCwsModel::Worker {
   // Segments one row (bytes [p, p + n)) and appends its words to `out`; returns their number.
   int64_t Row(const uint8_t* p, size_t n, int64_t row, CwsOutput output, PodVector<int32_t>* starts,
               PodVector<int32_t>* ends) {
+    if (n >= static_cast<size_t>(INT32_MAX)) {  // offsets are int32 (WordSpans)
+      throw std::invalid_argument("row " + std::to_string(row) + " has " + std::to_string(n) +
+                                  " bytes, more than the 2^31 - 1 a row may have");
+    }
     Grow(n);
     // 1. decode; keep every code point (for the spans) and the non-whitespace ones (LTP's input)
     int32_t n_all = 0, n_cp = 0;
