@@ -81,7 +81,8 @@ def native(ltp_model_file):
 def _record(benchmark, key, n_chars, **info):
     stats = benchmark.stats.stats
     RESULTS[key] = stats.min
-    benchmark.extra_info.update(chars=n_chars, mchars_per_s_best=round(n_chars / stats.min / 1e6, 3),
+    benchmark.extra_info.update(chars=n_chars,
+                                mchars_per_s_best=round(n_chars / stats.min / 1e6, 3),
                                 mchars_per_s_median=round(n_chars / stats.median / 1e6, 3), **info)
 
 
@@ -175,8 +176,8 @@ def test_summary(capsys, n_chars):
         if key in r:
             rows.append(f"  {label:48s} {r[key]:8.3f} s {n_chars / r[key] / 1e6:7.2f} M chars/s")
     if "ltp_1" in r and "native_1" in r:
-        rows.append(f"  native 1 thread vs batch_predict 1 thread: {r['ltp_1'] / r['native_1']:.1f}x"
-                    f" (target >= 5x)")
+        rows.append(f"  native 1 thread vs batch_predict 1 thread: "
+                    f"{r['ltp_1'] / r['native_1']:.1f}x (target >= 5x)")
     if "ltp_1" in r and "native_words_1" in r:
         rows.append(f"  native ltp_words vs batch_predict, 1 thread (same output): "
                     f"{r['ltp_1'] / r['native_words_1']:.1f}x")
