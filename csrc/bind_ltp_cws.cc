@@ -6,6 +6,7 @@
 
 #include "bind_util.h"
 #include "ltp_cws.h"
+#include "parallel.h"
 
 namespace py = pybind11;
 using wwm::CArray;
@@ -33,6 +34,7 @@ std::pair<const char*, py::ssize_t> BytesView(const py::bytes& b) {
 PYBIND11_MODULE(_ltp_cws, m) {
   m.doc() = "Native LTP legacy word segmentation (csrc/ltp_cws.h). Private: use "
             "wwm_fast.segmentation.get_segmenter('ltp:PATH').";
+  m.attr("MAX_THREADS") = wwm::kMaxThreads;
   py::class_<LtpCwsModel>(m, "Model")
       .def_static(
           "from_avro_block",
@@ -105,7 +107,7 @@ PYBIND11_MODULE(_ltp_cws, m) {
           py::arg("ltp_words"), py::arg("num_threads"),
           "Segments the rows of `text` (UTF-8): (starts int32, ends int32, row_splits int64), "
           "code point offsets per row; ltp_words=True gives LTP's own words (whitespace glued "
-          "on), else wwm_fast's WordSpans.")
+          "on), else wwm_fast's WordSpans. num_threads <= 0: every core; capped at MAX_THREADS.")
       .def_property_readonly("num_features", &LtpCwsModel::num_features)
       .def_property_readonly("num_parameters", &LtpCwsModel::num_parameters)
       .def_property_readonly("num_chars", &LtpCwsModel::num_chars)

@@ -658,9 +658,6 @@ CwsResult LtpCwsModel::Segment(const char* text, int64_t size, const int64_t* ro
                                int64_t n_rows, bool splits_in_chars, CwsOutput output,
                                int num_threads) const {
   if (n_rows < 0 || size < 0) throw std::invalid_argument("negative text size or row count");
-  if (num_threads < 1) {
-    throw std::invalid_argument("num_threads must be >= 1, got " + std::to_string(num_threads));
-  }
   const uint8_t* data = reinterpret_cast<const uint8_t*>(text);
   // Row offsets in bytes.
   std::vector<int64_t> splits(static_cast<size_t>(n_rows) + 1);
@@ -704,8 +701,9 @@ CwsResult LtpCwsModel::Segment(const char* text, int64_t size, const int64_t* ro
     }
   }
 
-  // Byte-balanced contiguous row ranges, one per thread.
-  int threads = num_threads;
+  // Byte-balanced contiguous row ranges, one per thread (the package's thread policy, then no
+  // more threads than 64 KB pieces of text or rows).
+  int threads = ResolveNumThreads(num_threads);
   const int64_t by_size = std::max<int64_t>(1, size / (64 << 10));
   threads = static_cast<int>(std::min<int64_t>({threads, by_size, std::max<int64_t>(n_rows, 1)}));
   std::vector<int64_t> first(static_cast<size_t>(threads) + 1);

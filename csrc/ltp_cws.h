@@ -32,8 +32,9 @@
 // Complexity: O(bytes) time per row (up to 12 weight vectors summed per character); memory
 //   O(longest row) per thread; the model takes about 170 bytes per character pair and 160 per
 //   character (31 MB for a model trained on People's Daily, 1.9 M parameters). Rows are split
-//   over num_threads threads in byte-balanced contiguous ranges; the output does not depend on
-//   the number of threads.
+//   over ResolveNumThreads(num_threads) threads at most (parallel.h: <= 0 = every core, capped
+//   at kMaxThreads) in byte-balanced contiguous ranges; the output does not depend on the
+//   number of threads.
 // Equivalent to: [ltp_extension.perceptron.CWSModel.load(path).predict(row) for row in rows].
 #ifndef WWM_FAST_CSRC_LTP_CWS_H_
 #define WWM_FAST_CSRC_LTP_CWS_H_

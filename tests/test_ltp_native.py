@@ -10,7 +10,7 @@ the reference, ltp-extension's ``CWSModel.batch_predict`` run on the same model 
   keys, several records) written as LTP Avro files;
 * batch == loop, 1 thread == 2 == 3 == 8 threads;
 * model files it cannot read (truncated, damaged, POS, JSON, another schema, bad indices) raise
-  ValueError naming the file; random bytes and arrays never crash the kernel (hypothesis).
+  ValueError naming the file (random bytes and arrays: tests/test_fuzz_native.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import struct
 import zlib
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 import pytest
 
 from conftest import PEOPLE_DAILY, PEOPLE_DAILY_SEG, REVIEWS, _read_lines, require_shared_data
+from native_inputs import avro_long, avro_string, cws_datum
 from segmentation_helpers import gold_sentences, small_ltp_model
 from wwm_fast import _ltp_cws
 from wwm_fast.segmentation import get_segmenter
@@ -66,38 +66,6 @@ def assert_same_as_ltp(model_file, lines, chunk=20000):
             assert x.dtype == y.dtype and np.array_equal(x, y)
 
 
-def _long(n: int) -> bytes:
-    u = (n << 1) if n >= 0 else ((-n) << 1) - 1
-    out = bytearray()
-    while u >= 0x80:
-        out.append((u & 0x7F) | 0x80)
-        u >>= 7
-    out.append(u)
-    return bytes(out)
-
-
-def _str(b) -> bytes:
-    b = b.encode("utf-8") if isinstance(b, str) else b
-    return _long(len(b)) + b
-
-
-def cws_datum(features, params, map_blocks=1) -> bytes:
-    """LTP's cws record in Avro binary: definition {}, features map, parameters array."""
-    out = bytearray()
-    items = list(features)
-    step = max(1, -(-len(items) // map_blocks))
-    for a in range(0, len(items), step):
-        block = items[a:a + step]
-        out += _long(len(block))
-        for k, v in block:
-            out += _str(k) + _long(v)
-    out += _long(0)
-    if len(params):
-        out += _long(len(params)) + struct.pack(f"<{len(params)}d", *params)
-    out += _long(0)
-    return bytes(out)
-
-
 CWS_SCHEMA = ('{"type":"record","name":"cws","fields":[{"name":"definition","type":{"type":'
               '"record","name":"definition","fields":[]}},{"name":"features","type":{"type":'
               '"map","values":"long"},"default":{}},{"name":"parameters","type":{"type":'
@@ -108,14 +76,15 @@ SYNC = bytes(range(16))
 def avro_file(blocks, schema=CWS_SCHEMA, codec="deflate") -> bytes:
     """An Avro object container; ``blocks`` is a list of lists of datums."""
     out = bytearray(b"Obj\x01")
-    out += _long(2) + _str("avro.schema") + _str(schema) + _str("avro.codec") + _str(codec)
-    out += _long(0) + SYNC
+    out += avro_long(2) + avro_string("avro.schema") + avro_string(schema)
+    out += avro_string("avro.codec") + avro_string(codec)
+    out += avro_long(0) + SYNC
     for datums in blocks:
         data = b"".join(datums)
         if codec == "deflate":
             c = zlib.compressobj(6, zlib.DEFLATED, -15)
             data = c.compress(data) + c.flush()
-        out += _long(len(datums)) + _long(len(data)) + data + SYNC
+        out += avro_long(len(datums)) + avro_long(len(data)) + data + SYNC
     return bytes(out)
 
 
@@ -357,8 +326,12 @@ def test_kernel_input_errors(models):
             m.segment(data, np.array(splits, np.int64), in_chars, False, 1)
     with pytest.raises(ValueError, match=r"row 1: invalid UTF-8 at byte 0 of the row"):
         m.segment(b"ab\xe4\xb8", np.array([0, 2, 4], np.int64), False, False, 2)
-    with pytest.raises(ValueError, match="num_threads"):
-        m.segment(data, ok, False, False, 0)
+    # the package's thread policy (csrc/parallel.h): <= 0 = every core, capped at MAX_THREADS
+    assert _ltp_cws.MAX_THREADS == 256
+    one = m.segment(data, ok, False, False, 1)
+    for threads in (0, -1, 10**6):
+        for x, y in zip(m.segment(data, ok, False, False, threads), one):
+            np.testing.assert_array_equal(x, y)
     with pytest.raises(TypeError):
         m.segment(data, ok.astype(np.int32), False, False, 1)  # no silent conversion
 
@@ -499,31 +472,13 @@ def test_random_models_equal_ltp(tmp_path):
         assert_same_as_ltp(path, random_text(rng, 60))
 
 
-# -- fuzzing: the kernel never crashes ----------------------------------------------------------
+# -- fuzzing ----------------------------------------------------------------------------------
+# The crash fuzz targets of the kernel (random bytes, records and arrays) are in
+# tests/test_fuzz_native.py with the other native entry points (they need no ltp-extension and
+# run under tools/sanitize.sh); this one compares words with ltp-extension on random text.
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-_FUZZ = settings(max_examples=300, deadline=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-@pytest.fixture(scope="module")
-def small_model():
-    return load_ltp_model(small_ltp_model())
-
-
-@_FUZZ
-@given(data=st.binary(max_size=300), cuts=st.lists(st.integers(0, 300), max_size=6),
-       in_chars=st.booleans(), ltp_words=st.booleans(), threads=st.integers(1, 3))
-def test_fuzz_segment_bytes(small_model, data, cuts, in_chars, ltp_words, threads):
-    splits = np.array([0] + sorted(min(c, len(data)) for c in cuts) + [len(data)], np.int64)
-    try:
-        starts, ends, rs = small_model.segment(data, splits, in_chars, ltp_words, threads)
-    except ValueError:
-        return
-    assert rs[0] == 0 and rs[-1] == len(starts) == len(ends)
-    assert np.all(starts < ends) and np.all(np.diff(rs) >= 0)
 
 
 @pytest.fixture(scope="module")
@@ -531,69 +486,10 @@ def small_segmenters():
     return {t: LTPNativeSegmenter(small_ltp_model(), num_threads=t) for t in (1, 2, 3)}
 
 
-@_FUZZ
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.lists(st.text(max_size=40), max_size=8), threads=st.integers(1, 3))
 def test_fuzz_text_equals_ltp(small_segmenters, text, threads):
     text = [t.encode("utf-8", "replace").decode("utf-8") for t in text]  # no lone surrogates
     want = reference(small_ltp_model()).batch_predict(text, parallelism=False)
     assert small_segmenters[threads].ltp_words(text) == want
-
-
-@_FUZZ
-@given(blob=st.binary(max_size=400), count=st.integers(-1, 3))
-def test_fuzz_avro_record(blob, count):
-    try:
-        m = _ltp_cws.Model.from_avro_block(blob, count)
-    except ValueError:
-        return
-    m.segment("中国 a1".encode(), np.array([0, 8], np.int64), False, False, 1)
-
-
-_VALID_DATUM = cws_datum([("2中", 4), ("5中国", 5), ("6国人", 4), ("c", 6), ("d55", 5),
-                          ("0人", 6), ("8人民", 5)], [0.5 * i - 3 for i in range(28)], map_blocks=2)
-
-
-@_FUZZ
-@given(edits=st.lists(st.tuples(st.integers(0, len(_VALID_DATUM) - 1), st.integers(0, 255),
-                                st.sampled_from(["set", "insert", "delete", "cut"])),
-                      min_size=1, max_size=4))
-def test_fuzz_avro_record_mutations(edits):
-    """A valid record with bytes changed, inserted, deleted or cut off: an error or a model
-    (a changed weight or name is still a model), never a crash."""
-    blob = bytearray(_VALID_DATUM)
-    for at, value, op in edits:
-        at = min(at, len(blob))
-        if op == "set" and at < len(blob):
-            blob[at] = value
-        elif op == "insert":
-            blob.insert(at, value)
-        elif op == "delete" and at < len(blob):
-            del blob[at]
-        elif op == "cut":
-            del blob[at:]
-    try:
-        m = _ltp_cws.Model.from_avro_block(bytes(blob), 1)
-    except ValueError:
-        return
-    text = "中国人民 中中国".encode()
-    m.segment(text, np.array([0, len(text)], np.int64), False, False, 1)
-
-
-@_FUZZ
-@given(keys=st.lists(st.binary(max_size=9), max_size=30),
-       index=st.lists(st.integers(-3, 40), min_size=30, max_size=30),
-       params=st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=80),
-       bad_offsets=st.booleans())
-def test_fuzz_model_arrays(keys, index, params, bad_offsets):
-    blob = b"".join(keys)
-    offsets = np.zeros(len(keys) + 1, np.int64)
-    np.cumsum([len(k) for k in keys], out=offsets[1:])
-    if bad_offsets and len(keys):
-        offsets[len(keys) // 2] += 1000
-    try:
-        m = _ltp_cws.Model.from_arrays(blob, offsets, np.array(index[:len(keys)], np.int64),
-                                       np.array(params, np.float64))
-    except ValueError:
-        return
-    text = "中国人民 ab12 \x00中".encode()
-    m.segment(text, np.array([0, len(text)], np.int64), False, True, 2)

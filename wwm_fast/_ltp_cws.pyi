@@ -5,6 +5,8 @@ from typing import Tuple
 
 import numpy as np
 
+MAX_THREADS: int
+
 class Model:
     @staticmethod
     def from_avro_block(data: bytes, count: int) -> "Model": ...

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zlib
 from typing import List, Optional, Sequence, Tuple
 
@@ -245,7 +244,6 @@ class LTPNativeSegmenter(Segmenter):
         super().__init__(f"ltp-legacy:{model_file}#{digest}", num_threads)
         self.model_file = model_file
         self._digest = digest
-        self._threads = (os.cpu_count() or 1) if self.num_threads == -1 else self.num_threads
         self._model = None
 
     @staticmethod
@@ -270,7 +268,7 @@ class LTPNativeSegmenter(Segmenter):
         data = _encode_lines(lines, source, line_offset)
         splits = np.zeros(len(lines) + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)), out=splits[1:])
-        return self.load().segment(data, splits, True, ltp_words, self._threads)
+        return self.load().segment(data, splits, True, ltp_words, self.num_threads)
 
     def segment_batch(self, lines: Sequence[str], *, source: Optional[str] = None,
                       line_offset: int = 0) -> WordSpans:
