@@ -373,7 +373,8 @@ def test_ltp_not_installed(monkeypatch, ltp_model):
     monkeypatch.setitem(sys.modules, "ltp_extension", None)
     monkeypatch.setitem(sys.modules, "ltp_extension.perceptron", None)
     with pytest.raises(ValueError, match=r"ltp-extension.*not installed.*wwm-fast\[ltp\]"):
-        get_segmenter(f"ltp:{ltp_model}")
+        get_segmenter(f"ltp-rust:{ltp_model}")
+    assert get_segmenter(f"ltp:{ltp_model}").segment("中国")  # native: needs no ltp-extension
 
 
 # -- LTP neural -------------------------------------------------------------------------------

@@ -32,7 +32,9 @@ The spec of a converted segmenter is the inner spec plus ``|convert=opencc:CONFI
 (``ltp-legacy:/m/cws.bin#3c218c9571f9|convert=opencc:t2s@1.4.2``): segmentation caches record it,
 so caches made with and without conversion (or with another OpenCC version) are never mixed up,
 and ``get_segmenter(spec)`` rebuilds the same converted segmenter (``SPEC|convert=t2s`` is
-accepted wherever a segmenter spec is: ``create --segmenter`` on text, ``refs``).
+accepted wherever a segmenter spec is: ``create --segmenter`` on text, ``refs``). Parsing such a
+spec is the registry's (``registry._converted``): this module is a segmenter like the kinds, it
+imports ``base`` and never the registry.
 """
 
 from __future__ import annotations
@@ -340,26 +342,6 @@ def parse_convert(arg: str) -> Tuple[str, Optional[str]]:
     if "@" in arg:
         arg, version = arg.rsplit("@", 1)
     return arg, version
-
-
-def split_spec(spec: str) -> Tuple[str, Optional[str]]:
-    """``INNER|convert=ARG`` -> (INNER, ARG); a spec without conversion -> (spec, None)."""
-    inner, sep, arg = spec.rpartition(SPEC_SEP)
-    if not sep:
-        return spec, None
-    return inner, arg
-
-
-def converted_from_spec(spec: str, num_threads: int = 1) -> "ConvertedSegmenter":
-    """The segmenter of a ``INNER|convert=ARG`` spec (used by ``get_segmenter``)."""
-    from .base import get_segmenter
-
-    inner, arg = split_spec(spec)
-    if arg is None:
-        raise ValueError(f"segmenter spec {spec!r} has no {SPEC_SEP!r} part")
-    config, version = parse_convert(arg)
-    return ConvertedSegmenter(get_segmenter(inner, num_threads=num_threads),
-                              get_converter(config, version))
 
 
 class ConvertedSegmenter(Segmenter):

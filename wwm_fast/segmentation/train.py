@@ -1,5 +1,7 @@
 """Train an LTP legacy word segmenter (``wwm-fast train-segmenter``) and score segmenters.
 
+Owns training and scoring of segmenters; it must not be needed at create time.
+
 Training wraps ``ltp_extension.perceptron.CWSTrainer`` (averaged perceptron). It is the way to get
 an LTP model on a machine without a model hub, and to adapt one to a domain (legal, medical...).
 
@@ -26,7 +28,9 @@ import numpy as np
 
 from ..alignment import WordSpans, align_words
 from ..files import TMP_SUFFIX, decode_lines, expand_input_files, read_bytes
-from ..tokenization import FullTokenizer, _resolve_threads
+from .._threads import check_num_threads
+from ..tokenization import FullTokenizer
+from ._spans import concat_spans
 from .base import Segmenter
 
 __all__ = ["train_ltp_segmenter", "read_segmented", "evaluate_segmenter", "SegmentationScores",
@@ -127,7 +131,7 @@ def train_ltp_segmenter(train_file, output_model: str, *, dev_file=None, fmt: st
         raise ValueError(f"epoch must be an int >= 1, got {epoch!r}")
     if not 0.0 <= ratio < 1.0:
         raise ValueError(f"ratio must be in [0, 1), got {ratio!r}")
-    num_threads = _resolve_threads(num_threads)
+    num_threads = check_num_threads(num_threads)
     if num_threads == -1:
         num_threads = os.cpu_count() or 1
     t0 = time.perf_counter()
@@ -310,6 +314,4 @@ def evaluate_segmenter(segmenter: Segmenter, gold_file=None, *, gold_words=None,
     raw, gold = gold_spans(gold_words)
     parts = [segmenter.segment_batch(raw[i:i + batch_lines])
              for i in range(0, len(raw), batch_lines)] or [segmenter.segment_batch([])]
-    from .pipeline import _concat
-
-    return score_spans(raw, gold, _concat(parts), tokenizer)
+    return score_spans(raw, gold, concat_spans(parts), tokenizer)
