@@ -23,6 +23,7 @@ from wwm_fast.files import TMP_SUFFIX, decode_lines
 from wwm_fast.segmentation import (evaluate_segmenter, get_segmenter, read_cache,
                                    read_cache_header, segment_files)
 from wwm_fast.segmentation.base import Segmenter
+from wwm_fast.segmentation.registry import cached_segmenter
 
 from conftest import PEOPLE_DAILY, REVIEWS, require_shared_data
 from segmentation_helpers import gold_sentences, ltp_model, write_lines  # noqa: F401
@@ -415,6 +416,25 @@ def test_spec_round_trip():
     assert get_segmenter("jieba|convert=opencc:t2s.json").spec == seg.spec
     lines = [to_traditional("他叫汤姆去拿外衣。"), "乾燥的頭髮"]
     assert again.words(lines) == seg.words(lines)
+    # the registry parses the suffix: a "|" elsewhere is not one, and one conversion at most
+    pre = get_segmenter("pre:|")
+    assert type(pre).__name__ == "PreSegmenter" and pre.spec == get_segmenter(pre.spec).spec
+    words = pre.segment_batch(["中国人民"], segmented=["中国|人民"])
+    assert words.starts.tolist() == [0, 2] and words.ends.tolist() == [2, 4]
+    with pytest.raises(ValueError, match="already converts its input"):
+        get_segmenter("jieba|convert=t2s|convert=t2s")
+    with pytest.raises(ValueError, match="convert does not apply to a pre-segmented input"):
+        get_segmenter("pre: |convert=t2s")
+
+
+def test_spec_of_native_ltp(ltp_model):
+    """``ltp:`` (the native kernel) converted: its spec rebuilds it in a worker."""
+    seg = get_segmenter(f"ltp:{ltp_model}|convert=t2s", num_threads=2)
+    assert seg.spec.startswith("ltp-legacy:") and seg.segmenter.num_threads == 2
+    assert type(cached_segmenter(seg.spec, 2).segmenter) is type(seg.segmenter)
+    line = to_traditional("他叫汤姆去拿外衣。")
+    assert seg.segment(line) == ConvertedSegmenter(get_segmenter(f"ltp-rust:{ltp_model}"),
+                                                   "t2s").segment(line)
 
 
 def test_fallback_lines_are_segmented_unconverted_and_counted(ltp_model):
