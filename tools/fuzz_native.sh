@@ -21,7 +21,7 @@ FLAGS=(-std=c++17 -O1 -g -pthread -fsanitize=fuzzer,address,undefined
 declare -A SOURCES=(
   [tokenizer]="csrc/wordpiece.cc csrc/unicode_props.cc"
   [align]="csrc/align.cc"
-  [instances]="csrc/corpus.cc csrc/instances.cc csrc/masking.cc csrc/tfrecord.cc"
+  [instances]="csrc/corpus.cc csrc/instances.cc csrc/masking.cc csrc/ngram.cc csrc/tfrecord.cc"
 )
 for h in "${HARNESSES[@]}"; do
   # shellcheck disable=SC2086

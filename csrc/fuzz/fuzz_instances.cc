@@ -1,13 +1,17 @@
 // libFuzzer harness: the instance stages on arbitrary input (csrc/FUZZING.md).
 // Byte 0 picks the path:
-//   even: a corpus (sometimes with a corrupted split) and a configuration go through BuildFast
-//     or BuildCompat; the fast instances then go through SampleMasks, and either set through
+//   even: a corpus (sometimes with a corrupted split or a negative id) and a configuration go
+//     through BuildFast or BuildCompat; the fast instances then go through SampleMasks or (bit 3)
+//     SampleNgramMasks with a fuzzed size table, and either set through
 //     SerializeInstancesParallel in ShuffledOrder;
 //   odd: hostile instance views (starts near 2^63, lengths near 2^31, pred_splits that are not
-//     ranges, orders outside the set) go straight to SampleMasks and SerializeInstances.
+//     ranges, orders outside the set) go straight to SampleMasks or SampleNgramMasks (bit 3) and
+//     SerializeInstances.
 // Accepted outcomes: std::invalid_argument / std::out_of_range, or output whose ranges lie inside
 // the corpus and whose records frame correctly.
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -15,6 +19,7 @@
 #include "fuzz_input.h"
 #include "instances.h"
 #include "masking.h"
+#include "ngram.h"
 #include "tfrecord.h"
 
 namespace {
@@ -32,11 +37,12 @@ struct CorpusData {
 
 // Inputs that reached each kernel, printed at exit (csrc/FUZZING.md reports them).
 struct Reached {
-  int64_t compat = 0, fast = 0, sample = 0, serialize = 0;
+  int64_t compat = 0, fast = 0, sample = 0, ngram = 0, serialize = 0;
   ~Reached() {
     std::fprintf(stderr, "reached: BuildCompat %lld, BuildFast %lld, SampleMasks %lld, "
-                 "SerializeInstances %lld\n", static_cast<long long>(compat),
-                 static_cast<long long>(fast), static_cast<long long>(sample),
+                 "SampleNgramMasks %lld, SerializeInstances %lld\n",
+                 static_cast<long long>(compat), static_cast<long long>(fast),
+                 static_cast<long long>(sample), static_cast<long long>(ngram),
                  static_cast<long long>(serialize));
   }
 } reached;
@@ -60,6 +66,9 @@ CorpusData MakeCorpus(wwm::FuzzInput& in) {
   const uint8_t corrupt = in.Take<uint8_t>();
   if (corrupt >= 240 && !c.sent.empty()) c.sent[corrupt % c.sent.size()] = in.Int(-3, 60);
   if (corrupt >= 224 && corrupt < 240 && !c.doc.empty()) c.doc[corrupt % c.doc.size()] = in.Int(-3, 12);
+  if (corrupt >= 216 && corrupt < 224 && !c.ids.empty()) {  // ids are not checked: kept as given
+    c.ids[corrupt % c.ids.size()] = static_cast<int32_t>(in.Int(-3, 40));
+  }
   return c;
 }
 
@@ -89,6 +98,52 @@ void Serialize(const CorpusData& c, const wwm::InstanceView& v, const wwm::Write
     pos += 16 + len;
   }
   FUZZ_CHECK(pos == used);
+}
+
+// An n-gram size table: mostly valid (normalised), sometimes empty, longer than kMaxNgramSize,
+// with a negative, NaN or infinite entry, or not summing to 1.
+std::vector<double> NgramTable(wwm::FuzzInput& in) {
+  std::vector<double> p(in.Take<uint8_t>() % (wwm::kMaxNgramSize + 2));
+  double sum = 0.0;
+  for (double& x : p) sum += (x = in.Take<uint8_t>());
+  const uint8_t bad = in.Take<uint8_t>();
+  if (sum > 0.0 && bad < 224) {
+    for (double& x : p) x /= sum;
+  }
+  if (bad >= 240 && !p.empty()) {
+    const double special[] = {std::numeric_limits<double>::quiet_NaN(), -0.5,
+                              std::numeric_limits<double>::infinity(), -0.0};
+    p[bad % p.size()] = special[bad % 4];
+  }
+  return p;
+}
+
+// Either sampler; the n-gram one checks its histograms against the predictions.
+void Sample(wwm::FuzzInput& in, bool ngram, const wwm::Corpus& corpus,
+            const wwm::SampleConfig& scfg, const wwm::InstanceView& v, int threads,
+            wwm::PodVector<int64_t>* splits, wwm::Predictions* preds) {
+  if (!ngram) {
+    ++reached.sample;
+    wwm::SampleMasks(corpus, scfg, v, threads, splits, preds);
+  } else {
+    const std::vector<double> table = NgramTable(in);
+    ++reached.ngram;
+    wwm::NgramHist hist;
+    wwm::SampleNgramMasks(corpus, scfg, table.data(), static_cast<int64_t>(table.size()), v,
+                          threads, splits, preds, &hist);
+    int64_t masked = 0, drawn = 0, words = 0, groups = 0;
+    for (int k = 0; k < wwm::kNgramHistLen; ++k) {
+      masked += hist.masked[k];
+      drawn += hist.drawn[k];
+      words += k * hist.masked[k];
+    }
+    for (int64_t g : preds->group_hist) groups += g;
+    FUZZ_CHECK(hist.masked[0] == 0 && hist.drawn[0] == 0 && masked == drawn && words == groups);
+  }
+  FUZZ_CHECK(static_cast<int64_t>(splits->size()) == v.n + 1);
+  FUZZ_CHECK((*splits)[v.n] == static_cast<int64_t>(preds->positions.size()));
+  FUZZ_CHECK(preds->positions.size() == preds->input_ids.size() &&
+             preds->positions.size() == preds->labels.size());
 }
 
 std::vector<int32_t> RandIds() {
@@ -125,9 +180,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       } else {
         ++reached.fast;
         wwm::BuildFast(corpus, cfg, in.Take<uint64_t>(), in.Take<uint8_t>(), &set);
-        ++reached.sample;
         const wwm::SampleConfig scfg{seq, whole_word, wwm::MaskConfigOf(cfg)};
-        wwm::SampleMasks(corpus, scfg, set.View(), threads, &set.pred_splits, &set.preds);
+        Sample(in, path & 8, corpus, scfg, set.View(), threads, &set.pred_splits, &set.preds);
       }
       const wwm::InstanceView v = set.View();
       CheckSet(v, corpus.n_ids, seq);
@@ -169,10 +223,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (path & 2) {
         wwm::PodVector<int64_t> ps;
         wwm::Predictions preds;
-        ++reached.sample;
         const wwm::SampleConfig scfg{seq, whole_word,
                                      wwm::MaskConfig{pred, prob, 4, rand_ids.data(), 25}};
-        wwm::SampleMasks(corpus, scfg, v, threads, &ps, &preds);
+        Sample(in, path & 8, corpus, scfg, v, threads, &ps, &preds);
         CheckSet(v, corpus.n_ids, seq);
       } else {
         Serialize(c, v, wwm::WriteConfig{seq, pred, 2, 3, corpus.n_ids}, order, threads,
