@@ -39,6 +39,7 @@ def native(name, sources, include_dirs=()):
 
 EXTENSIONS = [
     native("_align", ["align.cc", "bind_align.cc"]),
+    native("_garden", ["bind_garden.cc", "garden.cc", "instances.cc", "tfrecord.cc"]),
     native("_instances", ["bind_instances.cc", "instances.cc"]),
     native("_masking", ["bind_masking.cc", "instances.cc", "masking.cc"]),
     native("_tfrecord", ["bind_tfrecord.cc", "tfrecord.cc"]),

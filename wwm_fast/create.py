@@ -11,7 +11,8 @@ workers; memory is bounded by the shard. A finished shard (output + matching sta
 when the job is run again, so a killed run is finished by rerunning it.
 
 ``mode="compat"``: Google's create_pretraining_data.py exactly (one MT19937 over the whole corpus,
-documents continue across files, instances round-robin over the output files).
+documents continue across files, instances round-robin over the output files);
+``reference="garden"``: TF Model Garden's fork of that script instead (wwm_fast.compat_garden).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
-from . import __version__
+from . import __version__, compat_garden
 from .alignment import WordSpans, align_words
 from .files import TMP_SUFFIX, atomic_output, decode_lines, expand_input_files, read_bytes
 from .instances import (Documents, _check_common, build_instances, documents_from_encoding,
@@ -190,6 +191,10 @@ def create_instances(
     progress: bool = True,
     runner: str = "local",
     beam_options: Optional[Sequence[str]] = None,
+    reference: str = "google",
+    max_ngram_size: Optional[int] = None,
+    use_v2_feature_names: bool = False,
+    garden_global_seed: Optional[int] = None,
 ) -> CreateStats:
     """BERT pre-training TFRecords with (whole word) masking from text files.
 
@@ -236,6 +241,18 @@ def create_instances(
         element per shard, same bytes as local; ``beam_options`` are Beam pipeline options
         (e.g. ``["--runner=DataflowRunner", "--project=...", "--setup_file=./setup.py"]``); without
         a runner option it runs on Beam's local runner with ``num_workers`` processes.
+    reference : {"google", "garden"}
+        The script compat mode reproduces: Google's create_pretraining_data.py, or TF Model
+        Garden's (tensorflow/models official/nlp/data; wwm_fast.compat_garden says what differs).
+    max_ngram_size : int, optional
+        Model Garden's flag (reference="garden"): mask n-grams of up to N whole words, n drawn
+        with weights 1/n; needs ``do_whole_word_mask``.
+    use_v2_feature_names : bool
+        Model Garden's flag (reference="garden"): ``input_word_ids`` / ``input_type_ids``
+        instead of ``input_ids`` / ``segment_ids``.
+    garden_global_seed : int, optional
+        reference="garden": seed of the n-gram size draws, which Model Garden's script takes from
+        Python's unseeded global ``random`` module (default: ``random_seed``).
 
     Returns
     -------
@@ -261,6 +278,11 @@ def create_instances(
     seg_spec = _segmenter_spec(segmenter)
     if seg_spec is not None:
         do_whole_word_mask = True
+    garden = compat_garden.check_options(
+        mode=mode, reference=reference, max_ngram_size=max_ngram_size,
+        use_v2_feature_names=use_v2_feature_names, garden_global_seed=garden_global_seed,
+        do_whole_word_mask=do_whole_word_mask, max_seq_length=max_seq_length,
+        random_seed=random_seed)
     if runner == "beam":  # gs://, s3://... globs go through Beam's FileSystems
         from .beam import expand_input_files as _expand_beam_inputs
         inputs = _expand_beam_inputs(input_files)
@@ -277,7 +299,10 @@ def create_instances(
     if mode == "compat":
         if cfg.num_threads is None:  # one process: every core tokenizes
             cfg = dataclasses.replace(cfg, num_threads=os.cpu_count() or 1)
-        shards = _create_compat(inputs, outputs, cfg, tokenizer, progress)
+        if garden is not None:
+            shards = compat_garden.create_garden(inputs, outputs, cfg, garden, progress)
+        else:
+            shards = _create_compat(inputs, outputs, cfg, tokenizer, progress)
     elif runner == "beam":
         from .beam import run_beam_pipeline
         if cfg.num_threads is None:  # Beam runs one bundle per core
