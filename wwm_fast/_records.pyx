@@ -298,9 +298,14 @@ cdef Py_ssize_t _fill_float(const uint8_t* p, Py_ssize_t start, Py_ssize_t end,
     return count
 
 
+# Model Garden's --use_v2_feature_names -> the names of run_pretraining.py's spec
+_V2_NAMES = {"input_word_ids": "input_ids", "input_type_ids": "segment_ids"}
+
+
 def decode_bert_records(data, str path):
     """Every record of a TFRecord byte string as fixed-width 2-D arrays of the seven BERT
     pre-training features (run_pretraining.py's spec), widths taken from the first record.
+    Model Garden's v2 names (input_word_ids, input_type_ids) are read as input_ids, segment_ids.
 
     Raises ValueError naming the file and record when a feature is missing or has another length.
     """
@@ -312,7 +317,8 @@ def decode_bert_records(data, str path):
         return {k: np.zeros((0, 0), np.float32 if k == "masked_lm_weights" else np.int64)
                 for k in names}
     first_off, first_len = index[0]
-    first = parse_example(memoryview(data)[first_off:first_off + first_len])
+    first = {_V2_NAMES.get(k, k): v
+             for k, v in parse_example(memoryview(data)[first_off:first_off + first_len]).items()}
     widths = []
     for k in names:
         if k not in first:
@@ -376,8 +382,9 @@ def decode_bert_records(data, str path):
                 if kstart < 0 or ls < 0:
                     continue
                 key = (<const char*>p)[kstart:kend]
+                name = key.decode("utf-8")
                 try:
-                    which = names.index(key.decode("utf-8"))
+                    which = names.index(_V2_NAMES.get(name, name))
                 except ValueError:
                     continue
                 want = widths[which]

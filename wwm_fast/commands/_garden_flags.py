@@ -1,0 +1,41 @@
+"""``wwm-fast create``'s Model Garden flags: ``--reference garden`` and the flags of TF Model
+Garden's create_pretraining_data.py that Google's script lacks (wwm_fast.compat_garden)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._flags import add_bool_flag, parse_bool
+
+
+def add_garden_flags(parser) -> None:
+    g = parser.add_argument_group(
+        "TF Model Garden's flags (official/nlp/data/create_pretraining_data.py)",
+        "With --mode compat --reference garden the records are Model Garden's script's, bit for "
+        "bit for the same seed.")
+    g.add_argument("--reference", choices=["google", "garden"], default="google",
+                   help="the script --mode compat reproduces: Google's create_pretraining_data.py "
+                        "or TF Model Garden's fork of it")
+    g.add_argument("--max_ngram_size", type=int, default=None,
+                   help="(--reference garden) mask n-grams of up to N whole words, n drawn with "
+                        "weights 1/n; needs --do_whole_word_mask (default: whole words only)")
+    add_bool_flag(g, "use_v2_feature_names", False,
+                  "(--reference garden) name the features input_word_ids / input_type_ids "
+                  "instead of input_ids / segment_ids")
+    # Model Garden's name for --gzip: the same destination, no default of its own
+    g.add_argument("--gzip_compress", dest="gzip", nargs="?", const=True, type=parse_bool,
+                   default=argparse.SUPPRESS, metavar="{true,false}",
+                   help="Model Garden's name for --gzip")
+    g.add_argument("--nogzip_compress", dest="gzip", action="store_false",
+                   default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    g.add_argument("--garden_global_seed", type=int, default=None,
+                   help="(--reference garden) seed of the n-gram size draws, which Model "
+                        "Garden's script takes from Python's global random module without seeding "
+                        "it (so its own output varies with --max_ngram_size >= 2); ours equals "
+                        "the script's after random.seed(N) (default: --random_seed)")
+
+
+def garden_kwargs(args) -> dict:
+    return dict(reference=args.reference, max_ngram_size=args.max_ngram_size,
+                use_v2_feature_names=args.use_v2_feature_names,
+                garden_global_seed=args.garden_global_seed)
