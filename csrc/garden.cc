@@ -184,7 +184,7 @@ void BuildGarden(const Corpus& corpus, const BuildConfig& cfg,
   BuildCompat(corpus, cfg, seed_key, out, masker);
 }
 
-// -- feature renaming ------------------------------------------------------------------------------
+// -- feature renaming -----------------------------------------------------------------------------
 
 namespace {
 

@@ -95,7 +95,7 @@ def decode_examples(path, compression=None):
     return out
 
 
-# -- the subprocess side ------------------------------------------------------------------------------
+# -- the subprocess side ---------------------------------------------------------------------------
 
 
 def _import_script():

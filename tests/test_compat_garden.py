@@ -37,7 +37,7 @@ def _require_oracle():
         pytest.skip(message)
 
 
-# -- inputs: slices of the real corpora, plus an edge-case file ---------------------------------------
+# -- inputs: slices of the real corpora, plus an edge-case file ------------------------------------
 
 _EDGE = b"\n".join([
     "第一段：Model Garden 的 tokenizer 把 400 个字符以内的词切成 WordPiece。".encode(),
@@ -211,7 +211,7 @@ def test_ngrams_without_whole_words_are_refused_like_model_garden(corpus, vocab_
         assert not list(tmp_path.iterdir())
 
 
-# -- the masking function alone, call by call -------------------------------------------------------
+# -- the masking function alone, call by call ------------------------------------------------------
 
 _MASK_TEXT = ("The quick brown fox jumps over unaffable tokenization in 2019年12月，"
               "我们在北京大学的实验室里讨论了 BERT 和 whole word masking 的细节。",
@@ -277,7 +277,7 @@ def test_masking_equals_model_garden_call_by_call(index, vocab_file, garden):
         assert max(sizes) >= min(3, job["max_predictions_per_seq"])  # n-grams of words
 
 
-# -- errors ----------------------------------------------------------------------------------------------
+# -- errors ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("kwargs,error,match", [

@@ -136,7 +136,7 @@ def build_garden_instances(docs: Documents, tokenizer: FullTokenizer, *,
                            do_whole_word_mask: bool = False,
                            max_ngram_size: Optional[int] = None,
                            global_seed: Optional[int] = None) -> Instances:
-    """Model Garden's ``create_training_instances`` on ``docs`` (the whole corpus), with predictions.
+    """Model Garden's ``create_training_instances`` on ``docs`` (the whole corpus), predictions too.
 
     ``docs.word_start`` says where whole words start (``do_whole_word_mask``);
     ``max_ngram_size`` None is the script's default (whole words or tokens, as 1); ``global_seed``
