@@ -365,3 +365,52 @@ def test_stats_json_reports_the_reference(corpus, vocab_file, tmp_path):
     saved = json.loads((tmp_path / "s.tfrecord.stats.json").read_text())
     assert saved["instances"] == stats.instances == sum(1 for _ in read_records(out))
     assert saved["fingerprint"] == "compat:garden"
+
+
+def test_masking_properties_on_a_long_instance(vocab_file):
+    """200,000 tokens in 40 segments, words of 1-4 tokens, n-grams up to 6: predictions unique,
+    ascending, never on [CLS]/[SEP]; every masked word is masked whole; every masked run of
+    positions lies inside one segment; the count never exceeds max_predictions."""
+    rng = np.random.default_rng(0)
+    n, max_pred = 200_000, 30_000
+    tokens = rng.integers(670, 8000, n).astype(np.int32)
+    special = np.zeros(n, bool)
+    special[np.linspace(0, n - 1, 41).astype(int)] = True
+    joins = (rng.random(n) < 0.4) & ~special
+    joins[np.flatnonzero(special)[:-1] + 1] |= True  # continuations right after [SEP] too
+    tok = garden_tokenizer(vocab_file)
+    calls, _, _ = _garden._py_mask_garden(
+        tokens.tolist(), special.tolist(), joins.tolist(), True, [1], [2], max_pred, 0.15,
+        tok.vocab["[MASK]"], special_ids(tok)["rand_ids"], 6, 1)
+    pos, shown, labels = (np.array(x) for x in calls[0])
+    assert 0.9 * max_pred < len(pos) <= max_pred
+    assert (np.diff(pos) > 0).all() and not special[pos].any()
+    assert (labels == tokens[pos]).all()
+    masked = np.zeros(n, bool)
+    masked[pos] = True
+    # a word = a token plus the continuations that follow it inside a segment
+    word_id = np.cumsum(~joins | np.r_[True, special[:-1]])
+    size = np.bincount(word_id[~special])
+    hit = np.bincount(word_id[~special], weights=masked[~special], minlength=len(size))
+    partly = np.flatnonzero((hit > 0) & (hit < size))
+    assert not len(partly), f"words partly masked: {partly[:5]}"
+    segment = np.cumsum(special)
+    runs = np.split(pos, np.flatnonzero(np.diff(pos) != 1) + 1)
+    assert all(segment[r[0]] == segment[r[-1]] for r in runs)
+    assert np.mean(shown == tok.vocab["[MASK]"]) == pytest.approx(0.8, abs=0.05)
+
+
+def test_native_builder_rejects_bad_ngram_sizes(vocab_file):
+    from wwm_fast.instances import Documents
+
+    tok = garden_tokenizer(vocab_file)
+    sp = special_ids(tok)
+    docs = Documents(np.array([1962, 1962, 1962], np.int32), np.ones(3, np.uint8),
+                     np.array([0, 1, 2, 3], np.int64), np.array([0, 3], np.int64))
+    for n, whole_word, match in ((0, True, r"max_ngram_size must be in \[1, max_seq_length - 3 "
+                                           r"= 125\], got 0"),
+                                 (126, True, "got 126"),
+                                 (2, False, "needs whole word masking")):
+        with pytest.raises(ValueError, match=match):
+            _garden.build_garden(docs._as_dict(), [1], [1], 128, 20, 0.15, 0.1, 1, whole_word, n,
+                                 sp["cls_id"], sp["sep_id"], sp["mask_id"], sp["rand_ids"])
