@@ -11,12 +11,11 @@ from ._flags import add_bool_flag, parse_bool
 def add_garden_flags(parser) -> None:
     g = parser.add_argument_group(
         "TF Model Garden's flags (official/nlp/data/create_pretraining_data.py)",
-        "With --mode compat --reference garden the records are Model Garden's script's, bit for "
-        "bit for the same seed.")
+        "--mode compat --reference garden: that script's records, bit for bit, same seed.")
     g.add_argument("--reference", choices=["google", "garden"], default="google",
                    help="the script --mode compat reproduces: Google's create_pretraining_data.py "
                         "or TF Model Garden's fork of it")
-    g.add_argument("--max_ngram_size", type=int, default=None,
+    g.add_argument("--max_ngram_size", type=int, default=argparse.SUPPRESS, metavar="N",
                    help="(--reference garden) mask n-grams of up to N whole words, n drawn with "
                         "weights 1/n; needs --do_whole_word_mask (default: whole words only)")
     add_bool_flag(g, "use_v2_feature_names", False,
@@ -28,14 +27,14 @@ def add_garden_flags(parser) -> None:
                    help="Model Garden's name for --gzip")
     g.add_argument("--nogzip_compress", dest="gzip", action="store_false",
                    default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    g.add_argument("--garden_global_seed", type=int, default=None,
+    g.add_argument("--garden_global_seed", type=int, default=argparse.SUPPRESS, metavar="SEED",
                    help="(--reference garden) seed of the n-gram size draws, which Model "
                         "Garden's script takes from Python's global random module without seeding "
                         "it (so its own output varies with --max_ngram_size >= 2); ours equals "
-                        "the script's after random.seed(N) (default: --random_seed)")
+                        "the script's after random.seed(SEED) (default: --random_seed)")
 
 
 def garden_kwargs(args) -> dict:
-    return dict(reference=args.reference, max_ngram_size=args.max_ngram_size,
+    return dict(reference=args.reference, max_ngram_size=getattr(args, "max_ngram_size", None),
                 use_v2_feature_names=args.use_v2_feature_names,
-                garden_global_seed=args.garden_global_seed)
+                garden_global_seed=getattr(args, "garden_global_seed", None))
