@@ -8,6 +8,14 @@ Google's script (PyPI bert-tensorflow 1.0.4) predates --do_whole_word_mask, so i
 plain run; our WWM rows read a jieba segmentation cache made beforehand (as the issue asks).
 Every round writes into an empty folder. Ratios against Google's run of the same session are
 put in extra_info and printed.
+
+Before vs after a change: ``WWM_FAST_BASELINE=<another checkout, built in place>`` adds
+``test_against_baseline``, which runs each of our rows from that checkout and from this one in
+alternating rounds (both see the same machine load) and reports wall and CPU seconds (the
+command's own and its workers', from wait4) and the ratios, best vs best and median of pairs:
+
+    git worktree add /tmp/base <commit> && (cd /tmp/base && python setup.py build_ext --inplace)
+    WWM_FAST_BASELINE=/tmp/base pytest benchmarks/bench_create.py -k baseline -s
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ FLAGS = ["--max_seq_length=128", "--max_predictions_per_seq=20", "--dupe_factor=
          "--masked_lm_prob=0.15", "--short_seq_prob=0.1", "--random_seed=12345"]
 
 
-# Runs argv[2:] from a small fresh interpreter and writes "wall_s maxrss_kb status" to argv[1].
+# Runs argv[2:] from a small fresh interpreter and writes "wall_s maxrss_kb status cpu_s" to
+# argv[1] (cpu_s: user + system time of the command and the children it waited for).
 # Linux carries a process's peak RSS across exec, and a child spawned by this (large) pytest
 # process starts with pytest's own RSS (jieba's dictionary alone is ~100 MB), so the command is
 # forked from this ~10 MB launcher instead, where it starts from nothing.
@@ -41,22 +50,29 @@ if pid == 0:
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - t0
 with open(sys.argv[1], "w") as f:
-    f.write(f"{wall} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+    f.write(f"{wall} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)} "
+            f"{usage.ru_utime + usage.ru_stime}")
 """
 
 
-def _run(cmd, env=None):
-    """Wall seconds and peak RSS (MB) of a command (and its waited-for children)."""
+def _measure(cmd, env=None, cwd=None):
+    """Wall seconds, peak RSS (MB) and CPU seconds of a command (and its waited-for children);
+    ``cwd``: run it from there (``python -m wwm_fast`` then imports that checkout's package)."""
     with tempfile.TemporaryFile() as log, tempfile.NamedTemporaryFile("r") as result:
         # the log is a file, not a pipe: Google's script logs a lot
         subprocess.run([sys.executable, "-c", _LAUNCHER, result.name, *cmd],
-                       stdout=subprocess.DEVNULL, stderr=log, env=env, check=False)
-        wall, rss_kb, code = result.read().split()
+                       stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=cwd, check=False)
+        wall, rss_kb, code, cpu = result.read().split()
         if int(code) != 0:
             log.seek(0)
             err = log.read().decode(errors="replace")
             raise RuntimeError(f"{cmd[:4]} failed ({code}):\n{err[-3000:]}")
-    return float(wall), int(rss_kb) / 1024
+    return float(wall), int(rss_kb) / 1024, float(cpu)
+
+
+def _run(cmd, env=None):
+    """Wall seconds and peak RSS (MB) of a command (and its waited-for children)."""
+    return _measure(cmd, env)[:2]
 
 
 def _fresh(folder):
@@ -193,3 +209,47 @@ class TestCreate:
             a / b for a, b in zip(walls[1], walls[2])), 2)
         benchmark.extra_info.update(info)
         print(f"\nzh_all x{COPIES} in {N_SHARDS} shards, 1 vs 2 workers: {info}", file=sys.stderr)
+
+
+BASELINE = os.environ.get("WWM_FAST_BASELINE")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.skipif(not BASELINE, reason="set WWM_FAST_BASELINE=<another checkout, built in place>")
+@pytest.mark.parametrize("name", list(TestCreate.OURS) + ["fast_16_shards_2_workers"])
+def test_against_baseline(benchmark, request, vocab_file, tmp_path, name):
+    """Our row ``name`` from WWM_FAST_BASELINE and from this checkout, alternating round by round
+    (which goes first alternates too); extra_info has wall and CPU seconds and the ratios."""
+    import statistics
+
+    if name == "fast_16_shards_2_workers":
+        inputs = ",".join(request.getfixturevalue("zh_shards"))
+        extra, rounds = ["--num_workers=2", "--num_threads=1"], 5
+    else:
+        source, extra, rounds = TestCreate.OURS[name]
+        inputs = request.getfixturevalue("zh_inputs" if source == "text" else "zh_caches")
+        extra = ["--num_workers=1", *extra]
+    cmd = _ours(inputs, tmp_path / "out" / "t.tfrecord", f"--vocab_file={vocab_file}", *extra)
+    runs = {"baseline": [], "this": []}
+    turn = [0]
+
+    def pair():
+        order = ("baseline", "this") if turn[0] % 2 == 0 else ("this", "baseline")
+        turn[0] += 1
+        for which in order:
+            _fresh(tmp_path / "out")
+            wall, _, cpu = _measure(cmd, cwd=BASELINE if which == "baseline" else REPO)
+            runs[which].append((wall, cpu))
+
+    benchmark.pedantic(pair, rounds=rounds, warmup_rounds=0)
+    info = {}
+    for k, label in ((0, "wall"), (1, "cpu")):
+        base = [r[k] for r in runs["baseline"]]
+        this = [r[k] for r in runs["this"]]
+        info[f"{label}_s_best_baseline"] = round(min(base), 3)
+        info[f"{label}_s_best_this"] = round(min(this), 3)
+        info[f"{label}_this_vs_baseline_best"] = round(min(this) / min(base), 3)
+        info[f"{label}_this_vs_baseline_median_of_pairs"] = round(
+            statistics.median(t / b for t, b in zip(this, base)), 3)
+    benchmark.extra_info.update(info)
+    print(f"\n{name} vs baseline: {info}", file=sys.stderr)

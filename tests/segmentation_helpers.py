@@ -55,10 +55,9 @@ def ltp_model() -> str:
     return small_ltp_model()
 
 
-def is_cjk(cp: int) -> bool:
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF
-            or 0x2A700 <= cp <= 0x2B73F or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF
-            or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
+# Google's _is_chinese_char: the project's one definition, itself checked against Google's
+# function over every code point (test_refs.py::test_cjk_ranges_are_googles)
+from wwm_fast._cjk import is_cjk  # noqa: E402
 
 
 def hf_ref_ids(tokens: List[str], words: List[str], max_length: int = 0) -> List[int]:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import wwm_fast
 from wwm_fast import WordSpans, align_words
+from wwm_fast._cjk import is_cjk
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +77,7 @@ def test_hand_checked_lines(tok, line, seg, tokens, expected, fallback):
 
 
 def _is_cjk(c):
-    cp = ord(c)
-    return any(lo <= cp <= hi for lo, hi in (
-        (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
-        (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)))
+    return is_cjk(ord(c))  # Google's _is_chinese_char (wwm_fast/_cjk.py, checked in test_refs.py)
 
 
 def test_gold_people_daily_beside_the_spec(tok, people_daily_lines, people_daily_seg_lines):

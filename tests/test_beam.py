@@ -25,7 +25,7 @@ from apache_beam.io.localfilesystem import LocalFileSystem  # noqa: E402
 
 import wwm_fast  # noqa: E402
 from wwm_fast import beam as wbeam  # noqa: E402
-from wwm_fast.create import STATS_SUFFIX  # noqa: E402
+from wwm_fast.stats import STATS_SUFFIX  # noqa: E402
 from wwm_fast.tfrecord import read_records  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
@@ -162,9 +162,9 @@ class _FailOnce(wbeam._ShardFn):
         return super().run_shard(index, path, output)
 
     def _fail_half_way(self, index, path, output):
-        from wwm_fast import create
+        from wwm_fast import shard
 
-        real = create.write_records
+        real = shard.write_records
 
         def half_then_fail(dest, chunks, **kw):
             def first_chunk_then_fail():  # chunks are views of one reused buffer: stay lazy
@@ -173,11 +173,11 @@ class _FailOnce(wbeam._ShardFn):
                 raise RuntimeError(f"injected worker failure on shard {index}")
             return real(dest, first_chunk_then_fail(), **kw)
 
-        create.write_records = half_then_fail
+        shard.write_records = half_then_fail
         try:
             return super().run_shard(index, path, output)
         finally:
-            create.write_records = real
+            shard.write_records = real
 
 
 def test_failed_attempt_then_rerun_no_lost_or_duplicated_records(shards, pool, vocab_file,
@@ -305,7 +305,7 @@ class _SchemeFileSystem(LocalFileSystem):
 def test_remote_paths_are_staged_and_resumed(shards, pool, vocab_file, tmp_path):
     """Inputs and outputs with a scheme go through FileSystems: same bytes as the pool, stats
     naming the remote paths, no temporaries at the destination, resume by the remote stats."""
-    from wwm_fast.create import _Config
+    from wwm_fast.shard import ShardJob
 
     remote_in = tmp_path / "bucket" / "in"
     remote_in.mkdir(parents=True)
@@ -313,7 +313,7 @@ def test_remote_paths_are_staged_and_resumed(shards, pool, vocab_file, tmp_path)
         shutil.copy(p, remote_in / Path(p).name)
     inputs = [f"wwmtest://{remote_in / Path(p).name}" for p in shards[:2]]
     outputs = [f"wwmtest://{tmp_path / 'bucket' / 'out' / f'o-{i}.tfrecord'}" for i in range(2)]
-    cfg = _Config(os.path.abspath(vocab_file), True, 128, 20, 0.15, 0.1, 2, 12345, False, None,
+    cfg = ShardJob(os.path.abspath(vocab_file), True, 128, 20, 0.15, 0.1, 2, 12345, False, None,
                   "fast", True, False, "strict", 1)
     stats = wbeam.run_beam_pipeline(inputs, outputs, cfg, num_workers=1, overwrite=False,
                                     beam_options=IN_PROCESS)
@@ -353,15 +353,15 @@ def test_expand_remote_globs(shards, tmp_path):
 
 
 def test_worker_without_the_vocab_file_gets_a_copy(vocab_file, tmp_path):
-    from wwm_fast.create import _Config
+    from wwm_fast.shard import ShardJob
 
     data = Path(vocab_file).read_bytes()
     sha = hashlib.sha256(data).hexdigest()
-    cfg = _Config(str(tmp_path / "not-on-this-worker.txt"), True, 128, 20, 0.15, 0.1, 1, 1,
+    cfg = ShardJob(str(tmp_path / "not-on-this-worker.txt"), True, 128, 20, 0.15, 0.1, 1, 1,
                   False, None, "fast", True, False, "strict", 1)
-    local = wbeam._worker_config(cfg, data, sha)
+    local = wbeam._worker_job(cfg, data, sha)
     assert local.vocab_file != cfg.vocab_file and Path(local.vocab_file).read_bytes() == data
-    same = wbeam._worker_config(cfg.__class__(**{**cfg.__dict__, "vocab_file": vocab_file}),
+    same = wbeam._worker_job(cfg.__class__(**{**cfg.__dict__, "vocab_file": vocab_file}),
                                 data, sha)
     assert same.vocab_file == vocab_file  # the caller's file is there: fingerprints unchanged
 

@@ -23,6 +23,17 @@ from segmentation_helpers import hf_ref_ids, people_daily_paths, write_lines
 FIRST_LINE_REFS = [2, 4, 6, 10, 14, 15, 16, 17, 19, 21, 25]  # §5.5
 
 
+def test_cjk_ranges_are_googles():
+    """wwm_fast/_cjk.py (the project's one copy of the ranges, used by refs and the oracles) ==
+    Google's BasicTokenizer._is_chinese_char on every code point."""
+    tokenization = pytest.importorskip("bert.tokenization")
+    from wwm_fast._cjk import is_cjk
+
+    google = tokenization.BasicTokenizer(do_lower_case=True)._is_chinese_char
+    differ = [cp for cp in range(0x110000) if is_cjk(cp) != google(cp)]
+    assert differ == []
+
+
 @pytest.fixture(scope="module")
 def tok(vocab_file):
     return FullTokenizer(vocab_file)

@@ -13,6 +13,7 @@ from wwm_trainer import NonFiniteLossError, TrainOptions, Trainer  # noqa: E402
 from wwm_trainer.checkpoint import numpy_values  # noqa: E402
 from wwm_trainer.cli import main as cli_main  # noqa: E402
 
+from conftest import require_shared_data  # noqa: E402
 from trainer_helpers import (SHARED_DATA, TINY, VOCAB, tiny_options, write_config,  # noqa: E402
                              write_synthetic_records)
 
@@ -23,9 +24,7 @@ REAL_SEQ, REAL_PRED = 64, 10
 def real_records(tmp_path_factory):
     """TFRecords made by `wwm_fast.create_instances` (whole word masking from WordPiece groups)
     from the first 2000 lines of People's Daily with the real Chinese vocab."""
-    if not VOCAB.exists():
-        pytest.skip(f"shared data folder not found at {SHARED_DATA} (expected ../shared/data "
-                    f"beside the checkout)")
+    require_shared_data()
     d = tmp_path_factory.mktemp("real")
     with gzip.open(SHARED_DATA / "people_daily_199801.txt.gz", "rb") as f:
         lines = f.read().split(b"\n")[:2000]

@@ -8,16 +8,19 @@ Stages of the data flow, one public entry each:
 * ``build_instances`` -- segment pairs / NSP / truncation, compat or fast, native (wwm_fast.instances)
 * ``sample_masks``    -- vectorised whole-word masked-LM sampling, native (wwm_fast.masking)
 * ``create_instances``-- the whole pipeline, shards in parallel, TFRecords out (wwm_fast.create)
+
+This module only re-exports the public entries (``__all__``); it must not hold code of its own,
+and no module of the package imports it (the version lives in ``_version.py``).
 """
 
-__version__ = "0.1.0"
-
-from . import _check_build  # noqa: F401,E402  (fails with build instructions when unbuilt)
-from .alignment import AlignResult, WordSpans, align_words  # noqa: E402
-from .create import CreateStats, ShardStats, create_instances  # noqa: E402
-from .instances import Documents, Instances, build_instances  # noqa: E402
-from .masking import sample_masks  # noqa: E402
-from .tokenization import Encoding, FullTokenizer  # noqa: E402
+from . import _check_build  # noqa: F401  (fails with build instructions when unbuilt)
+from ._version import __version__  # noqa: F401
+from .alignment import AlignResult, WordSpans, align_words
+from .create import create_instances
+from .instances import Documents, Instances, build_instances
+from .masking import sample_masks
+from .stats import CreateStats, ShardStats
+from .tokenization import Encoding, FullTokenizer
 
 __all__ = [
     "AlignResult",

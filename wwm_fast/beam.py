@@ -1,7 +1,11 @@
 """``create`` (fast mode) as an Apache Beam pipeline: one element per input shard.
 
-    Create[(index, input, output)] -> GroupByKey(index) -> _ShardFn (= create._run_shard)
+    Create[(index, input, output)] -> GroupByKey(index) -> _ShardFn (= shard.run_shard)
         -> ToList -> one JSON results file -> ShardStats in input order (read by the caller)
+
+The Beam runner: it owns the pipeline, its options, staging of remote paths and collecting the
+results. It must not make a shard itself, and imports only the shard and stats modules of the
+create stage (plus files), so that the bytes and the resume rule are the local pool's.
 
 The DoFn runs the same per-shard function as the local process pool, so the bytes are the same:
 fast mode keys its RNG by the shard index, not by the worker. Every output is written under a
@@ -12,12 +16,13 @@ half-written shard under a final name.
 Where the work happens:
 
 * Native objects (the WordPiece tables, a segmenter) are built in ``DoFn.setup()``, once per worker
-  process, never pickled: the DoFn carries only the picklable ``_Config`` and the vocab's bytes
+  process, never pickled: the DoFn carries only the picklable ``ShardJob`` and the vocab's bytes
   (a worker of a remote runner does not have the caller's vocab path).
-* Local paths are handed to ``_run_shard`` as they are (so resume works across the local pool and
+* Local paths are handed to ``run_shard`` as they are (so resume works across the local pool and
   Beam). A path with a scheme (``gs://``, ``s3://``, ...) is staged: the input is copied to a local
   temporary folder with ``apache_beam.io.filesystems.FileSystems``, the shard is made there, and
-  the output and its stats JSON are copied to the destination under temporary names and renamed.
+  the output and its stats JSON are copied to the destination under temporary names and renamed;
+  the resume check is ``shard.load_complete`` over Beam's ``FileSystems`` (``_BeamStorage``).
 * Bad input (``ValueError`` from the shard: invalid UTF-8 in strict mode, a cache made with another
   segmenter, an unreadable file) is deterministic, so it is not retried: the shard reports its
   error, the other shards finish, and ``run_beam_pipeline`` raises one ``ValueError`` naming every
@@ -51,11 +56,11 @@ except ImportError as _e:  # pragma: no cover - depends on the install
     raise ImportError(f"runner='beam' needs Apache Beam: pip install 'wwm-fast[beam]' "
                       f"({_e})") from None
 
-from . import __version__
-from .create import (STATS_SUFFIX, ShardStats, _Config, _remove_stale_temporaries, _run_shard,
-                     _tokenizer_for)
 from .files import TMP_SUFFIX
 from .files import expand_input_files as _expand_local
+from .shard import (ShardJob, Storage, fingerprint, load_complete, prepare_worker,
+                    remove_stale_temporaries, resolve_num_workers, run_shard)
+from .stats import STATS_SUFFIX, ShardStats, stats_json
 
 __all__ = ["run_beam_pipeline", "expand_input_files"]
 
@@ -66,17 +71,17 @@ _COPY_BUFFER = 16 << 20
 _RAW = CompressionTypes.UNCOMPRESSED  # copy bytes as they are (.gz inputs stay compressed)
 
 
-def run_beam_pipeline(inputs: Sequence[str], outputs: Sequence[str], cfg: _Config, *,
+def run_beam_pipeline(inputs: Sequence[str], outputs: Sequence[str], job: ShardJob, *,
                       num_workers: Optional[int] = None, overwrite: bool = False,
                       beam_options: Sequence[str] = ()) -> List[ShardStats]:
-    """Run ``_run_shard`` over the shards as a Beam pipeline; the ``ShardStats`` in input order.
+    """Run ``run_shard`` over the shards as a Beam pipeline; the ``ShardStats`` in input order.
 
     Parameters
     ----------
     inputs, outputs : list of str
         One output per input (fast mode). Local paths, or any scheme Beam's ``FileSystems`` knows
         (``gs://`` needs ``apache-beam[gcp]``, ``s3://`` ``apache-beam[aws]``).
-    cfg : create._Config
+    job : shard.ShardJob
         The flags, as ``create_instances`` validated them.
     num_workers : int, optional
         Worker processes of the local runner (default: cores, at most the number of shards).
@@ -90,24 +95,20 @@ def run_beam_pipeline(inputs: Sequence[str], outputs: Sequence[str], cfg: _Confi
     Raises ValueError naming the file and line when a shard's input is bad (the other shards are
     still written); a worker failure that the runner gives up on propagates as the runner raises it.
     """
-    return _run_beam(inputs, outputs, cfg, num_workers=num_workers, overwrite=overwrite,
+    return _run_beam(inputs, outputs, job, num_workers=num_workers, overwrite=overwrite,
                      beam_options=beam_options, shard_fn=_ShardFn)
 
 
-def _run_beam(inputs, outputs, cfg: _Config, *, num_workers, overwrite, beam_options,
+def _run_beam(inputs, outputs, job: ShardJob, *, num_workers, overwrite, beam_options,
               shard_fn) -> List[ShardStats]:
     """``run_beam_pipeline`` with the DoFn class ``shard_fn`` (tests pass a subclass)."""
     inputs, outputs = [str(p) for p in inputs], [str(p) for p in outputs]
     if len(inputs) != len(outputs) or not inputs:
         raise ValueError(f"one output per input shard: got {len(inputs)} input(s), "
                          f"{len(outputs)} output(s)")
-    if num_workers is None:
-        num_workers = min(len(inputs), os.cpu_count() or 1)
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
-        raise ValueError(f"num_workers must be an int >= 1, got {num_workers!r}")
-    options, local = _pipeline_options(beam_options, min(num_workers, len(inputs)))
-    _remove_stale_temporaries([o for o in outputs if not _has_scheme(o)])
-    with open(cfg.vocab_file, "rb") as f:
+    options, local = _pipeline_options(beam_options, resolve_num_workers(num_workers, len(inputs)))
+    remove_stale_temporaries([o for o in outputs if not _has_scheme(o)])
+    with open(job.vocab_file, "rb") as f:
         vocab = f.read()
     results = _results_path(outputs[0])
     elements = [(i, p, o) for i, (p, o) in enumerate(zip(inputs, outputs))]
@@ -121,7 +122,7 @@ def _run_beam(inputs, outputs, cfg: _Config, *, num_workers, overwrite, beam_opt
                      | "KeyByIndex" >> beam.Map(lambda e: (e[0], e))
                      | "Spread" >> beam.GroupByKey()
                      | "Ungroup" >> beam.FlatMap(lambda kv: kv[1])
-                     | "RunShard" >> beam.ParDo(shard_fn(cfg, overwrite, vocab))
+                     | "RunShard" >> beam.ParDo(shard_fn(job, overwrite, vocab))
                      | "Collect" >> beam.combiners.ToList()
                      | "WriteResults" >> beam.Map(_write_results, results))
         return _read_results(results, inputs)
@@ -162,23 +163,18 @@ def expand_input_files(spec) -> List[str]:
 class _ShardFn(beam.DoFn):
     """One input shard -> one output shard + stats JSON; yields ``{"index", "stats"|"error"}``."""
 
-    def __init__(self, cfg: _Config, overwrite: bool, vocab: bytes):
+    def __init__(self, job: ShardJob, overwrite: bool, vocab: bytes):
         super().__init__()
-        self._cfg = cfg
+        self._job = job
         self._overwrite = bool(overwrite)
         self._vocab = vocab
         self._vocab_sha = hashlib.sha256(vocab).hexdigest()
         self._bad_shards = beam.metrics.Metrics.counter("wwm_fast", "bad_input_shards")
-        self._worker_cfg: Optional[_Config] = None
+        self._worker_job: Optional[ShardJob] = None
 
     def setup(self):
-        self._worker_cfg = cfg = _worker_config(self._cfg, self._vocab, self._vocab_sha)
-        _tokenizer_for(cfg)  # the vocab tables, once per worker process
-        if cfg.segmenter is not None:
-            from .create import _SEGMENTERS
-            if cfg.segmenter not in _SEGMENTERS:
-                from .segmentation import get_segmenter
-                _SEGMENTERS[cfg.segmenter] = get_segmenter(cfg.segmenter)
+        self._worker_job = _worker_job(self._job, self._vocab, self._vocab_sha)
+        prepare_worker(self._worker_job)  # the vocab tables and segmenter, once per process
 
     def process(self, element):
         index, path, output = element
@@ -193,17 +189,17 @@ class _ShardFn(beam.DoFn):
 
     def run_shard(self, index: int, path: str, output: str) -> ShardStats:
         if _has_scheme(path) or _has_scheme(output):
-            return _run_staged(index, path, output, self._worker_cfg, self._overwrite,
+            return _run_staged(index, path, output, self._worker_job, self._overwrite,
                                self._vocab_sha)
-        return _run_shard(index, path, output, self._worker_cfg, self._overwrite)
+        return run_shard(index, path, output, self._worker_job, self._overwrite)
 
 
-def _worker_config(cfg: _Config, vocab: bytes, vocab_sha: str) -> _Config:
-    """``cfg`` if this machine has the caller's vocab file, else ``cfg`` with a local copy of it."""
+def _worker_job(job: ShardJob, vocab: bytes, vocab_sha: str) -> ShardJob:
+    """``job`` if this machine has the caller's vocab file, else ``job`` with a local copy of it."""
     with contextlib.suppress(OSError):
-        with open(cfg.vocab_file, "rb") as f:
+        with open(job.vocab_file, "rb") as f:
             if hashlib.sha256(f.read()).hexdigest() == vocab_sha:
-                return cfg
+                return job
     path = os.path.join(tempfile.gettempdir(), f"wwm-fast-vocab-{vocab_sha[:16]}.txt")
     if not os.path.exists(path):
         fd, tmp = tempfile.mkstemp(prefix=".wwm-fast-vocab.", suffix=TMP_SUFFIX,
@@ -211,7 +207,7 @@ def _worker_config(cfg: _Config, vocab: bytes, vocab_sha: str) -> _Config:
         with os.fdopen(fd, "wb") as f:
             f.write(vocab)
         os.replace(tmp, path)
-    return dataclasses.replace(cfg, vocab_file=path)
+    return dataclasses.replace(job, vocab_file=path)
 
 
 # -- remote paths: stage through a local folder ----------------------------------------------------
@@ -221,14 +217,39 @@ def _has_scheme(path: str) -> bool:
     return FileSystems.get_scheme(path) is not None
 
 
-def _run_staged(index: int, path: str, output: str, cfg: _Config, overwrite: bool,
+class _BeamStorage(Storage):
+    """Remote paths through Beam's ``FileSystems``, for the one resume check in shard.py.
+
+    The identity of a remote input is its path, size and modification time as the file system
+    reports them, and the vocab's content hash (the worker's vocab file may be a copy)."""
+
+    missing = (Exception,)  # FileSystems raises BeamIOError and others for a missing file
+
+    def __init__(self, vocab_sha: str):
+        self.vocab_sha = vocab_sha
+
+    def identity(self, job: ShardJob, path: str, output: str) -> dict:
+        meta = FileSystems.get_filesystem(path).metadata(path)
+        return dict(vocab_file=None, vocab_sha=self.vocab_sha, input=path,
+                    size=meta.size_in_bytes, mtime=meta.last_updated_in_seconds, output=output)
+
+    def read_text(self, path: str) -> str:
+        with FileSystems.open(path, compression_type=_RAW) as f:
+            return f.read().decode("utf-8")
+
+    def size(self, path: str) -> int:
+        return FileSystems.get_filesystem(path).size(path)
+
+
+def _run_staged(index: int, path: str, output: str, job: ShardJob, overwrite: bool,
                 vocab_sha: str) -> ShardStats:
-    """``_run_shard`` on a local copy of ``path``; the output and stats copied to ``output``."""
+    """``run_shard`` on a local copy of ``path``; the output and stats copied to ``output``."""
     if not FileSystems.exists(path):
         raise ValueError(f"input file not found: {path!r}")
-    fingerprint = _staged_fingerprint(cfg, index, path, output, vocab_sha)
+    storage = _BeamStorage(vocab_sha)
+    fp = fingerprint(job, index, storage.identity(job, path, output))
     if not overwrite:
-        done = _load_staged_complete(output, fingerprint)
+        done = load_complete(output, fp, storage)
         if done is not None:
             return done
     with tempfile.TemporaryDirectory(prefix="wwm-fast-shard-") as tmp:
@@ -238,33 +259,10 @@ def _run_staged(index: int, path: str, output: str, cfg: _Config, overwrite: boo
         os.makedirs(os.path.dirname(local_in))
         with FileSystems.open(path, compression_type=_RAW) as src, open(local_in, "wb") as dst:
             shutil.copyfileobj(src, dst, _COPY_BUFFER)
-        stats = _run_shard(index, local_in, local_out, cfg, True)
-        stats.input_files, stats.output_file, stats.fingerprint = [path], output, fingerprint
-        stats_json = (json.dumps(stats.to_json(), indent=1, ensure_ascii=False) + "\n").encode()
+        stats = run_shard(index, local_in, local_out, job, True)
+        stats.input_files, stats.output_file, stats.fingerprint = [path], output, fp
         _put(local_out, output)
-        _put_bytes(stats_json, output + STATS_SUFFIX)  # last: marks the shard complete
-    return stats
-
-
-def _staged_fingerprint(cfg: _Config, index: int, path: str, output: str, vocab_sha: str) -> str:
-    meta = FileSystems.get_filesystem(path).metadata(path)
-    payload = dict(dataclasses.asdict(cfg), num_threads=None, vocab_file=None, vocab_sha=vocab_sha,
-                   index=index, input=path, size=meta.size_in_bytes,
-                   mtime=meta.last_updated_in_seconds, output=output, version=__version__)
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
-
-
-def _load_staged_complete(output: str, fingerprint: str) -> Optional[ShardStats]:
-    try:
-        with FileSystems.open(output + STATS_SUFFIX, compression_type=_RAW) as f:
-            d = json.loads(f.read().decode("utf-8"))
-        size = FileSystems.get_filesystem(output).size(output)
-    except Exception:  # missing or unreadable: not complete (FileSystems raises BeamIOError etc.)
-        return None
-    if d.get("fingerprint") != fingerprint or size != d.get("output_bytes"):
-        return None
-    stats = ShardStats(**{k: d[k] for k in ShardStats.__dataclass_fields__ if k in d})
-    stats.skipped = True
+        _put_bytes(stats_json(stats).encode(), output + STATS_SUFFIX)  # last: marks it complete
     return stats
 
 
@@ -326,9 +324,7 @@ def _read_results(path: str, inputs: List[str]) -> List[ShardStats]:
         more = (f" (and {len(errors) - 1} more bad shard(s): {'; '.join(errors[1:4])})"
                 if len(errors) > 1 else "")
         raise ValueError(errors[0] + more)
-    fields = ShardStats.__dataclass_fields__
-    return [ShardStats(**{k: v for k, v in by_index[i]["stats"].items() if k in fields})
-            for i in range(len(inputs))]
+    return [ShardStats.from_json(by_index[i]["stats"]) for i in range(len(inputs))]
 
 
 # -- options ---------------------------------------------------------------------------------------

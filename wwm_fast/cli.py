@@ -10,6 +10,8 @@
 
 Each subcommand lives in wwm_fast/commands/<name>.py with ``add_parser(subparsers)``. Flags keep
 the names of Google's create_pretraining_data.py, so scripts migrate by changing the command.
+This module owns dispatch and how errors reach the terminal (one line, exit status 2); it must not
+hold a subcommand's logic.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wwm-fast", description=__doc__.split("\n\n")[1], formatter_class=_Formatter)
-    from . import __version__
+    from ._version import __version__
     parser.add_argument("--version", action="version", version=f"wwm-fast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

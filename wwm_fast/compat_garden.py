@@ -1,5 +1,11 @@
 """Model Garden compat: ``create_instances(mode="compat", reference="garden")``.
 
+Owns what TF Model Garden's script does differently from Google's -- its flags and their checks,
+its n-gram masking (through the native ``_garden`` builder), its tokenizer limit and its v2
+feature names -- as a ``compat.Reference``. It must not read inputs, write outputs or count stats
+(compat mode's one flow in wwm_fast/compat.py does that for every reference), and Google's
+reference must not depend on it.
+
 Reproduces the records of TF Model Garden's ``create_pretraining_data.py`` (tensorflow/models,
 ``official/nlp/data``; PyPI ``tf-models-official``) bit for bit for the same seed, the way
 ``reference="google"`` reproduces Google's original script. Model Garden forked Google's script;
@@ -30,18 +36,20 @@ script fed HFL-marked tokens).
 from __future__ import annotations
 
 import dataclasses
-import time
-from typing import Iterable, Iterator, List, Optional
+import functools
+from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
 from . import _check_build  # noqa: F401
 from . import _garden
+from .compat import Reference
 from .instances import Documents, Instances, _check_common, _seed_key, special_ids
+from .shard import ShardJob
 from .tokenization import FullTokenizer
 
 __all__ = ["REFERENCES", "GardenOptions", "check_options", "garden_tokenizer",
-           "build_garden_instances", "rename_v2_features", "create_garden"]
+           "build_garden_instances", "rename_v2_features", "reference"]
 
 REFERENCES = ("google", "garden")
 # Model Garden's --use_v2_feature_names: (our name, v2 name)
@@ -108,25 +116,10 @@ def check_options(*, mode: str, reference: str, max_ngram_size, use_v2_feature_n
     return GardenOptions(n, bool(use_v2_feature_names), int(garden_global_seed))
 
 
-_TOKENIZERS: dict = {}
-
-
 def garden_tokenizer(vocab_file: str, do_lower_case: bool = True) -> FullTokenizer:
-    """Model Garden's FullTokenizer: Google's, with max_input_chars_per_word = 400 (cached)."""
-    import os
-
-    try:
-        st = os.stat(vocab_file)
-        stamp = (st.st_size, st.st_mtime_ns)
-    except OSError:
-        stamp = None  # FullTokenizer reports the missing file
-    key = (os.path.abspath(vocab_file), stamp, bool(do_lower_case))
-    tok = _TOKENIZERS.get(key)
-    if tok is None:
-        tok = _TOKENIZERS[key] = FullTokenizer(
-            vocab_file, do_lower_case=do_lower_case,
-            max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD)
-    return tok
+    """Model Garden's FullTokenizer: Google's, with max_input_chars_per_word = 400."""
+    return FullTokenizer(vocab_file, do_lower_case=do_lower_case,
+                         max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD)
 
 
 def build_garden_instances(docs: Documents, tokenizer: FullTokenizer, *,
@@ -165,68 +158,17 @@ def rename_v2_features(chunks: Iterable) -> Iterator[np.ndarray]:
         yield _garden.rename_features(np.frombuffer(chunk, dtype=np.uint8), renames)
 
 
-def create_garden(inputs: List[str], outputs: List[str], cfg, opts: GardenOptions,
-                  progress: bool) -> list:
-    """The whole corpus in one process, as ``create``'s compat mode, with Model Garden's script.
+def reference(opts: GardenOptions) -> Reference:
+    """Model Garden's script for ``compat.create_compat`` (``opts`` from ``check_options``)."""
+    return Reference("compat, Model Garden", "compat:garden", MAX_INPUT_CHARS_PER_WORD,
+                     functools.partial(_build, opts=opts),
+                     rename_v2_features if opts.use_v2_feature_names else None)
 
-    ``cfg`` is ``wwm_fast.create._Config`` (mode='compat'); returns one ShardStats per output.
-    """
-    # create.py imports this module for dispatch: its helpers are imported here, at call time.
-    from .create import (_GROUP_HIST, ShardStats, _concat_encodings, _corpus_stats,
-                         _input_size, _instance_stats, _progress_bar, _read_shard,
-                         _remove_stale_temporaries, _subset, _write_stats)
-    from .instances import documents_from_encoding
-    from .tfrecord import serialize_instances, write_records
 
-    t0 = time.perf_counter()
-    tokenizer = garden_tokenizer(cfg.vocab_file, cfg.do_lower_case)
-    _remove_stale_temporaries(outputs)
-    bar = _progress_bar(sum(_input_size(p) for p in inputs), progress)
-    encs, starts, n_fallback, n_bytes = [], [], 0, 0
-    try:
-        for path in inputs:
-            enc, ws, nf, nb = _read_shard(path, cfg, tokenizer)
-            encs.append(enc)
-            starts.append(ws)
-            n_fallback += nf
-            n_bytes += nb
-            bar.update(_input_size(path))
-        enc = _concat_encodings(encs)  # documents continue across files, as in the script
-        docs = documents_from_encoding(enc, np.concatenate(starts) if starts else None)
-        if docs.n_documents == 0:
-            raise ValueError(f"empty corpus: no line of {len(inputs)} input file(s) has any token "
-                             f"({', '.join(inputs[:3])}{', ...' if len(inputs) > 3 else ''})")
-        bar.set_description("create (compat, Model Garden: building)")
-        inst = build_garden_instances(
-            docs, tokenizer, max_seq_length=cfg.max_seq_length,
-            max_predictions_per_seq=cfg.max_predictions_per_seq,
-            masked_lm_prob=cfg.masked_lm_prob, short_seq_prob=cfg.short_seq_prob,
-            dupe_factor=cfg.dupe_factor, random_seed=cfg.random_seed,
-            do_whole_word_mask=cfg.do_whole_word_mask, max_ngram_size=opts.max_ngram_size,
-            global_seed=opts.global_seed)
-    finally:
-        bar.close()
-    shards = []
-    n = len(outputs)
-    for j, out in enumerate(outputs):
-        order = np.arange(j, inst.n, n, dtype=np.int64)  # instance k -> file k % n
-        sub = _subset(inst, order)
-        chunks = serialize_instances(docs, sub, tokenizer, np.arange(len(order)),
-                                     max_seq_length=cfg.max_seq_length,
-                                     max_predictions_per_seq=cfg.max_predictions_per_seq)
-        if opts.use_v2_feature_names:
-            chunks = rename_v2_features(chunks)
-        stats = ShardStats(list(inputs), out, fingerprint="compat:garden")
-        if j == 0:  # corpus-level figures are reported once
-            stats.input_bytes, stats.lines = n_bytes, len(enc.row_splits) - 1
-            _corpus_stats(stats, docs, tokenizer, n_fallback)
-        _instance_stats(stats, sub, tokenizer)
-        stats.masked_group_hist = ([int(x) for x in inst.group_hist] if j == 0
-                                   else [0] * _GROUP_HIST)
-        stats.output_bytes = write_records(out, chunks, gzip=cfg.gzip)
-        shards.append(stats)
-    elapsed = time.perf_counter() - t0
-    for s in shards:
-        s.seconds = elapsed
-        _write_stats(s)
-    return shards
+def _build(docs: Documents, tokenizer: FullTokenizer, job: ShardJob, *,
+           opts: GardenOptions) -> Instances:
+    kwargs = job.build_kwargs()
+    if not kwargs.pop("next_sentence"):  # create_instances refuses it for compat mode
+        raise ValueError("Model Garden's script always builds sentence pairs (next_sentence)")
+    return build_garden_instances(docs, tokenizer, max_ngram_size=opts.max_ngram_size,
+                                  global_seed=opts.global_seed, **kwargs)

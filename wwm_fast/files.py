@@ -1,5 +1,8 @@
 """File handling shared by every stage: input globs, reading, and atomic output.
 
+Owns how every command finds, reads and writes files. It must not know any stage's format
+(text lines are decoded here, tokens and records are not).
+
 Conventions (the same in every command):
 
 * ``--input_file`` takes Google's syntax: a comma-separated list of globs, each expanded in sorted

@@ -1,5 +1,9 @@
 """``wwm-fast create``'s Model Garden flags: ``--reference garden`` and the flags of TF Model
-Garden's create_pretraining_data.py that Google's script lacks (wwm_fast.compat_garden)."""
+Garden's create_pretraining_data.py that Google's script lacks (wwm_fast.compat_garden).
+
+Declares them and turns them into ``create_instances`` keyword arguments; it must not validate
+them (``compat_garden.check_options`` does, for the Python API and the CLI alike).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """``wwm-fast create``: BERT pre-training TFRecords with whole word masking.
 
+Turns flags into one ``create_instances`` call and prints its summary; it must not validate or
+compute anything ``create_instances`` does (the Python API and the CLI behave the same).
+
 Takes the flags of Google's create_pretraining_data.py (same names, same defaults), so a pipeline
 migrates by changing the command.
 """

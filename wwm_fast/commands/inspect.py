@@ -1,9 +1,12 @@
-"""``wwm-fast inspect``: decode BERT pre-training TFRecords to readable text, or summarise them."""
+"""``wwm-fast inspect``: decode BERT pre-training TFRecords to readable text, or summarise them.
+
+Reads records only (any writer's: wwm-fast create, Google's script); it must not depend on how
+they were made. The [MASK] id comes from ``--vocab_file`` when given.
+"""
 
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 
@@ -18,8 +21,13 @@ or, with --stats, a summary over every record of every file (checks every record
 
 Masked positions are shown as [MASK](label) when the model sees [MASK], token(label) when it
 sees a random token, and token(=) when it sees the original token. Without --vocab_file, ids are
-shown. GZIP files are detected automatically.
+shown and [MASK] is taken to be id 103 (as in Google's BERT vocabs). GZIP files are detected
+automatically.
 """
+
+# [MASK] in Google's BERT vocabs (Chinese, English cased/uncased, multilingual): used only when no
+# vocab is given
+GOOGLE_MASK_ID = 103
 
 
 def add_parser(subparsers, formatter):
@@ -27,7 +35,9 @@ def add_parser(subparsers, formatter):
                               description=DESCRIPTION, formatter_class=formatter)
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="TFRecord files or globs (comma-separated lists work too)")
-    p.add_argument("--vocab_file", default=None, help="vocab.txt to show tokens instead of ids")
+    p.add_argument("--vocab_file", default=None,
+                   help="vocab.txt: show tokens instead of ids, and take the [MASK] id from it "
+                        f"(without it: {GOOGLE_MASK_ID}, Google's)")
     p.add_argument("--max_records", type=int, default=3,
                    help="records to show per file (without --stats)")
     add_bool_flag(p, "stats", False, "summarise all records instead of printing them")
@@ -38,9 +48,11 @@ def add_parser(subparsers, formatter):
 
 def run(args) -> int:
     files = expand_input_files(",".join(args.files))
-    inv = _inverse_vocab(args.vocab_file) if args.vocab_file else None
+    inv, mask_id = None, GOOGLE_MASK_ID
+    if args.vocab_file:
+        inv, mask_id = _read_vocab(args.vocab_file)
     if args.stats:
-        summary = summarize(files)
+        summary = summarize(files, mask_id=mask_id)
         if args.json:
             print(json.dumps(summary, indent=1))
         else:
@@ -53,15 +65,19 @@ def run(args) -> int:
             if k >= args.max_records:
                 break
             print(f"== {path} record {k} ==")
-            print(format_example(parse_example(record), inv))
+            print(format_example(parse_example(record), inv, mask_id=mask_id))
             print()
     return 0
 
 
-def _inverse_vocab(vocab_file):
+def _read_vocab(vocab_file):
+    """(id -> token, the [MASK] id) of ``vocab_file``."""
     from ..tokenization import load_vocab
 
-    return {v: k for k, v in load_vocab(vocab_file).items()}
+    vocab = load_vocab(vocab_file)
+    if "[MASK]" not in vocab:
+        raise ValueError(f"--vocab_file {vocab_file!r} has no [MASK] token: is it a BERT vocab?")
+    return {v: k for k, v in vocab.items()}, vocab["[MASK]"]
 
 
 def _features(ex: dict, path="", k=0):
@@ -73,7 +89,7 @@ def _features(ex: dict, path="", k=0):
                          f"features: {sorted(ex)}") from None
 
 
-def format_example(ex: dict, inv=None, mask_id: int = 103) -> str:
+def format_example(ex: dict, inv=None, mask_id: int = GOOGLE_MASK_ID) -> str:
     ids, mask, seg, pos, labels, weights, nsp = _features(ex)
     length = int(mask.sum())
     n_pred = int((weights > 0).sum())
@@ -101,7 +117,7 @@ def format_example(ex: dict, inv=None, mask_id: int = 103) -> str:
     return "\n".join(lines)
 
 
-def summarize(files, mask_id: int = 103) -> dict:
+def summarize(files, mask_id: int = GOOGLE_MASK_ID) -> dict:
     """Totals over every record of ``files`` (every CRC is verified while reading).
 
     Files are decoded one at a time, so memory follows the largest file, not the total.

@@ -1,4 +1,7 @@
-"""``wwm-fast refs``: HuggingFace ``chinese_ref`` files for ``run_mlm_wwm.py``."""
+"""``wwm-fast refs``: HuggingFace ``chinese_ref`` files for ``run_mlm_wwm.py``.
+
+Turns flags into one ``make_refs`` call; it must not compute refs itself.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""``wwm-fast segment``: segment corpus shards once into reusable segmentation caches."""
+"""``wwm-fast segment``: segment corpus shards once into reusable segmentation caches.
+
+Turns flags into one ``segment_files`` call and prints its report; it must not segment itself.
+"""
 
 from __future__ import annotations
 

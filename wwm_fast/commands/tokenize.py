@@ -1,4 +1,7 @@
-"""``wwm-fast tokenize``: WordPiece-tokenize text files, Google-exact, and report throughput."""
+"""``wwm-fast tokenize``: WordPiece-tokenize text files, Google-exact, and report throughput.
+
+A thin front of ``FullTokenizer``; it must not tokenize differently from the Python API.
+"""
 
 from __future__ import annotations
 
@@ -52,8 +55,8 @@ def run(args) -> int:
         for path in files:
             data = read_bytes(path)
             t0 = time.perf_counter()
-            enc = tokenizer._encode_buffer(data, None, args.errors, True, args.num_threads,
-                                           source=path)
+            enc = tokenizer._encode_buffer(data, splits=None, errors=args.errors, strip_cr=True,
+                                           num_threads=args.num_threads, source=path)
             elapsed += time.perf_counter() - t0
             total_bytes += len(data)
             total_lines += len(enc.row_splits) - 1

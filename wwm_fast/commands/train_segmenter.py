@@ -1,4 +1,8 @@
-"""``wwm-fast train-segmenter``: train an LTP legacy (perceptron) word segmenter."""
+"""``wwm-fast train-segmenter``: train an LTP legacy (perceptron) word segmenter.
+
+Turns flags into ``train_ltp_segmenter`` (and ``evaluate_segmenter``) calls; it must not train
+itself.
+"""
 
 from __future__ import annotations
 

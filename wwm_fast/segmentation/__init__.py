@@ -13,7 +13,8 @@
 * ``train_ltp_segmenter`` (``wwm-fast train-segmenter``) and ``evaluate_segmenter``.
 * ``chinese_ref_ids`` (``wwm-fast refs``): HuggingFace ``chinese_ref`` for ``run_mlm_wwm.py``.
 
-See README.md in this folder for the user guide.
+The package facade: it only re-exports, lazily; modules of the package import the submodules
+(``registry``, ``cache``...), never this facade. See README.md in this folder for the user guide.
 """
 
 import importlib
@@ -21,7 +22,7 @@ import importlib
 # name -> submodule; imported on first use, so that `import wwm_fast.segmentation` (which create
 # does for every input, to recognise caches) costs nothing until a segmenter is needed
 _EXPORTS = {
-    "Segmenter": "base", "get_segmenter": "base",
+    "Segmenter": "base", "get_segmenter": "registry",
     "SegmentedShard": "cache", "is_cache_file": "cache", "read_cache": "cache",
     "read_cache_header": "cache", "write_cache": "cache",
     "SegmentReport": "pipeline", "segment_files": "pipeline",

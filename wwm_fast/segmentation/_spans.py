@@ -1,5 +1,7 @@
 """From a segmenter's word strings to ``WordSpans`` over the original lines.
 
+Owns the pieces -> spans contract for every segmenter kind; it must not call a segmenter.
+
 Every segmenter returns, per line, a list of strings ("pieces"). The contract of ``WordSpans`` is
 stricter than what segmenters deliver, so the pieces are turned into spans here, once, for all of
 them:
@@ -176,3 +178,18 @@ def spans_to_words(lines: Sequence[str], words: WordSpans) -> List[List[str]]:
         a, b = int(rs[i]), int(rs[i + 1])
         out.append([line[s:e] for s, e in zip(st[a:b], en[a:b])])
     return out
+
+
+def concat_spans(parts: List[WordSpans]) -> WordSpans:
+    """The rows of ``parts`` one after the other, as one WordSpans."""
+    if len(parts) == 1:
+        return parts[0]
+    starts = np.concatenate([p.starts for p in parts])
+    ends = np.concatenate([p.ends for p in parts])
+    rs = [np.zeros(1, np.int64)]
+    base = 0
+    for p in parts:
+        rs.append(p.row_splits[1:] + base)
+        base += int(p.row_splits[-1])
+    return WordSpans(starts.astype(np.int32, copy=False), ends.astype(np.int32, copy=False),
+                     np.concatenate(rs).astype(np.int64, copy=False))

@@ -1,22 +1,9 @@
-"""The segmenter interface and ``get_segmenter``, which builds one from a spec string.
+"""The segmenter interface: ``Segmenter``, which every segmenter kind subclasses.
 
-Spec strings (the ``--segmenter`` flag):
-
-========================  ======================================================================
-``ltp:PATH``              LTP legacy (averaged perceptron, ``ltp-extension``): a CWS model file,
-                          or a folder in LTP's hub layout (``config.json`` naming the cws file,
-                          as ``LTP/legacy`` is distributed). ``ltp-legacy:PATH`` is the same.
-``ltp-neural:NAME|PATH``  neural LTP (``ltp`` + torch, extra ``wwm-fast[ltp-neural]``):
-                          ``LTP/tiny`` etc. from the local Hugging Face cache, or a local folder.
-``jieba``                 jieba with its bundled dictionary, HMM on (jieba's default);
-                          ``jieba:nohmm`` turns the HMM off.
-``pre:DELIM``             pre-segmented text, words separated by ``DELIM`` (``pre`` alone: one
-                          space).
-========================  ======================================================================
-
-``Segmenter.spec`` is the canonical form recorded in segmentation caches, with a fingerprint of
-the model (``ltp-legacy:/abs/cws_model.bin#<12 hex of sha256>``); ``get_segmenter(seg.spec)``
-rebuilds the same segmenter and refuses a model file whose content changed.
+Owns the contract of a segmentation (``segment_batch`` -> ``WordSpans``: every non-whitespace
+character of a line in exactly one word) and the helpers the kinds share (model file hashing).
+It must not know the kinds: building a segmenter from a spec string is
+``wwm_fast.segmentation.registry`` (``get_segmenter``), which imports the kinds, which import this.
 """
 
 from __future__ import annotations
@@ -31,9 +18,7 @@ from ..alignment import WordSpans
 from ..tokenization import _resolve_threads
 from ._spans import spans_from_pieces, spans_to_words
 
-__all__ = ["Segmenter", "get_segmenter", "KINDS"]
-
-KINDS = ("ltp", "ltp-legacy", "ltp-neural", "jieba", "pre")
+__all__ = ["Segmenter", "sha256_file", "abspath"]
 
 
 class Segmenter(abc.ABC):
@@ -109,59 +94,6 @@ def _check_lines(lines) -> List[str]:
     return lines
 
 
-def _split_fingerprint(arg: str):
-    """``PATH#0123456789ab`` -> (PATH, "0123456789ab"); anything else -> (arg, None)."""
-    head, sep, tail = arg.rpartition("#")
-    if sep and len(tail) == 12 and all(c in "0123456789abcdef" for c in tail):
-        return head, tail
-    return arg, None
-
-
-def get_segmenter(spec: str, num_threads: int = 1) -> Segmenter:
-    """A segmenter from a spec string (see the module docstring for the forms).
-
-    Parameters
-    ----------
-    spec : str
-        ``"ltp:PATH"``, ``"ltp-neural:LTP/tiny"``, ``"jieba"``, ``"pre: "``, or a canonical
-        ``Segmenter.spec``.
-    num_threads : int, default 1
-        Threads inside the segmenter: LTP legacy parallelises a batch over its Rust thread pool
-        (the first parallel call in a process fixes the pool size, see README); -1 = all cores.
-
-    Raises ValueError naming the problem for an unknown kind, a missing or corrupt model file,
-    or a segmenter package that is not installed (with the pip extra to install).
-    """
-    if not isinstance(spec, str):
-        raise TypeError(f"segmenter spec must be a str, got {type(spec).__name__}")
-    num_threads = _resolve_threads(num_threads)
-    kind, sep, arg = spec.partition(":")
-    kind = kind.strip().lower()
-    if kind in ("ltp", "ltp-legacy"):
-        if not arg.strip():
-            raise ValueError(
-                f"segmenter {spec!r} needs a model path: 'ltp:/path/to/cws_model.bin' or "
-                f"'ltp:/path/to/LTP-legacy-folder' (train one with `wwm-fast train-segmenter`)")
-        from .ltp import LTPLegacySegmenter
-        path, fingerprint = _split_fingerprint(arg.strip())
-        return LTPLegacySegmenter(path, num_threads=num_threads, fingerprint=fingerprint)
-    if kind == "ltp-neural":
-        if not arg.strip():
-            raise ValueError(f"segmenter {spec!r} needs a model: 'ltp-neural:LTP/tiny' or "
-                             f"'ltp-neural:/path/to/model-folder'")
-        from .ltp import LTPNeuralSegmenter
-        name, fingerprint = _split_fingerprint(arg.strip())
-        return LTPNeuralSegmenter(name, num_threads=num_threads, fingerprint=fingerprint)
-    if kind == "jieba":
-        from .jieba import JiebaSegmenter
-        return JiebaSegmenter.from_arg(arg, num_threads=num_threads)
-    if kind == "pre":
-        from .pre import PreSegmenter
-        return PreSegmenter(arg if sep and arg != "" else " ", num_threads=num_threads)
-    raise ValueError(f"unknown segmenter {spec!r}: expected one of 'ltp:PATH', "
-                     f"'ltp-neural:NAME', 'jieba', 'pre:DELIM'")
-
-
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
     import hashlib
 
@@ -176,4 +108,5 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
 
 
 def abspath(path: str) -> str:
+    """``path`` absolute, ``~`` expanded (how model and dictionary paths enter a spec)."""
     return os.path.abspath(os.path.expanduser(path))

@@ -1,5 +1,7 @@
 """The segmentation cache: one file per input shard, holding the original text and its words.
 
+Owns the cache file format (writing, reading, validating); it must not segment or tokenize.
+
 ``wwm-fast segment`` writes them, ``create`` reads them, so the 128 and 512 phases and every dupe
 pass reuse one segmentation. A cache is lossless: ``data`` is the input file's bytes verbatim
 (after gunzip), so tokenizing ``data`` gives exactly the tokens of the input file.
@@ -254,7 +256,7 @@ def write_cache(path, data: bytes, words: WordSpans, *, segmenter: str, source: 
         header["source_mtime_ns"] = st.st_mtime_ns
     except OSError:
         pass
-    from .. import __version__
+    from .._version import __version__
 
     header["wwm_fast_version"] = __version__
     if extra:

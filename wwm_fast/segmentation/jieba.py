@@ -1,5 +1,7 @@
 """jieba word segmentation (MIT; ships its own dictionary, so it works offline).
 
+One segmenter kind (``jieba``, built by registry.py); it must not import the registry.
+
 A private ``jieba.Tokenizer()`` is used, never jieba's global one, so user dictionaries added to
 the global tokenizer elsewhere do not leak in, and its "Building prefix dict..." log lines are
 silenced while the dictionary loads. jieba yields whitespace as tokens of its own; they become

@@ -1,5 +1,8 @@
 """LTP segmenters: legacy (averaged perceptron, ``ltp-extension``) and neural (``ltp`` + torch).
 
+Two segmenter kinds (``ltp``/``ltp-legacy``, ``ltp-neural``, built by registry.py); they must not
+import the registry.
+
 BERT-wwm (HFL) segmented its pre-training text with LTP. Both packages are imported lazily, so
 wwm_fast works without them until an LTP segmenter is asked for.
 

@@ -1,10 +1,14 @@
 """``segment_files``: segment corpus shards once into segmentation caches (``wwm-fast segment``).
 
+The runner of the segment stage: it must not segment (the segmenters do) nor start processes
+itself (``wwm_fast.pool.run_tasks``, the package's one process pool, does, with the start method
+explained there).
+
 Work is split into chunks of lines (about ``chunk_chars`` characters each), so the workers stay
 busy whatever the shard sizes; the main process reads and decodes each shard, hands chunks to the
-worker processes, collects their word spans, and writes each shard's cache as soon as all its
-chunks are back. Each worker builds its own segmenter once, from the spec (processes are
-spawned, not forked: LTP's Rust thread pool does not survive a fork).
+worker processes, collects their word spans in order, and writes each shard's cache as soon as all
+its chunks are back. Each worker builds its own segmenter once, from the spec
+(``registry.cached_segmenter``).
 
 Resumable: a shard whose cache already exists with the same segmenter spec, decode policy and
 input (same size and mtime, or same content hash) is skipped. Caches are written under a
@@ -14,19 +18,18 @@ final name; rerunning completes the missing ones.
 
 from __future__ import annotations
 
+import functools
 import os
-import sys
 import time
-from collections import deque
 from typing import Dict, List, NamedTuple, Optional, Sequence
-
-import numpy as np
 
 from ..alignment import WordSpans
 from ..files import decode_lines, expand_input_files, read_bytes
+from ..pool import progress_bar, run_tasks
 from ..tokenization import _resolve_threads
-from .base import get_segmenter
+from ._spans import concat_spans
 from .cache import CACHE_SUFFIX, is_cache_file, read_cache_header, write_cache
+from .registry import cached_segmenter, get_segmenter
 
 __all__ = ["segment_files", "SegmentReport", "cache_path_for"]
 
@@ -73,17 +76,12 @@ def _is_complete(cache: str, source: str, spec: str, errors: str) -> bool:
 
 
 # -- worker side ------------------------------------------------------------------------------
-_WORKER: Dict[str, object] = {}
 
 
 def _worker_segment(spec: str, num_threads: int, lines: List[str],
                     segmented: Optional[List[str]], source: str, segmented_source: Optional[str],
                     line_offset: int):
-    seg = _WORKER.get(spec)
-    if seg is None:
-        _WORKER.clear()
-        seg = get_segmenter(spec, num_threads=num_threads)
-        _WORKER[spec] = seg
+    seg = cached_segmenter(spec, num_threads)
     return _run_segmenter(seg, lines, segmented, source, segmented_source, line_offset)
 
 
@@ -110,20 +108,6 @@ def _chunks(lines: Sequence[str], chunk_chars: int):
     if start < len(lines) or not out:
         out.append((start, len(lines)))
     return out
-
-
-def _concat(parts: List[WordSpans]) -> WordSpans:
-    if len(parts) == 1:
-        return parts[0]
-    starts = np.concatenate([p.starts for p in parts])
-    ends = np.concatenate([p.ends for p in parts])
-    rs = [np.zeros(1, np.int64)]
-    base = 0
-    for p in parts:
-        rs.append(p.row_splits[1:] + base)
-        base += int(p.row_splits[-1])
-    return WordSpans(starts.astype(np.int32, copy=False), ends.astype(np.int32, copy=False),
-                     np.concatenate(rs).astype(np.int64, copy=False))
 
 
 class _Shard:
@@ -204,13 +188,6 @@ def segment_files(input_files, segmenter: str, output_dir: str, *,
             continue
         shards.append(_Shard(i, p, seg_files[i] if seg_files else None, c, os.path.getsize(p)))
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=sum(s.disk_size for s in shards), unit="B", unit_scale=True,
-                   unit_divisor=1024, desc="segment", file=sys.stderr, dynamic_ncols=True,
-                   disable=None)  # None: shown on a terminal, silent in logs
     totals = {"lines": 0, "chars": 0, "words": 0, "unmatched": 0}
 
     def tasks():
@@ -229,19 +206,18 @@ def segment_files(input_files, segmenter: str, output_dir: str, *,
             ranges = _chunks(lines, chunk_chars)
             shard.n_chunks = len(ranges)
             for k, (a, b) in enumerate(ranges):
-                yield shard, k, (lines[a:b], None if seg_lines is None else seg_lines[a:b],
-                                 shard.path, shard.seg_path, a)
+                yield (shard, k), (lines[a:b], None if seg_lines is None else seg_lines[a:b],
+                               shard.path, shard.seg_path, a)
             del lines, seg_lines
 
     def finish(shard: _Shard, k: int, result):
         words, n_bad = result
         shard.parts[k] = words
         shard.n_unmatched += n_bad
-        if bar is not None:
-            done_lines = len(words.row_splits) - 1
-            bar.update(shard.disk_size * done_lines / max(1, shard.n_lines))
+        done_lines = len(words.row_splits) - 1
+        bar.update(shard.disk_size * done_lines / max(1, shard.n_lines))
         if len(shard.parts) == shard.n_chunks:
-            allwords = _concat([shard.parts[j] for j in range(shard.n_chunks)])
+            allwords = concat_spans([shard.parts[j] for j in range(shard.n_chunks)])
             write_cache(shard.cache, shard.data, allwords, segmenter=spec,
                         source=os.path.abspath(shard.path), errors=errors, compress=compress,
                         extra={"n_unmatched": shard.n_unmatched,
@@ -254,45 +230,23 @@ def segment_files(input_files, segmenter: str, output_dir: str, *,
             shard.data = b""
             shard.parts.clear()
 
-    try:
-        if num_workers == 1 or not shards:
-            for shard, k, args in tasks():
-                finish(shard, k, _run_segmenter(seg, *args))
-        else:
-            seg.close()
-            del seg
-            _run_pool(tasks(), finish, spec, num_workers, num_threads)
-    finally:
-        if bar is not None:
+    if num_workers == 1 or not shards:  # in this process, with the segmenter built above
+        fn = functools.partial(_run_segmenter, seg)
+        num_workers = 1
+    else:  # each worker builds its own from the spec
+        seg.close()
+        fn = functools.partial(_worker_segment, spec, num_threads)
+    del seg
+    # chunks collected in submission order, so shards complete (and are written) in order; at
+    # most two chunks per worker wait, so memory holds a few chunks, not the corpus
+    with run_tasks(fn, tasks(), num_workers, max_pending=2 * num_workers, ordered=True) as done:
+        # the bar starts its thread after the pool forked its workers; shown on a terminal only
+        bar = progress_bar(sum(s.disk_size for s in shards), "segment", progress,
+                           terminal_only=True)
+        try:
+            for (shard, k), result in done:
+                finish(shard, k, result)
+        finally:
             bar.close()
     return SegmentReport(caches, len(shards), n_skipped, totals["lines"], totals["chars"],
                          totals["words"], totals["unmatched"], time.perf_counter() - t0, spec)
-
-
-def _run_pool(task_iter, finish, spec, num_workers, num_threads):
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    ctx = multiprocessing.get_context("spawn")
-    max_inflight = 2 * num_workers  # keeps every worker busy while results are collected
-    pending = deque()
-    with ProcessPoolExecutor(max_workers=num_workers, mp_context=ctx) as pool:
-        try:
-            exhausted = False
-            while True:
-                while not exhausted and len(pending) < max_inflight:
-                    try:
-                        shard, k, args = next(task_iter)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    pending.append((pool.submit(_worker_segment, spec, num_threads, *args),
-                                    shard, k))
-                if not pending:
-                    break
-                # collect in submission order, so shards complete (and are written) in order
-                fut, shard, k = pending.popleft()
-                finish(shard, k, fut.result())
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise

@@ -1,5 +1,7 @@
 """Pre-segmented input: the words come with the text, separated by a delimiter.
 
+One segmenter kind (``pre``, built by registry.py); it must not import the registry.
+
 Two uses:
 
 * the raw lines and their segmented twins (line-aligned, e.g. ``people_daily_199801.txt`` and

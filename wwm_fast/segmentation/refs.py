@@ -1,5 +1,8 @@
 """HuggingFace ``chinese_ref`` ids (``run_chinese_ref.py`` / ``run_mlm_wwm.py``), from any segmenter.
 
+Owns the ``chinese_ref`` rule and ``make_refs`` (the refs command's runner); it must not change
+what create writes (refs are a separate output for HuggingFace's trainer).
+
 HF's rule (BERT_DATA_SPEC §5.2), per line:
 
 1. the word set = the line's words of more than one character, every character CJK (Google's
@@ -29,24 +32,13 @@ from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
 
+from .._cjk import CJK_RANGES
 from ..alignment import WordSpans
 from ..tokenization import Encoding, FullTokenizer
 
-__all__ = ["chinese_ref_ids", "is_chinese_char", "make_refs", "write_refs"]
+__all__ = ["chinese_ref_ids", "make_refs", "write_refs"]
 
-_CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
-               (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
-
-
-def is_chinese_char(cp: int) -> bool:
-    """Google's ``_is_chinese_char`` (also HF's): the 8 CJK ideograph ranges."""
-    for lo, hi in _CJK_RANGES:
-        if lo <= cp <= hi:
-            return True
-    return False
-
-
-_CJK_RE = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CJK_RANGES) + "]*")
+_CJK_RE = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in CJK_RANGES) + "]*")
 
 
 def _all_cjk(text: str) -> bool:
@@ -239,8 +231,8 @@ def make_refs(input_files, vocab_file, output_file, *, segmenter: Optional[str] 
     dropped unless ``keep_blank``. Returns (input lines, lines written).
     """
     from ..files import atomic_output, decode_lines, expand_input_files, read_bytes
-    from .base import get_segmenter
     from .cache import is_cache_file, read_cache
+    from .registry import get_segmenter
 
     files = expand_input_files(input_files)
     seg_files = expand_input_files(segmented_files) if segmented_files else None

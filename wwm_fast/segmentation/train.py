@@ -1,5 +1,7 @@
 """Train an LTP legacy word segmenter (``wwm-fast train-segmenter``) and score segmenters.
 
+Owns training and scoring of segmenters; it must not be needed at create time.
+
 Training wraps ``ltp_extension.perceptron.CWSTrainer`` (averaged perceptron). It is the way to get
 an LTP model on a machine without a model hub, and to adapt one to a domain (legal, medical...).
 
@@ -27,6 +29,7 @@ import numpy as np
 from ..alignment import WordSpans, align_words
 from ..files import TMP_SUFFIX, decode_lines, expand_input_files, read_bytes
 from ..tokenization import FullTokenizer, _resolve_threads
+from ._spans import concat_spans
 from .base import Segmenter
 
 __all__ = ["train_ltp_segmenter", "read_segmented", "evaluate_segmenter", "SegmentationScores",
@@ -310,6 +313,4 @@ def evaluate_segmenter(segmenter: Segmenter, gold_file=None, *, gold_words=None,
     raw, gold = gold_spans(gold_words)
     parts = [segmenter.segment_batch(raw[i:i + batch_lines])
              for i in range(0, len(raw), batch_lines)] or [segmenter.segment_batch([])]
-    from .pipeline import _concat
-
-    return score_spans(raw, gold, _concat(parts), tokenizer)
+    return score_spans(raw, gold, concat_spans(parts), tokenizer)
