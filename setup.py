@@ -97,6 +97,11 @@ TEST_DEPS = [
     "psutil>=5",
     "apache-beam==2.77.*",
     "protobuf<7",
+    # the transformers bridge (tests/test_trainer_hf.py); torch pinned: a bare `torch` pulls a
+    # multi-GB CUDA build, 2.13.0 is the CPU wheel these machines install from local disk
+    "torch==2.13.0",
+    "transformers>=5.0,<6",
+    "safetensors>=0.4",
 ]
 
 setup(
@@ -118,6 +123,9 @@ setup(
         "bench": ["pytest-benchmark>=4", "tokenizers>=0.15", "bert-tensorflow==1.0.4",
                   "tensorflow-cpu>=2.20,<2.22", "psutil>=5"],
         "train": ["tensorflow-cpu>=2.20,<2.22"],
+        # use `wwm-train export --format=hf` folders in transformers, read pytorch_model.bin;
+        # the export itself and safetensors imports need neither
+        "hf": ["safetensors>=0.4", "torch>=2.1", "transformers>=5.0"],
         "ltp": ["ltp-extension>=0.1.13"],
         "ltp-neural": ["ltp>=4.2"],
         "jieba": ["jieba>=0.42"],

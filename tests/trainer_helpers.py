@@ -87,6 +87,26 @@ def write_synthetic_records(path: Path, n: int, *, seq_len: int, max_pred: int, 
     return str(path)
 
 
+def write_real_records(folder: Path, *, n_lines: int, seq_len: int, max_pred: int,
+                       seed: int = 12345) -> str:
+    """TFRecords made by `wwm_fast.create_instances` (whole word masking from WordPiece groups,
+    both segments, padding) from the first `n_lines` lines of People's Daily with the real Chinese
+    vocab. The caller skips when ../shared/data is absent."""
+    import gzip
+
+    import wwm_fast
+
+    with gzip.open(SHARED_DATA / "people_daily_199801.txt.gz", "rb") as f:
+        lines = f.read().split(b"\n")[:n_lines]
+    text = folder / "pd.txt"
+    text.write_bytes(b"\n".join(lines) + b"\n")
+    out = folder / "pd.tfrecord"
+    wwm_fast.create_instances([str(text)], str(VOCAB), [str(out)], max_seq_length=seq_len,
+                              max_predictions_per_seq=max_pred, dupe_factor=1, random_seed=seed,
+                              do_whole_word_mask=True, progress=False)
+    return str(out)
+
+
 # ----------------------------------------------------------------------------- optimizer oracle
 def np_schedule(step, init_lr, total, warmup, power=1.0):
     """Google create_optimizer: linear warmup from 0, polynomial decay counted from step 0."""
@@ -96,45 +116,71 @@ def np_schedule(step, init_lr, total, warmup, power=1.0):
     return init_lr * (1.0 - p) ** power
 
 
-def np_adam_family(params, grad_steps, *, lr_fn, beta_1=0.9, beta_2=0.999, eps=1e-6, wd=0.01,
-                   bias_correction=False, decay=lambda name: True, adapt=lambda name: True,
-                   decoupled=False, clip=1.0):
-    """LAMB.md's update, float64. params: name -> array (updated copy returned with slots).
-    decay(name) / adapt(name): whether the variable gets weight decay / the trust ratio.
+class NpAdamFamily:
+    """LAMB.md's update in float64, one step at a time: `step(grads)` clips (unless clip is None)
+    and applies one update. w/m/v: name -> array. decay(name) / adapt(name): whether the variable
+    gets weight decay / the trust ratio.
 
     The hyperparameters are rounded to float32 first, as every reference implementation holds
     them in float32 tensors: 1 - 0.999**1 is 1.3e-5 off in float32, which shows in Adam with
     bias correction (no trust ratio to normalise it away)."""
-    f32 = lambda x: float(np.float32(x))  # noqa: E731
-    one_minus_b1, one_minus_b2 = f32(1.0 - beta_1), f32(1.0 - beta_2)  # Python computes 1 - b
-    beta_1, beta_2, eps, wd = f32(beta_1), f32(beta_2), f32(eps), f32(wd)
-    w = {n: np.asarray(p, np.float64).copy() for n, p in params.items()}
-    m = {n: np.zeros_like(p) for n, p in w.items()}
-    v = {n: np.zeros_like(p) for n, p in w.items()}
-    for t, grads in enumerate(grad_steps, start=1):
+
+    def __init__(self, params, *, lr_fn, beta_1=0.9, beta_2=0.999, eps=1e-6, wd=0.01,
+                 bias_correction=False, decay=lambda name: True, adapt=lambda name: True,
+                 decoupled=False, clip=1.0):
+        f32 = lambda x: float(np.float32(x))  # noqa: E731
+        self.one_minus_b1, self.one_minus_b2 = f32(1.0 - beta_1), f32(1.0 - beta_2)  # Python computes 1 - b
+        self.beta_1, self.beta_2, self.eps, self.wd = f32(beta_1), f32(beta_2), f32(eps), f32(wd)
+        self.lr_fn, self.bias_correction, self.decay, self.adapt = lr_fn, bias_correction, decay, adapt
+        self.decoupled, self.clip = decoupled, clip
+        self.w = {n: np.asarray(p, np.float64).copy() for n, p in params.items()}
+        self.m = {n: np.zeros_like(p) for n, p in self.w.items()}
+        self.v = {n: np.zeros_like(p) for n, p in self.w.items()}
+        self.t = 0
+
+    def step(self, grads):
+        self.t += 1
+        t, w, m, v = self.t, self.w, self.m, self.v
+        beta_1, beta_2, eps, wd = self.beta_1, self.beta_2, self.eps, self.wd
         g = {n: np.asarray(grads[n], np.float64) for n in w}
-        if clip is not None:
-            norm = math.sqrt(sum(float(np.sum(x * x)) for x in g.values()))
-            if norm > clip:
-                g = {n: x * (clip / norm) for n, x in g.items()}
-        lr = lr_fn(t - 1)
+        if self.clip is not None:
+            g = np_clip_by_global_norm(g, self.clip)[0]
+        lr = self.lr_fn(t - 1)
         for n in w:
-            m[n] = beta_1 * m[n] + one_minus_b1 * g[n]
-            v[n] = beta_2 * v[n] + one_minus_b2 * g[n] ** 2
-            mh, vh = (m[n] / (1 - beta_1 ** t), v[n] / (1 - beta_2 ** t)) if bias_correction else (m[n], v[n])
+            m[n] = beta_1 * m[n] + self.one_minus_b1 * g[n]
+            v[n] = beta_2 * v[n] + self.one_minus_b2 * g[n] ** 2
+            if self.bias_correction:
+                mh, vh = m[n] / (1 - beta_1 ** t), v[n] / (1 - beta_2 ** t)
+            else:
+                mh, vh = m[n], v[n]
             u = mh / (np.sqrt(vh) + eps)
             x = w[n]
-            if wd and decay(n):
-                if decoupled:
+            if wd and self.decay(n):
+                if self.decoupled:
                     x = x - lr * wd * x
                 else:
                     u = u + wd * x
             r = 1.0
-            if adapt(n):
+            if self.adapt(n):
                 wn, un = np.linalg.norm(x), np.linalg.norm(u)
                 r = wn / un if wn > 0 and un > 0 else 1.0
             w[n] = x - lr * r * u
-    return w, m, v
+
+
+def np_clip_by_global_norm(grads: dict, clip: float):
+    """tf.clip_by_global_norm in float64: every gradient times clip / max(norm, clip)."""
+    norm = math.sqrt(sum(float(np.sum(np.asarray(x, np.float64) ** 2)) for x in grads.values()))
+    if norm > clip:
+        grads = {n: np.asarray(x, np.float64) * (clip / norm) for n, x in grads.items()}
+    return grads, norm
+
+
+def np_adam_family(params, grad_steps, **kwargs):
+    """LAMB.md's update over `grad_steps` (see NpAdamFamily); returns (w, m, v)."""
+    opt = NpAdamFamily(params, **kwargs)
+    for grads in grad_steps:
+        opt.step(grads)
+    return opt.w, opt.m, opt.v
 
 
 def google_excluded(name: str) -> bool:
@@ -269,6 +315,27 @@ BASE_CONFIG = dict(vocab_size=21128, hidden_size=768, num_hidden_layers=12, num_
                    pooler_type="first_token_transform")
 
 
+def checkpoint_digest(path) -> str:
+    """sha256 over every tensor of the latest checkpoint in `path` (names, dtypes, shapes, bytes):
+    equal digests mean bit-identical checkpoints."""
+    import hashlib
+
+    from wwm_trainer.checkpoint import numpy_values
+
+    h = hashlib.sha256()
+    for name, value in numpy_values(str(path)).items():
+        value = np.ascontiguousarray(value)
+        h.update(f"{name}|{value.dtype.str}|{value.shape}|".encode())
+        h.update(value.tobytes())
+    return h.hexdigest()
+
+
+def losses_digest(losses) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.asarray(losses, np.float32).tobytes()).hexdigest()
+
+
 # ----------------------------------------------------------------------------- subprocess runs
 def run_spec(spec: dict) -> None:
     """Runs the training jobs of `spec` in this process (used through `python trainer_helpers.py`).
@@ -289,11 +356,16 @@ def run_spec(spec: dict) -> None:
             cpu, [tf.config.LogicalDeviceConfiguration()] * spec["logical_cpus"])
     from wwm_trainer import TrainOptions, Trainer
 
+    mirrored = None
     for job in spec["runs"]:
         strategy = None
         if job.get("strategy") == "mirrored":
-            n = spec["logical_cpus"]
-            strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(n)])
+            # one MirroredStrategy per process: a second one reuses the first one's collective
+            # instance keys, and its all-reduces fail with "Shape mismatch in the collective"
+            if mirrored is None:
+                n = spec["logical_cpus"]
+                mirrored = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(n)])
+            strategy = mirrored
         elif job.get("strategy") == "one_device":
             strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
         trainer = Trainer(TrainOptions(**job["opts"]), strategy=strategy)
@@ -306,7 +378,9 @@ def run_spec(spec: dict) -> None:
         result = trainer.train(on_checkpoint=on_checkpoint)
         with open(job["result_file"], "w") as f:
             json.dump({"losses": result.losses, "global_step": result.global_step,
-                       "replicas": trainer.strategy.num_replicas_in_sync}, f)
+                       "replicas": trainer.strategy.num_replicas_in_sync,
+                       "digest": checkpoint_digest(job["opts"]["output_dir"]),
+                       "losses_digest": losses_digest(result.losses)}, f)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ names of google-research/bert and ymcui/LAMB_Optimizer_TF. Public entries:
 * ``BertPretrainingModel``  -- BERT + MLM/NSP heads, Google variable names
 * ``Lamb``, ``AdamWeightDecay``, ``WarmupPolynomialDecay`` -- optimizers and schedule
 * ``TrainOptions``, ``Trainer``, ``run`` -- the training loop behind the ``wwm-train`` CLI
-* ``init_from_checkpoint``, ``export_model`` -- Google-layout checkpoint I/O
+* ``init_from_checkpoint``, ``export_model`` -- Google-layout checkpoint I/O, and transformers
+  folders both ways (``wwm_trainer.hf``)
 """
 
 from .checkpoint import export_model, init_from_checkpoint

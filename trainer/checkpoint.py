@@ -2,13 +2,17 @@
 
 A TF2 object-based checkpoint would name variables `model/_vars/.../.ATTRIBUTES/VARIABLE_VALUE`;
 here every tensor is written under its Google name with the SaveV2 op itself, so
-`tf.train.list_variables`, `tf.compat.v1.train.init_from_checkpoint` and every tool that reads
-Google's `bert_model.ckpt` read ours unchanged.
+`tf.train.list_variables` and `tf.compat.v1.train.init_from_checkpoint` read ours unchanged. Tools
+that load every variable of a file need `export_model`'s slim release: transformers 4.x's TF
+loader, for one, skips only `adam_*` slots and breaks on `lamb_m`/`lamb_v`.
 
 Saves are atomic the way TF1's Saver is: the tensors go to a temporary directory, are merged into
 `model.ckpt-<step>.{index,data-*}`, and only then is the `checkpoint` state file replaced (write to
 a temporary name, rename). A crash at any point leaves "latest" naming the previous, complete
 checkpoint.
+
+`init_from_checkpoint` and `export_model` also read transformers BERT folders, and `export_model`
+writes them (`format="hf"`); the name map and the file formats are in hf.py.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
+from . import hf
 from .config import BertConfig
 from .modeling import google_variable_shapes
 
 log = logging.getLogger("wwm_trainer")
 
 STATE_FILENAME = "checkpoint"
+RELEASE_NAME = "bert_model.ckpt"
 _SLOT_RE = re.compile(r"/(lamb|adam)_[mv]$")
 
 
@@ -87,12 +93,16 @@ def _atomic_write_text(path: str, text: str) -> None:
 
 
 def resolve_checkpoint(path: str) -> str:
-    """A checkpoint prefix from a prefix or a directory (its latest checkpoint); ValueError if none."""
+    """A checkpoint prefix from a prefix or a directory (its latest checkpoint, or the
+    bert_model.ckpt of a release folder); ValueError if none."""
     if tf.io.gfile.isdir(path):
         latest = tf.train.latest_checkpoint(path)
         if latest is None:
+            release = _join(path, RELEASE_NAME)
+            if tf.io.gfile.exists(release + ".index"):  # a release: Google's or `export`'s
+                return release
             raise ValueError(f"no checkpoint found in directory {path} (no '{STATE_FILENAME}' "
-                             f"state file naming one)")
+                             f"state file naming one, no {RELEASE_NAME})")
         return latest
     if not tf.io.gfile.exists(path + ".index"):
         raise ValueError(f"checkpoint {path} not found ({path}.index does not exist)")
@@ -210,13 +220,20 @@ class InitReport:
     unused: list = field(default_factory=list)
 
 
-def init_from_checkpoint(path: str, model_variables: dict) -> InitReport:
-    """Loads model variables only from a Google-layout checkpoint (no slots needed).
+def init_from_checkpoint(path: str, model_variables: dict,
+                         bert_config: BertConfig | None = None) -> InitReport:
+    """Loads model variables only from a Google-layout checkpoint (no slots needed) or from a
+    transformers folder (config.json + model.safetensors / pytorch_model.bin, see hf.py).
 
     A shape mismatch raises ValueError naming the variable and both shapes (e.g. a vocab_size that
     disagrees with the checkpoint). Missing and unused names are logged and returned; if none of
     the model's names is in the checkpoint it is not a BERT checkpoint and that is an error.
+    `bert_config` (the model's) lets a transformers folder's config.json be checked against it
+    key by key, the number of attention heads included; without it the sizes are taken from the
+    variables' shapes.
     """
+    if hf.is_hf_folder(path):
+        return _init_from_hf(path, model_variables, bert_config)
     prefix = resolve_checkpoint(path)
     reader = tf.train.load_checkpoint(prefix)
     shapes = reader.get_variable_to_shape_map()
@@ -234,28 +251,135 @@ def init_from_checkpoint(path: str, model_variables: dict) -> InitReport:
         var = model_variables[name]
         var.assign(reader.get_tensor(name).astype(var.dtype.as_numpy_dtype))
     report.unused = sorted(n for n in shapes if n not in model_variables)
-    log.info("init_checkpoint %s: loaded %d variables; %d missing (randomly initialised): %s; "
-             "%d unused: %s", prefix, len(report.loaded), len(report.missing), report.missing,
-             len(report.unused), report.unused[:20])
+    _log_report(report)
     return report
 
 
-def export_model(checkpoint: str, bert_config: BertConfig, vocab_file: str | None,
-                 export_dir: str) -> str:
-    """Writes `export_dir/bert_model.ckpt` (model variables only: no slots, no global_step),
-    `bert_config.json` and `vocab.txt`, i.e. the layout of Google's release. Returns the prefix."""
+def _log_report(report: InitReport) -> None:
+    log.info("init_checkpoint %s: loaded %d variables; %d missing (randomly initialised): %s; "
+             "%d unused: %s", report.checkpoint, len(report.loaded), len(report.missing),
+             report.missing, len(report.unused), report.unused[:20])
+
+
+def _sizes_from_variables(shapes: dict[str, list[int]]) -> dict:
+    """The config sizes a model's variables show (all but the number of heads)."""
+    out = {}
+    for key, name, axis in (("vocab_size", "bert/embeddings/word_embeddings", 0),
+                            ("hidden_size", "bert/embeddings/word_embeddings", 1),
+                            ("max_position_embeddings", "bert/embeddings/position_embeddings", 0),
+                            ("type_vocab_size", "bert/embeddings/token_type_embeddings", 0),
+                            ("intermediate_size", "bert/encoder/layer_0/intermediate/dense/kernel", 1)):
+        if name in shapes:
+            out[key] = shapes[name][axis]
+    return out
+
+
+def _init_from_hf(folder: str, model_variables: dict, bert_config: BertConfig | None) -> InitReport:
+    shapes = {name: list(var.shape) for name, var in model_variables.items()}
+    source = hf.HFFolder(folder, shapes)
+    if bert_config is not None:
+        expected, what = bert_config.to_dict(), "--bert_config_file"
+    else:
+        expected, what = _sizes_from_variables(shapes), "the model (--bert_config_file)"
+    hf.check_config_agrees(folder, source.config, expected, what)
+    found = source.google_shapes()
+    report = InitReport(checkpoint=folder)
+    for name, var in model_variables.items():
+        if name not in found:
+            report.missing.append(name)
+            continue
+        if found[name] != list(var.shape):
+            raise ValueError(
+                f"shape mismatch for variable {name!r}: {source.where(name)} has {found[name]} "
+                f"(in Google's layout), the model expects {list(var.shape)}{_config_hint(name)}")
+        report.loaded.append(name)
+    if not report.loaded:
+        raise ValueError(f"--init_checkpoint {folder} holds none of the model's variables "
+                         f"(e.g. {list(model_variables)[:2]}); its files have {source.unused[:5]}")
+    for name in report.loaded:
+        _assign_from(source, name, model_variables[name])
+    source.check_redundant_copies()
+    report.unused = source.unused
+    heads = [n for n in model_variables if n.startswith("cls/")]
+    if heads and all(n in report.missing for n in heads):
+        log.warning("init_checkpoint %s holds BertModel weights only (no cls.* heads): the MLM "
+                    "and NSP heads start from a fresh initialisation", folder)
+    _log_report(report)
+    return report
+
+
+_ASSIGN_BLOCK_BYTES = 8 << 20
+
+
+def _assign_from(source, name: str, var) -> None:
+    """var = the folder's tensor. A large one stored untransposed (the word embeddings: 65 MB in
+    BERT-base) is read and assigned in blocks of rows, so the import holds a block, not a whole
+    copy plus its tensor conversion. Distributed variables are assigned whole."""
+    dtype = var.dtype.as_numpy_dtype
+    shape = list(var.shape)
+    row_bytes = 4 * int(np.prod(shape[1:], dtype=np.int64)) if shape else 4
+    if (not shape or shape[0] * row_bytes <= _ASSIGN_BLOCK_BYTES or not source.by_rows(name)
+            or isinstance(var, tf.distribute.DistributedValues)):
+        var.assign(source.read(name).astype(dtype, copy=False))
+        return
+    step = max(1, _ASSIGN_BLOCK_BYTES // row_bytes)
+    for start in range(0, shape[0], step):
+        stop = min(start + step, shape[0])
+        var[start:stop].assign(source.read(name, (start, stop)).astype(dtype, copy=False))
+
+
+_GOOGLE_ACTIVATIONS = ("linear", "relu", "gelu", "tanh")  # google-research/bert get_activation
+
+
+def _open_source(checkpoint: str, bert_config: BertConfig):
+    """(description, name -> shape, get(name) -> array, where(name)) of a Google-layout
+    checkpoint or a transformers folder, under Google's names."""
+    if hf.is_hf_folder(checkpoint):
+        source = hf.HFFolder(checkpoint, google_variable_shapes(bert_config))
+        hf.check_config_agrees(checkpoint, source.config, bert_config.to_dict(),
+                               "--bert_config_file")
+        return checkpoint, source.google_shapes(), source.read, source.where
     prefix = resolve_checkpoint(checkpoint)
     reader = tf.train.load_checkpoint(prefix)
-    shapes = reader.get_variable_to_shape_map()
+    return prefix, reader.get_variable_to_shape_map(), reader.get_tensor, lambda name: prefix
+
+
+def export_model(checkpoint: str, bert_config: BertConfig, vocab_file: str | None,
+                 export_dir: str, *, format: str = "google", do_lower_case: bool = True,
+                 hf_architecture: str = "BertForPreTraining") -> str:
+    """Writes the model variables of `checkpoint` (a training --output_dir, a `model.ckpt-N`
+    prefix, a release folder, or a transformers folder) as a release.
+
+    format "google": `export_dir/bert_model.ckpt` (model variables only: no slots, no
+    global_step), `bert_config.json` and `vocab.txt`, i.e. the layout of Google's release.
+    Returns the prefix.
+    format "hf": a transformers folder (hf.write_folder): model.safetensors, config.json and the
+    tokenizer files; `vocab_file` is required. Written atomically; returns the folder.
+    """
+    if format not in ("google", "hf"):
+        raise ValueError(f"format must be 'google' or 'hf', got {format!r}")
+    if format == "hf" and vocab_file is None:
+        raise ValueError("--format=hf needs --vocab_file: the folder's tokenizer is made from it")
+    where_from, shapes, get, where = _open_source(checkpoint, bert_config)
     wanted = google_variable_shapes(bert_config)
     missing = [n for n in wanted if n not in shapes]
     if missing:
-        raise ValueError(f"checkpoint {prefix} lacks {len(missing)} model variable(s) for this "
+        raise ValueError(f"checkpoint {where_from} lacks {len(missing)} model variable(s) for this "
                          f"bert config, e.g. {missing[:3]}")
     for name, shape in wanted.items():
         if list(shapes[name]) != shape:
-            raise ValueError(f"shape mismatch for variable {name!r}: checkpoint {prefix} has "
+            raise ValueError(f"shape mismatch for variable {name!r}: checkpoint {where(name)} has "
                              f"{list(shapes[name])}, the bert config gives {shape}{_config_hint(name)}")
+    if format == "hf":
+        return hf.write_folder(export_dir, bert_config, wanted, get, vocab_file,
+                               do_lower_case=do_lower_case, architecture=hf_architecture)
+    if bert_config.hidden_act not in _GOOGLE_ACTIVATIONS:
+        log.warning(
+            "bert config hidden_act is %r: Google's modeling.py accepts only %s and rejects it "
+            "(its 'gelu' is the erf form in the original release, the tanh form in "
+            "bert-tensorflow 1.0.4); transformers calls this activation 'gelu_new', which "
+            "`wwm-train export --format=hf` writes. wwm-train reads the export as it is.",
+            bert_config.hidden_act, "/".join(_GOOGLE_ACTIVATIONS))
     if vocab_file is not None:
         with tf.io.gfile.GFile(vocab_file, "rb") as f:
             vocab = f.read()
@@ -264,7 +388,7 @@ def export_model(checkpoint: str, bert_config: BertConfig, vocab_file: str | Non
             raise ValueError(f"vocab file {vocab_file} has {n_lines} entries, bert config "
                              f"vocab_size is {bert_config.vocab_size}")
     tf.io.gfile.makedirs(export_dir)
-    tensors = {name: reader.get_tensor(name) for name in wanted}
+    tensors = {name: get(name) for name in wanted}
     out = write_checkpoint(_join(export_dir, "bert_model.ckpt"), tensors)
     bert_config.to_json_file(_join(export_dir, "bert_config.json"))
     if vocab_file is not None:

@@ -3,6 +3,7 @@
     wwm-train --bert_config_file=... --input_file='out/*.tfrecord' --output_dir=ckpt/ \
               --do_train=True --train_batch_size=2560 --num_train_steps=100000 ...
     wwm-train export --checkpoint=ckpt/ --bert_config_file=... --vocab_file=... --export_dir=release/
+    wwm-train export --format=hf --checkpoint=ckpt/ --bert_config_file=... --vocab_file=... --export_dir=hf/
 
 Boolean flags take absl's forms, so existing scripts run unchanged: `--do_train`, `--do_train=True`,
 `--do_train=false`, `--nodo_train`.
@@ -63,6 +64,9 @@ def _train_parser() -> argparse.ArgumentParser:
     g.add_argument("--master", help="TPU grpc address (TF1 name; used when --tpu_name is unset)")
     g.add_argument("--num_tpu_cores", type=int, default=None,
                    help="if set, checked against the cores the TPU reports")
+    g.add_argument("--tpu_connect_timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="give up (exit with an error) if connecting to and initialising the TPU "
+                        "takes longer; 0: no limit")
 
     e = p.add_argument_group("optimizer")
     e.add_argument("--optimizer", choices=["lamb", "adamw"], default="lamb",
@@ -81,13 +85,24 @@ def _train_parser() -> argparse.ArgumentParser:
     e.add_argument("--lr_decay_power", type=float, default=1.0,
                    help="polynomial decay power after warmup (NVIDIA LAMB recipe: 0.5)")
     e.add_argument("--clip_norm", type=float, default=1.0, help="global-norm gradient clipping")
+    e.add_argument("--gradient_reduction", choices=["mean_then_clip", "clip_then_sum"],
+                   default="mean_then_clip",
+                   help="mean_then_clip: average the gradients of all replicas and micro-batches, "
+                        "then clip; clip_then_sum: Google's run_pretraining.py on TPU (each "
+                        "replica / micro-batch clips its own gradient, the clipped gradients are "
+                        "summed), the BERT-wwm recipe")
     e.add_argument("--gradient_accumulation_steps", type=int, default=1,
                    help="micro-batches per optimizer step (--train_batch_size stays the global batch)")
 
     x = p.add_argument_group("model, input and hardware")
     _add_bool(x, "use_nsp", True, "next-sentence prediction loss (false for RoBERTa-wwm-ext)")
-    x.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
-                   help="compute dtype; variables, slots and losses stay float32")
+    x.add_argument("--precision", choices=["float32", "bfloat16", "float16"], default="float32",
+                   help="compute dtype; variables, slots and losses stay float32. bfloat16: TPU, "
+                        "A100/H100 and newer GPUs; float16 (with dynamic loss scaling): V100, T4")
+    x.add_argument("--loss_scale_initial", type=float, default=2.0 ** 15,
+                   help="float16: initial loss scale (halved on every step with Inf/NaN gradients)")
+    x.add_argument("--loss_scale_growth_steps", type=int, default=2000,
+                   help="float16: the loss scale doubles after this many finite steps in a row")
     x.add_argument("--strategy", choices=["auto", "tpu", "mirrored", "multi_worker", "one_device"],
                    default="auto")
     _add_bool(x, "jit_compile", False, "XLA-compile the train step on CPU/GPU (TPU always is)")
@@ -100,12 +115,32 @@ def _train_parser() -> argparse.ArgumentParser:
 def _export_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wwm-train export",
-        description="Write a release: slim bert_model.ckpt (no optimizer slots, no global_step), "
-                    "bert_config.json and vocab.txt.")
-    p.add_argument("--checkpoint", required=True, help="checkpoint prefix, or a training --output_dir (latest)")
+        description="Write a release of a checkpoint's model variables (no optimizer slots, no "
+                    "global_step). --format=google (default): bert_model.ckpt, bert_config.json "
+                    "and vocab.txt, the layout of Google's releases. --format=hf: a transformers "
+                    "folder (model.safetensors, config.json, vocab.txt, tokenizer_config.json, "
+                    "special_tokens_map.json) that BertForPreTraining/BertForMaskedLM/BertModel/"
+                    "AutoModel.from_pretrained and AutoTokenizer.from_pretrained load; written "
+                    "without torch, atomically (a temporary folder renamed at the end).")
+    p.add_argument("--checkpoint", required=True,
+                   help="a training --output_dir (its latest checkpoint), a model.ckpt-N prefix, a "
+                        "release folder (bert_model.ckpt), or a transformers folder")
     p.add_argument("--bert_config_file", required=True)
-    p.add_argument("--vocab_file", help="copied as vocab.txt (its size is checked against the config)")
-    p.add_argument("--export_dir", required=True)
+    p.add_argument("--vocab_file", help="copied as vocab.txt (its size is checked against the "
+                                        "config); required with --format=hf")
+    p.add_argument("--export_dir", required=True,
+                   help="--format=hf: a local folder that does not exist yet (or is empty)")
+    p.add_argument("--format", choices=["google", "hf"], default="google",
+                   help="google: TF1 bert_model.ckpt (default); hf: transformers folder")
+    _add_bool(p, "do_lower_case", True,
+              "--format=hf: the tokenizer lower-cases and strips accents (true for the Chinese "
+              "BERT vocab, as in pre-training)")
+    p.add_argument("--hf_architecture", choices=["BertForPreTraining", "BertForMaskedLM", "BertModel"],
+                   default="BertForPreTraining",
+                   help="--format=hf: which weights to write. BertForPreTraining: all (encoder, "
+                        "pooler, MLM and NSP heads); BertForMaskedLM: no pooler or NSP head; "
+                        "BertModel: the encoder and pooler. Loading the folder into that class "
+                        "reports no unexpected weights")
     return p
 
 
@@ -121,9 +156,11 @@ def main(argv=None) -> int:
     try:
         if argv[:1] == ["export"]:
             args = _export_parser().parse_args(argv[1:])
-            prefix = export_model(args.checkpoint, BertConfig.from_json_file(args.bert_config_file),
-                                  args.vocab_file, args.export_dir)
-            print(f"exported {prefix}")
+            out = export_model(args.checkpoint, BertConfig.from_json_file(args.bert_config_file),
+                               args.vocab_file, args.export_dir, format=args.format,
+                               do_lower_case=args.do_lower_case,
+                               hf_architecture=args.hf_architecture)
+            print(f"exported {out}")
             return 0
         args = vars(_train_parser().parse_args(argv))
         master = args.pop("master")

@@ -13,8 +13,14 @@ The maths follow google-research/bert `modeling.py` and `run_pretraining.py`:
   loss = sum(w * nll) / (sum(w) + 1e-5);
 * NSP head: logits = pooled . output_weights^T + output_bias ([2, hidden]); loss = mean nll.
 
-Mixed precision: variables stay float32; with `compute_dtype=tf.bfloat16` they are cast at use,
-LayerNorm, softmax, logits and losses are computed in float32 (as on TPU with bfloat16).
+Mixed precision: variables stay float32; with `compute_dtype=tf.bfloat16` (or float16) they are
+cast at use for the encoder's matmuls. LayerNorm, the attention softmax and the losses are
+computed in float32. The MLM and NSP logits are float32 matmuls: with bfloat16 the MLM output
+layer takes the float32 LayerNorm output and the float32 embedding table (no bfloat16 rounding of
+its inputs or of the logits; on a TPU XLA runs it with bfloat16 multiplies and float32 sums, which
+is what Google's float32 model got there). With float16 (V100/T4, whose float32 matmuls are 8x
+slower) the MLM output matmul runs in float16 and its logits are cast to float32: float16 keeps
+11 bits, so a logit of 20 is within 0.01.
 Dropout is stateless, keyed by a seed tensor, so a resumed run draws the same masks as a straight one.
 """
 
@@ -152,13 +158,13 @@ class BertPretrainingModel(tf.Module):
         y = tf.matmul(x, self._w(prefix + "/kernel")) + self._w(prefix + "/bias")
         return activation(y) if activation is not None else y
 
-    def _layer_norm(self, x, prefix):
+    def _layer_norm(self, x, prefix, out_dtype=None):
         x32 = tf.cast(x, tf.float32)
         mean, variance = tf.nn.moments(x32, axes=[-1], keepdims=True)
         y = tf.nn.batch_normalization(x32, mean, variance, offset=self._vars[prefix + "/beta"],
                                       scale=self._vars[prefix + "/gamma"],
                                       variance_epsilon=LAYER_NORM_EPSILON)
-        return tf.cast(y, self.compute_dtype)
+        return tf.cast(y, out_dtype or self.compute_dtype)
 
     def _dropout(self, x, rate, seeds):
         if seeds is None or rate == 0.0:
@@ -234,11 +240,16 @@ class BertPretrainingModel(tf.Module):
         flat_positions = tf.reshape(masked_lm_positions + flat_offsets, [-1])
         t = tf.gather(tf.reshape(sequence_output, [-1, h]), flat_positions)
         t = self._dense(t, "cls/predictions/transform/dense", self._act)
-        t = self._layer_norm(t, "cls/predictions/transform/LayerNorm")
-        mlm_logits = tf.matmul(t, self._w("bert/embeddings/word_embeddings"), transpose_b=True)
+        if self.compute_dtype == tf.float16:  # see the module docstring
+            t = self._layer_norm(t, "cls/predictions/transform/LayerNorm")
+            mlm_logits = tf.matmul(t, self._w("bert/embeddings/word_embeddings"), transpose_b=True)
+        else:  # float32 and bfloat16: a float32 matmul of the float32 LayerNorm output
+            t = self._layer_norm(t, "cls/predictions/transform/LayerNorm", out_dtype=tf.float32)
+            mlm_logits = tf.matmul(t, self._vars["bert/embeddings/word_embeddings"], transpose_b=True)
         mlm_logits = tf.cast(mlm_logits, tf.float32) + self._vars["cls/predictions/output_bias"]
-        nsp_logits = tf.matmul(pooled, self._w("cls/seq_relationship/output_weights"), transpose_b=True)
-        nsp_logits = tf.cast(nsp_logits, tf.float32) + self._vars["cls/seq_relationship/output_bias"]
+        nsp_logits = tf.matmul(tf.cast(pooled, tf.float32), self._vars["cls/seq_relationship/output_weights"],
+                               transpose_b=True)
+        nsp_logits = nsp_logits + self._vars["cls/seq_relationship/output_bias"]
         return PretrainingOutputs(sequence_output, pooled, mlm_logits, nsp_logits)
 
 

@@ -1,8 +1,9 @@
 """LAMB and Google's AdamWeightDecay, written for TF1-layout checkpoints and tf.distribute.
 
 The update rules are those of ../shared/reference/LAMB.md. Notation: w variable, g gradient
-(already averaged over replicas and accumulation micro-steps, then clipped to global norm 1.0),
-t = 1-based step, lr = schedule(t - 1), lambda = weight_decay_rate:
+(already reduced over replicas and accumulation micro-steps and clipped to global norm 1.0: see
+training.py for the two orders, mean-then-clip and Google's TPU clip-then-sum), t = 1-based step,
+lr = schedule(t - 1), lambda = weight_decay_rate:
 
     m <- b1 m + (1 - b1) g            v <- b2 v + (1 - b2) g^2
     m^, v^ = m / (1 - b1^t), v / (1 - b2^t)      if bias_correction else m, v
@@ -17,6 +18,10 @@ TF-Addons do. Slots are variables named `<var>/lamb_m`, `<var>/lamb_v` (`adam_m`
 AdamWeightDecay), so they land in the checkpoint exactly where TF1 put them. The optimizer owns the
 int64 `global_step`; `apply_gradients` reads it for the learning rate and the bias correction, then
 increments it.
+
+`DynamicLossScale` is the float16 loss scaling: `apply_gradients(..., loss_scale=...)` skips the
+update of a step whose gradients are not finite (variables and slots keep their values, the step
+still counts) and halves the scale; after `growth_steps` finite steps in a row it doubles.
 """
 
 from __future__ import annotations
@@ -97,6 +102,67 @@ def _as_patterns(value, what):
         except re.error as e:
             raise ValueError(f"{what} pattern {p!r} is not a valid regular expression: {e}") from None
     return patterns
+
+
+class DynamicLossScale:
+    """Dynamic loss scaling for float16 compute (what `keras.mixed_precision.LossScaleOptimizer`
+    and PyTorch's GradScaler do), with its state in three checkpoint variables:
+
+    * `fp16_loss_scale/scale` (float32): the loss is multiplied by it before the backward pass and
+      the gradients divided by it after, so that small float16 gradients do not flush to zero;
+    * `fp16_loss_scale/good_steps` (int64): finite steps since the scale last changed;
+    * `fp16_loss_scale/skipped_steps` (int64): steps skipped so far (for the logs).
+
+    A step whose gradients hold an Inf or NaN is skipped (no variable or slot changes) and the
+    scale halves; after `growth_steps` finite steps in a row the scale doubles. The update happens
+    in `apply_gradients` (cross-replica), so every replica sees the same scale.
+    """
+
+    NAMES = ("fp16_loss_scale/scale", "fp16_loss_scale/good_steps", "fp16_loss_scale/skipped_steps")
+
+    def __init__(self, initial_scale: float = 2.0 ** 15, growth_steps: int = 2000,
+                 factor: float = 2.0):
+        if not (initial_scale > 0 and initial_scale < 3e38):
+            raise ValueError(f"initial loss scale must be in (0, 3e38), got {initial_scale!r}")
+        if isinstance(growth_steps, bool) or not isinstance(growth_steps, int) or growth_steps < 1:
+            raise ValueError(f"loss scale growth_steps must be a positive integer, got {growth_steps!r}")
+        if not factor > 1:
+            raise ValueError(f"loss scale factor must be > 1, got {factor!r}")
+        self.initial_scale, self.growth_steps, self.factor = float(initial_scale), growth_steps, float(factor)
+        self.scale = self.good_steps = self.skipped_steps = None
+
+    def build(self) -> None:
+        """Creates the state variables (call under strategy.scope())."""
+        if self.scale is None:
+            self.scale = tf.Variable(tf.constant(self.initial_scale, tf.float32),
+                                     name="fp16_loss_scale/scale", trainable=False)
+            self.good_steps = tf.Variable(tf.constant(0, tf.int64), name="fp16_loss_scale/good_steps",
+                                          trainable=False)
+            self.skipped_steps = tf.Variable(tf.constant(0, tf.int64),
+                                             name="fp16_loss_scale/skipped_steps", trainable=False)
+
+    def variables(self) -> dict[str, tf.Variable]:
+        """Checkpoint name -> variable."""
+        return dict(zip(self.NAMES, (self.scale, self.good_steps, self.skipped_steps)))
+
+    @tf.autograph.experimental.do_not_convert
+    def _update(self, strategy, finite):
+        """New scale and counters after a step whose gradients were `finite` (cross-replica)."""
+        growth, factor = self.growth_steps, self.factor
+
+        def update(scale, good, skipped, finite):
+            good_next = tf.where(finite, good + 1, tf.zeros_like(good))
+            grow = tf.logical_and(finite, good_next >= growth)
+            new_scale = tf.where(grow, scale * factor, tf.where(finite, scale, scale / factor))
+            # a doubled scale that overflows float32 is not taken
+            new_scale = tf.where(tf.math.is_finite(new_scale), new_scale, scale)
+            return tf.group(scale.assign(new_scale),
+                            good.assign(tf.where(grow, tf.zeros_like(good), good_next)),
+                            skipped.assign_add(tf.where(finite, tf.zeros_like(skipped),
+                                                        tf.ones_like(skipped))))
+
+        strategy.extended.update(self.scale, update, args=(self.good_steps, self.skipped_steps, finite),
+                                 group=True)
 
 
 class _AdamFamily:
@@ -185,26 +251,39 @@ class _AdamFamily:
     # ------------------------------------------------------------------ update
     @tf.autograph.experimental.do_not_convert
     def apply_gradients(self, grads_and_names: Sequence[tuple[tf.Tensor, str]],
-                        variables: dict[str, tf.Variable]) -> tf.Tensor:
+                        variables: dict[str, tf.Variable], *, clip: bool = True,
+                        loss_scale: DynamicLossScale | None = None):
         """Clips the gradients to global norm `clip_norm`, updates variables and slots, increments
         `global_step`. Call in replica context (inside `strategy.run`) with gradients that are
-        already all-reduced, or outside any strategy. Returns the global norm before clipping."""
+        already all-reduced, or outside any strategy. Returns the global norm before clipping.
+
+        `clip=False`: the gradients were clipped already (per replica, Google's TPU order); they
+        are applied as given and None is returned (unless `loss_scale` needs the norm).
+        `loss_scale`: float16 training. A step whose gradients (already divided by the scale) are
+        not all finite changes no variable and no slot; `global_step` still advances, and the
+        scale and its counters are updated (see DynamicLossScale)."""
         grads = [tf.convert_to_tensor(g) for g, _ in grads_and_names]
         names = [n for _, n in grads_and_names]
         missing = [n for n in names if n not in self._slots]
         if missing:
             raise ValueError(f"optimizer was not built for variables {missing[:3]} (call build())")
-        if self.clip_norm is not None:
+        if clip and self.clip_norm is not None:
             grads, norm = tf.clip_by_global_norm(grads, self.clip_norm)
-        else:
+        elif clip or loss_scale is not None:
             norm = tf.linalg.global_norm(grads)
+        else:
+            norm = None
         step = self.global_step.read_value()
         coeffs = self._coefficients(step)
+        if loss_scale is not None:
+            # one Inf or NaN anywhere makes the global norm non-finite
+            coeffs["finite"] = tf.math.is_finite(norm)
         ctx = tf.distribute.get_replica_context()
         if ctx is None:  # cross-replica context: e.g. eager calls under strategy.scope()
-            self._distributed_apply(tf.distribute.get_strategy(), grads, names, variables, coeffs)
+            self._distributed_apply(tf.distribute.get_strategy(), grads, names, variables, coeffs,
+                                    loss_scale)
         else:
-            ctx.merge_call(self._distributed_apply, args=(grads, names, variables, coeffs))
+            ctx.merge_call(self._distributed_apply, args=(grads, names, variables, coeffs, loss_scale))
         return norm
 
     def _coefficients(self, step):
@@ -223,13 +302,15 @@ class _AdamFamily:
         return c
 
     @tf.autograph.experimental.do_not_convert
-    def _distributed_apply(self, strategy, grads, names, variables, coeffs):
+    def _distributed_apply(self, strategy, grads, names, variables, coeffs, loss_scale=None):
         ext = strategy.extended
         for grad, name in zip(grads, names):
             m, v = self._slots[name]
             fn = self._make_update_fn(name)
             ext.update(variables[name], fn, args=(grad, m, v, coeffs), group=True)
         ext.update(self.global_step, lambda s: s.assign_add(1), group=True)
+        if loss_scale is not None:
+            loss_scale._update(strategy, coeffs["finite"])
 
     def _make_update_fn(self, name):
         decay = self.uses_weight_decay(name)
@@ -246,7 +327,7 @@ class _AdamFamily:
             else:
                 m_hat, v_hat = next_m, next_v
             u = m_hat / (tf.sqrt(v_hat) + c["eps"])
-            w = var.read_value() if hasattr(var, "read_value") else tf.convert_to_tensor(var)
+            w = w0 = var.read_value() if hasattr(var, "read_value") else tf.convert_to_tensor(var)
             lr = c["lr"]
             if decay and decoupled:
                 w = w - w * c["wd"] * lr
@@ -261,6 +342,11 @@ class _AdamFamily:
                 new_w = w - ratio * lr * u
             else:
                 new_w = w - lr * u
+            if "finite" in c:  # float16 loss scaling: a step with Inf/NaN gradients changes nothing
+                keep = tf.logical_not(c["finite"])
+                next_m = tf.where(keep, m, next_m)
+                next_v = tf.where(keep, v, next_v)
+                new_w = tf.where(keep, w0, new_w)
             return tf.group(m.assign(next_m), v.assign(next_v), var.assign(new_w))
 
         return update

@@ -1,9 +1,20 @@
 """The pre-training loop: run_pretraining.py's behaviour on TF2 custom loops and tf.distribute.
 
-One optimizer step = `gradient_accumulation_steps` micro-batches per replica; their gradients are
-averaged, all-reduced (mean over replicas), clipped to global norm 1.0, then applied (trust ratio
-computed on the reduced gradient). `--train_batch_size` is the global batch of one optimizer step.
-A host loop runs `--iterations_per_loop` steps inside one tf.function (one TPU round trip).
+One optimizer step = `gradient_accumulation_steps` micro-batches per replica. Each micro-batch
+normalises its own loss (as each TPU core does). `--gradient_reduction` says how their gradients
+become the one the optimizer sees:
+
+* `mean_then_clip` (default): averaged over micro-batches and replicas, then clipped to global
+  norm `--clip_norm` (1.0);
+* `clip_then_sum` (Google's run_pretraining.py on TPU): each micro-batch's gradient is clipped on
+  its own, then the clipped gradients are summed over micro-batches and replicas, unscaled
+  (CrossShardOptimizer sums; its 1/num_shards lives in compute_gradients, which BERT never calls).
+  A micro-batch plays the part of a TPU core, so R replicas x K micro-batches reproduce an
+  R*K-core TPU run.
+
+The trust ratio is computed on the reduced gradient. `--train_batch_size` is the global batch of
+one optimizer step. A host loop runs `--iterations_per_loop` steps inside one tf.function (one TPU
+round trip). `--precision float16` adds dynamic loss scaling (optimization.DynamicLossScale).
 """
 
 from __future__ import annotations
@@ -23,12 +34,14 @@ from .distribute import is_chief, resolve_strategy
 from .input_pipeline import (check_record_lengths, expand_input_files, make_dataset,
                              parse_error_message)
 from .modeling import RNG_ALG, BertPretrainingModel, pretraining_loss_and_metrics
-from .optimization import AdamWeightDecay, Lamb, WarmupPolynomialDecay
+from .optimization import AdamWeightDecay, DynamicLossScale, Lamb, WarmupPolynomialDecay
 
 log = logging.getLogger("wwm_trainer")
 
 _METRICS = ("loss", "masked_lm_loss", "masked_lm_accuracy", "next_sentence_loss",
             "next_sentence_accuracy")
+GRADIENT_REDUCTIONS = ("mean_then_clip", "clip_then_sum")
+PRECISIONS = ("float32", "bfloat16", "float16")
 _EVAL_SUMS = ("mlm_weight_sum", "mlm_loss_sum", "mlm_correct_sum", "nsp_count", "nsp_loss_sum",
               "nsp_correct_sum", "loss")
 
@@ -85,6 +98,7 @@ class TrainOptions:
     tpu_zone: str | None = None
     gcp_project: str | None = None
     num_tpu_cores: int | None = None
+    tpu_connect_timeout: float = 600.0
     # extras
     optimizer: str = "lamb"
     lamb_preset: str = "ymcui"
@@ -97,9 +111,12 @@ class TrainOptions:
     exclude_from_layer_adaptation: str | None = None
     lr_decay_power: float = 1.0
     clip_norm: float = 1.0
+    gradient_reduction: str = "mean_then_clip"
     gradient_accumulation_steps: int = 1
     use_nsp: bool = True
     precision: str = "float32"
+    loss_scale_initial: float = 2.0 ** 15
+    loss_scale_growth_steps: int = 2000
     strategy: str = "auto"
     jit_compile: bool = False
     seed: int = 12345
@@ -120,8 +137,23 @@ class TrainOptions:
                              f"{self.num_train_steps}], got {self.num_warmup_steps!r}")
         if self.optimizer not in ("lamb", "adamw"):
             raise ValueError(f"--optimizer must be one of ['lamb', 'adamw'], got {self.optimizer!r}")
-        if self.precision not in ("float32", "bfloat16"):
-            raise ValueError(f"--precision must be one of ['float32', 'bfloat16'], got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.precision == "float16" and (self.use_tpu or self.strategy == "tpu"):
+            raise ValueError("--precision=float16 is for GPUs without bfloat16 (V100, T4); a TPU "
+                             "computes in bfloat16: use --precision=bfloat16")
+        if self.gradient_reduction not in GRADIENT_REDUCTIONS:
+            raise ValueError(f"--gradient_reduction must be one of {list(GRADIENT_REDUCTIONS)}, "
+                             f"got {self.gradient_reduction!r}")
+        if not (self.loss_scale_initial > 0 and self.loss_scale_initial < 3e38):
+            raise ValueError(f"--loss_scale_initial must be in (0, 3e38), got {self.loss_scale_initial!r}")
+        growth = self.loss_scale_growth_steps
+        if isinstance(growth, bool) or not isinstance(growth, int) or growth < 1:
+            raise ValueError(f"--loss_scale_growth_steps must be a positive integer, got "
+                             f"{self.loss_scale_growth_steps!r}")
+        if not self.tpu_connect_timeout >= 0:
+            raise ValueError(f"--tpu_connect_timeout must be >= 0 seconds (0: no limit), got "
+                             f"{self.tpu_connect_timeout!r}")
         if self.max_predictions_per_seq > self.max_seq_length:
             raise ValueError(f"--max_predictions_per_seq ({self.max_predictions_per_seq}) cannot exceed "
                              f"--max_seq_length ({self.max_seq_length})")
@@ -178,7 +210,10 @@ class Trainer:
                              f"({self.config.max_position_embeddings}) of {opts.bert_config_file}")
         self.strategy = strategy or resolve_strategy(
             opts.strategy, use_tpu=opts.use_tpu, tpu_name=opts.tpu_name, tpu_zone=opts.tpu_zone,
-            gcp_project=opts.gcp_project, num_tpu_cores=opts.num_tpu_cores)
+            gcp_project=opts.gcp_project, num_tpu_cores=opts.num_tpu_cores,
+            tpu_connect_timeout=opts.tpu_connect_timeout)
+        if opts.precision == "float16" and isinstance(self.strategy, tf.distribute.TPUStrategy):
+            raise ValueError("--precision=float16 does not run on a TPU: use --precision=bfloat16")
         self.is_chief = is_chief(self.strategy)
         replicas = self.strategy.num_replicas_in_sync
         per_replica = opts.train_batch_size // replicas
@@ -189,7 +224,7 @@ class Trainer:
         if opts.do_eval and opts.eval_batch_size % replicas:
             raise ValueError(f"--eval_batch_size ({opts.eval_batch_size}) must be a multiple of the "
                              f"number of replicas ({replicas})")
-        compute_dtype = tf.bfloat16 if opts.precision == "bfloat16" else tf.float32
+        compute_dtype = tf.as_dtype(opts.precision)
         with self.strategy.scope():
             self.model = BertPretrainingModel(self.config, compute_dtype=compute_dtype, seed=opts.seed)
             self.optimizer = build_optimizer(opts)
@@ -197,6 +232,10 @@ class Trainer:
             self.trainable_names = self.model.trainable_names(opts.use_nsp)
             self.trainable = {n: all_vars[n] for n in self.trainable_names}
             self.optimizer.build(self.trainable)
+            self.loss_scale = None
+            if opts.precision == "float16":
+                self.loss_scale = DynamicLossScale(opts.loss_scale_initial, opts.loss_scale_growth_steps)
+                self.loss_scale.build()
         self.manager = ckpt.CheckpointManager(opts.output_dir, max_to_keep=opts.keep_checkpoint_max)
         self._files = None
         self._train_loop_fn = None
@@ -206,8 +245,12 @@ class Trainer:
 
     # ---------------------------------------------------------------- state
     def checkpoint_tensors(self) -> dict:
-        """Name -> variable of everything a resume needs: model, slots, global_step."""
-        return {**self.model.variables_by_name, **self.optimizer.slot_variables()}
+        """Name -> variable of everything a resume needs: model, slots, global_step, and with
+        float16 the loss scale and its counters."""
+        tensors = {**self.model.variables_by_name, **self.optimizer.slot_variables()}
+        if self.loss_scale is not None:
+            tensors.update(self.loss_scale.variables())
+        return tensors
 
     @property
     def global_step(self) -> int:
@@ -225,6 +268,14 @@ class Trainer:
             if model_only:
                 wanted = {**self.model.variables_by_name,
                           "global_step": self.optimizer.global_step}
+            if self.loss_scale is not None and not model_only:
+                # a checkpoint of a float32/bfloat16 run has no loss scale: start from the initial one
+                present = ckpt.list_checkpoint(latest)
+                absent = [n for n in self.loss_scale.variables() if n not in present]
+                if absent:
+                    log.info("%s has no float16 loss scale (%s): starting from --loss_scale_initial=%g",
+                             latest, ", ".join(absent), self.opts.loss_scale_initial)
+                    wanted = {n: v for n, v in wanted.items() if n not in absent}
             ckpt.restore_all(latest, wanted)
             if model_only:  # slots not restored: a later train() must restore again
                 return f"restored model variables of {latest} (step {self.global_step})"
@@ -295,17 +346,39 @@ class Trainer:
         return tf.random.experimental.stateless_fold_in(s, tf.cast(shard, tf.int64), alg=RNG_ALG)
 
     def _grads_and_metrics(self, features, shard):
+        """Gradients of one micro-batch's loss (normalised over that micro-batch) and its metrics.
+        With float16 the loss is multiplied by the loss scale and the gradients divided by it;
+        with clip_then_sum the gradients come back clipped and `global_norm` is their norm before."""
+        variables = [self.trainable[n] for n in self.trainable_names]
         with tf.GradientTape() as tape:
             out = self.model(features["input_ids"], features["input_mask"], features["segment_ids"],
                              features["masked_lm_positions"], training=True,
                              dropout_seed=self._dropout_seed(shard))
             metrics = pretraining_loss_and_metrics(out, features, use_nsp=self.opts.use_nsp)
-        grads = tape.gradient(metrics["loss"], [self.trainable[n] for n in self.trainable_names])
-        return grads, {k: metrics[k] for k in _METRICS}
+            loss = metrics["loss"]
+            if self.loss_scale is not None:
+                scale = self.loss_scale.scale.read_value()
+                loss = loss * scale
+        grads = tape.gradient(loss, variables)
+        metrics = {k: metrics[k] for k in _METRICS}
+        if self.loss_scale is not None or self.opts.gradient_reduction == "clip_then_sum":
+            # dense: the norm of an IndexedSlices (the gather of the token-type table) would be
+            # taken over its un-summed rows; on a TPU, Google's one-hot embeddings give dense ones
+            grads = [tf.convert_to_tensor(g) for g in grads]
+        if self.loss_scale is not None:
+            grads = [g / scale for g in grads]
+        if self.opts.gradient_reduction == "clip_then_sum":
+            if self.optimizer.clip_norm is not None:
+                grads, metrics["global_norm"] = tf.clip_by_global_norm(grads, self.optimizer.clip_norm)
+            else:
+                metrics["global_norm"] = tf.linalg.global_norm(grads)
+        return grads, metrics
 
     def _replica_train_step(self, features):
         """One optimizer step on this replica's batch (plain graph code: no autograph)."""
         k = self.opts.gradient_accumulation_steps
+        clip_then_sum = self.opts.gradient_reduction == "clip_then_sum"
+        keys = _METRICS + ("global_norm",) if clip_then_sum else _METRICS
         ctx = tf.distribute.get_replica_context()
         replica = tf.cast(ctx.replica_id_in_sync_group, tf.int64)
         if k == 1:
@@ -318,17 +391,25 @@ class Trainer:
                 g, m = self._grads_fn({n: x[i] for n, x in micro.items()},
                                       replica * k + tf.cast(i, tf.int64))
                 return (i + 1, [a + b for a, b in zip(grads, g)],
-                        {key: metrics[key] + m[key] for key in _METRICS})
+                        {key: metrics[key] + m[key] for key in keys})
 
             zeros = ([tf.zeros_like(v) for v in self.trainable.values()],
-                     {m: tf.constant(0.0) for m in _METRICS})
+                     {m: tf.constant(0.0) for m in keys})
             _, grads, metrics = tf.while_loop(lambda i, *_: i < k, body, (tf.constant(0), *zeros))
-            grads = [g / k for g in grads]
+            if not clip_then_sum:  # clip_then_sum sums the clipped micro-batch gradients
+                grads = [g / k for g in grads]
             metrics = {key: v / k for key, v in metrics.items()}
         if self.strategy.num_replicas_in_sync > 1:
-            grads = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, grads)
-        metrics["global_norm"] = self.optimizer.apply_gradients(
-            list(zip(grads, self.trainable_names)), self.trainable)
+            op = tf.distribute.ReduceOp.SUM if clip_then_sum else tf.distribute.ReduceOp.MEAN
+            grads = ctx.all_reduce(op, grads)
+        norm = self.optimizer.apply_gradients(list(zip(grads, self.trainable_names)), self.trainable,
+                                              clip=not clip_then_sum, loss_scale=self.loss_scale)
+        if not clip_then_sum:
+            metrics["global_norm"] = norm
+        if self.loss_scale is not None:
+            # a skipped step (Inf/NaN gradients) counts 0 here; train() averages over applied steps
+            applied = tf.math.is_finite(norm)
+            metrics["global_norm"] = tf.where(applied, metrics["global_norm"], 0.0)
         return metrics
 
     def _build_train_loop(self):
@@ -381,6 +462,7 @@ class Trainer:
         while step < opts.num_train_steps:
             next_save = (step // opts.save_checkpoints_steps + 1) * opts.save_checkpoints_steps
             n = min(opts.iterations_per_loop, next_save - step, opts.num_train_steps - step)
+            skipped_before = self._skipped_steps()
             t0 = time.perf_counter()
             try:
                 means, step_losses = self._train_loop_fn(iterator, tf.constant(n, tf.int32))
@@ -401,6 +483,24 @@ class Trainer:
                     f"{metrics['global_norm']}); training stopped, no checkpoint was written after "
                     f"step {step}; latest good checkpoint: {self.manager.latest}. Lower "
                     f"--learning_rate or check the input.")
+            if self.loss_scale is not None:
+                skipped = self._skipped_steps() - skipped_before
+                scale = float(self.loss_scale.scale.numpy())
+                metrics["loss_scale"] = scale
+                metrics["skipped_steps"] = skipped
+                # skipped steps report norm 0: average over the applied ones
+                metrics["global_norm"] = (metrics["global_norm"] * n / (n - skipped)
+                                          if skipped < n else float("nan"))
+                if skipped:
+                    log.info("float16: %d of %d steps up to step %d had Inf/NaN gradients and were "
+                             "skipped; loss scale now %g", skipped, n, step + n, scale)
+                if scale < 1.0:
+                    raise NonFiniteLossError(
+                        f"the float16 loss scale fell to {scale:g} at step {step + n}: the gradients "
+                        f"are Inf/NaN at every scale, so the model has diverged (the skipped steps "
+                        f"changed no variable); no checkpoint was written after step {step}; "
+                        f"latest good checkpoint: {self.manager.latest}. Lower --learning_rate, "
+                        f"or train with --precision=float32 to find where it overflows.")
             step += n
             # the rate of the last update of this loop (the schedule's value after step - 1 updates)
             lr = float(self.optimizer.learning_rate_at(step - 1))
@@ -415,12 +515,17 @@ class Trainer:
                          metrics["masked_lm_accuracy"], metrics["next_sentence_loss"], lr,
                          metrics["examples_per_sec"])
             if writer is not None:
-                _write_scalars(writer, step, {
-                    **{k: metrics[k] for k in ("loss", "masked_lm_loss", "masked_lm_accuracy",
-                                               "next_sentence_loss", "next_sentence_accuracy",
-                                               "learning_rate", "global_norm")},
-                    "examples/sec": metrics["examples_per_sec"],
-                    "global_step/sec": metrics["global_step_per_sec"]})
+                scalars = {k: metrics[k] for k in ("loss", "masked_lm_loss", "masked_lm_accuracy",
+                                                   "next_sentence_loss", "next_sentence_accuracy",
+                                                   "learning_rate", "global_norm")}
+                if self.loss_scale is not None:
+                    scalars.update(loss_scale=metrics["loss_scale"],
+                                   skipped_steps=metrics["skipped_steps"])
+                    if not math.isfinite(scalars["global_norm"]):
+                        del scalars["global_norm"]  # every step of the loop was skipped
+                _write_scalars(writer, step, {**scalars,
+                                              "examples/sec": metrics["examples_per_sec"],
+                                              "global_step/sec": metrics["global_step_per_sec"]})
             if step % opts.save_checkpoints_steps == 0 or step == opts.num_train_steps:
                 prefix = self.save()
                 if prefix is not None:
@@ -428,6 +533,11 @@ class Trainer:
                     if on_checkpoint is not None:
                         on_checkpoint(step, prefix)
         return TrainResult(global_step=step, losses=losses, metrics=metrics, checkpoints=checkpoints)
+
+    def _skipped_steps(self) -> int:
+        if self.loss_scale is None:
+            return 0
+        return int(self.loss_scale.skipped_steps.numpy())
 
     def save(self) -> str | None:
         """Writes model.ckpt-<global_step> (chief only) with the input position sidecar."""
