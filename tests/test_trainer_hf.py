@@ -29,7 +29,8 @@ from wwm_trainer.cli import main as cli_main  # noqa: E402
 
 from reference import google_ids, google_tokenizer  # noqa: E402
 from trainer_helpers import (BASE_CONFIG, SHARED_DATA, TINY, VOCAB, google_names,  # noqa: E402
-                             tiny_options, write_config, write_real_records)
+                             tiny_options, write_config, write_real_records,
+                             write_synthetic_records)
 
 SEQ, PRED = 64, 10
 # vocab: the real Chinese one; initializer_range 0.5 makes the MLM logits of order 10 (about
@@ -500,6 +501,21 @@ def test_config_disagreeing_with_bert_config_file(tmp_path, key, value):
     if key != "num_attention_heads":
         with pytest.raises(ValueError, match=rf"config.json: {key} is {value}, but the model"):
             init_from_checkpoint(folder, BertPretrainingModel(BertConfig(**TINY)).variables_by_name)
+
+
+def test_wwm_train_checks_the_head_count_of_a_folder(tmp_path, capsys):
+    """The head count is invisible in the weights' shapes: wwm-train passes its bert_config to
+    the import so that a folder made for another number of heads is refused."""
+    folder = _tiny_hf_folder(tmp_path / "f", num_attention_heads=4)
+    config = write_config(tmp_path / "bert_config.json")
+    records = tmp_path / "r.tfrecord"
+    write_synthetic_records(records, 8, seq_len=16, max_pred=3, vocab_size=TINY["vocab_size"])
+    rc = cli_main([f"--bert_config_file={config}", f"--input_file={records}",
+                   f"--output_dir={tmp_path / 'out'}", f"--init_checkpoint={folder}", "--do_train",
+                   "--max_seq_length=16", "--max_predictions_per_seq=3", "--train_batch_size=8",
+                   "--num_train_steps=1", "--num_warmup_steps=0", "--strategy=one_device"])
+    assert rc != 0
+    assert "num_attention_heads is 4, but --bert_config_file has 2" in capsys.readouterr().err
 
 
 def test_folder_without_weights_or_config(tmp_path):

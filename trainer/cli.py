@@ -43,7 +43,10 @@ def _train_parser() -> argparse.ArgumentParser:
     g.add_argument("--bert_config_file", required=True, help="bert_config.json of the model")
     g.add_argument("--input_file", help="comma-separated TFRecord globs (local or gs://)")
     g.add_argument("--output_dir", required=True, help="checkpoints, summaries, eval results")
-    g.add_argument("--init_checkpoint", help="Google-layout checkpoint to start from (model variables only)")
+    g.add_argument("--init_checkpoint",
+                   help="checkpoint to start from (model variables only): a Google-layout checkpoint "
+                        "or a transformers BERT folder (config.json + model.safetensors / "
+                        "pytorch_model.bin)")
     g.add_argument("--max_seq_length", type=int, default=128)
     g.add_argument("--max_predictions_per_seq", type=int, default=20)
     _add_bool(g, "do_train", False, "train")

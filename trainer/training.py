@@ -289,7 +289,8 @@ class Trainer:
             return msg
         self._resume_state = {}
         if self.opts.init_checkpoint:
-            report = ckpt.init_from_checkpoint(self.opts.init_checkpoint, self.model.variables_by_name)
+            report = ckpt.init_from_checkpoint(self.opts.init_checkpoint, self.model.variables_by_name,
+                                               bert_config=self.model.config)
             self.init_report = report
             return (f"initialised {len(report.loaded)} variables from {report.checkpoint}; "
                     f"missing {report.missing}; unused {len(report.unused)}")
