@@ -6,10 +6,18 @@ and an unbuilt checkout fails at import with an ImportError that says how to bui
 
 The Unicode tables of the tokenizer are generated here, from the building interpreter's
 unicodedata (csrc/gen_unicode_tables.py), so that they match the Python the reference runs on.
+
+Switches (environment variables):
+  WWM_DEBUG_CYTHON=1  Cython bounds and initialization checks on (STYLE rule 14).
+  WWM_SANITIZE=1      AddressSanitizer + UndefinedBehaviorSanitizer build of every extension
+                      (-O1 -g, abort on the first report; implies WWM_DEBUG_CYTHON). Build it
+                      apart from the normal one (tools/sanitize.sh builds into build/sanitize and
+                      runs the kernel and fuzz tests with libasan preloaded).
 """
 
 import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -18,10 +26,23 @@ from pybind11.setup_helpers import build_ext as pybind_build_ext
 from setuptools import Extension, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_version():
+    """``__version__`` from wwm_fast/_version.py (one definition; the package is not built yet)."""
+    text = open(os.path.join(HERE, "wwm_fast", "_version.py"), encoding="utf-8").read()
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
+
 GEN_DIR = os.path.join("build", "gen")
-DEBUG_CYTHON = os.environ.get("WWM_DEBUG_CYTHON") == "1"
+SANITIZE = os.environ.get("WWM_SANITIZE") == "1"
+DEBUG_CYTHON = os.environ.get("WWM_DEBUG_CYTHON") == "1" or SANITIZE
+SANITIZER_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                   "-fno-omit-frame-pointer"]
 CXX_FLAGS = ["-O3", "-Wall", "-pthread"]
 LINK_FLAGS = ["-pthread"]
+if SANITIZE:
+    CXX_FLAGS = ["-O1", "-g", "-Wall", "-pthread", *SANITIZER_FLAGS]
+    LINK_FLAGS = ["-pthread", *SANITIZER_FLAGS]
 
 
 def native(name, sources, include_dirs=()):
@@ -39,10 +60,11 @@ def native(name, sources, include_dirs=()):
 
 EXTENSIONS = [
     native("_align", ["align.cc", "bind_align.cc"]),
-    native("_garden", ["bind_garden.cc", "garden.cc", "instances.cc", "tfrecord.cc"]),
-    native("_instances", ["bind_instances.cc", "instances.cc"]),
-    native("_masking", ["bind_masking.cc", "instances.cc", "masking.cc"]),
-    native("_tfrecord", ["bind_tfrecord.cc", "tfrecord.cc"]),
+    native("_garden", ["bind_garden.cc", "corpus.cc", "garden.cc", "instances.cc", "masking.cc",
+                       "tfrecord.cc"]),
+    native("_instances", ["bind_instances.cc", "corpus.cc", "instances.cc", "masking.cc"]),
+    native("_masking", ["bind_masking.cc", "corpus.cc", "masking.cc"]),
+    native("_tfrecord", ["bind_tfrecord.cc", "corpus.cc", "tfrecord.cc"]),
     native("_wordpiece", ["bind_wordpiece.cc", "unicode_props.cc", "wordpiece.cc"]),
 ]
 
@@ -70,7 +92,8 @@ def cython_extensions():
 
     exts = [
         Extension(name, [path], include_dirs=[__import__("numpy").get_include()],
-                  extra_compile_args=["-O3"], language="c++",
+                  extra_compile_args=CXX_FLAGS[:2] + SANITIZER_FLAGS if SANITIZE else ["-O3"],
+                  extra_link_args=list(LINK_FLAGS) if SANITIZE else [], language="c++",
                   define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
         for name, path in CYTHON_MODULES
     ]
@@ -83,6 +106,9 @@ def cython_extensions():
             "initializedcheck": DEBUG_CYTHON,
             "cdivision": True,
         },
+        # checked builds generate their C++ elsewhere: cythonize does not notice a change of
+        # directives, and the release build must never reuse a checked _records.cpp (or back)
+        build_dir=os.path.join("build", "cython-debug") if DEBUG_CYTHON else None,
     )
 
 
@@ -106,7 +132,7 @@ TEST_DEPS = [
 
 setup(
     name="wwm-fast",
-    version="0.1.0",
+    version=read_version(),
     description="Fast, exact Chinese whole-word-masking BERT pre-training data and trainer",
     long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read(),
     long_description_content_type="text/markdown",

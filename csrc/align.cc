@@ -59,10 +59,27 @@ void AlignRange(const AlignInput& in, int64_t begin, int64_t end, uint8_t* word_
 
 }  // namespace
 
+void CheckAlignInput(const AlignInput& in, int64_t n_tokens, int64_t n_words) {
+  const int64_t* ts = in.tok_splits;
+  const int64_t* ws = in.word_splits;
+  if (in.n_lines < 0) throw std::invalid_argument("tok_splits must not be empty");
+  if (ts[0] != 0 || ts[in.n_lines] != n_tokens || ws[0] != 0 || ws[in.n_lines] != n_words) {
+    throw std::invalid_argument("row splits must run from 0 to the number of tokens (" +
+                                std::to_string(n_tokens) + ") / words (" +
+                                std::to_string(n_words) + ")");
+  }
+  for (int64_t i = 0; i < in.n_lines; ++i) {
+    if (ts[i + 1] < ts[i] || ws[i + 1] < ws[i]) {
+      throw std::invalid_argument("row splits must be non-decreasing (line " + std::to_string(i) +
+                                  ")");
+    }
+  }
+}
+
 int64_t AlignWords(const AlignInput& in, int num_threads, uint8_t* word_start,
                    uint8_t* fallback) {
   const int64_t n_tokens = in.n_lines > 0 ? in.tok_splits[in.n_lines] - in.tok_splits[0] : 0;
-  int threads = std::max(1, num_threads);
+  int threads = ResolveNumThreads(num_threads);
   threads = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(1, n_tokens >> 16)));
   if (threads == 1) {
     int64_t n = 0;

@@ -33,8 +33,13 @@ struct AlignInput {
   int64_t n_lines;
 };
 
-// Fills word_start (one flag per token) and fallback (one flag per line); returns the number of
-// lines that fell back. Throws std::invalid_argument naming the line when words are unsorted or
+// Checks what AlignWords trusts: both row splits run from 0 to n_tokens / n_words and never
+// decrease. Throws std::invalid_argument naming the line.
+void CheckAlignInput(const AlignInput& in, int64_t n_tokens, int64_t n_words);
+
+// Fills word_start (one flag per token) and fallback (one flag per line) on
+// ResolveNumThreads(num_threads) threads at most; returns the number of lines that fell back.
+// The row splits must have passed CheckAlignInput (the binding calls it). Throws std::invalid_argument naming the line when words are unsorted or
 // overlap.
 int64_t AlignWords(const AlignInput& in, int num_threads, uint8_t* word_start, uint8_t* fallback);
 

@@ -5,6 +5,7 @@
 
 #include "align.h"
 #include "bind_util.h"
+#include "parallel.h"
 
 namespace py = pybind11;
 using wwm::CArray;
@@ -23,6 +24,7 @@ void CheckLen(const CArray<T>& a, int64_t n, const char* name) {
 
 PYBIND11_MODULE(_align, m) {
   m.doc() = "Native whole-word aligner. Private: use wwm_fast.align_words.";
+  m.attr("MAX_THREADS") = wwm::kMaxThreads;
   m.def(
       "align_words",
       [](CArray<int32_t> tok_starts, CArray<int32_t> tok_ends, CArray<uint8_t> is_subword,
@@ -31,26 +33,21 @@ PYBIND11_MODULE(_align, m) {
          int num_threads) {
         const int64_t n_lines = tok_splits.shape(0) - 1;
         if (n_lines < 0) throw std::invalid_argument("tok_splits must not be empty");
+        if (tok_starts.ndim() != 1 || word_starts.ndim() != 1) {
+          throw std::invalid_argument("tok_starts and word_starts must be 1-D arrays");
+        }
         const int64_t n_tok = tok_starts.shape(0), n_word = word_starts.shape(0);
         CheckLen(tok_ends, n_tok, "tok_ends");
         CheckLen(is_subword, n_tok, "is_subword");
         CheckLen(word_start, n_tok, "word_start");
         CheckLen(word_ends, n_word, "word_ends");
+        CheckLen(tok_splits, n_lines + 1, "tok_splits");
         CheckLen(word_splits, n_lines + 1, "word_splits");
         CheckLen(fallback, n_lines, "fallback");
-        const int64_t* ts = tok_splits.data();
-        const int64_t* ws = word_splits.data();
-        if (ts[0] != 0 || ts[n_lines] != n_tok || ws[0] != 0 || ws[n_lines] != n_word) {
-          throw std::invalid_argument("row splits must run from 0 to the number of tokens/words");
-        }
-        for (int64_t i = 0; i < n_lines; ++i) {
-          if (ts[i + 1] < ts[i] || ws[i + 1] < ws[i]) {
-            throw std::invalid_argument("row splits must be non-decreasing (line " +
-                                        std::to_string(i) + ")");
-          }
-        }
-        wwm::AlignInput in{tok_starts.data(), tok_ends.data(), is_subword.data(), ts,
-                           word_starts.data(), word_ends.data(), ws, n_lines};
+        wwm::AlignInput in{tok_starts.data(), tok_ends.data(), is_subword.data(),
+                           tok_splits.data(), word_starts.data(), word_ends.data(),
+                           word_splits.data(), n_lines};
+        wwm::CheckAlignInput(in, n_tok, n_word);
         uint8_t* out = word_start.mutable_data();
         uint8_t* fb = fallback.mutable_data();
         py::gil_scoped_release release;

@@ -24,14 +24,14 @@ PYBIND11_MODULE(_garden, m) {
          int max_seq_length, int max_predictions, double masked_lm_prob, double short_seq_prob,
          int dupe_factor, bool whole_word, int max_ngram_size, int32_t cls_id, int32_t sep_id,
          int32_t mask_id, CArray<int32_t> rand_ids) {
-        const wwm::Corpus c = wwm::CorpusFromDict(corpus);
+        const wwm::CorpusArrays c(corpus);  // holds the arrays until the GIL is back
         const wwm::BuildConfig cfg =
             wwm::MakeConfig(max_seq_length, max_predictions, masked_lm_prob, short_seq_prob,
                             dupe_factor, whole_word, true, cls_id, sep_id, mask_id, rand_ids);
         wwm::InstanceSet out;
         {
           py::gil_scoped_release release;
-          wwm::BuildGarden(c, cfg, seed_key, global_seed_key, max_ngram_size, &out);
+          wwm::BuildGarden(c.view, cfg, seed_key, global_seed_key, max_ngram_size, &out);
         }
         return wwm::SetToDict(std::move(out));
       },

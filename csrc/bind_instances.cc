@@ -2,6 +2,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <string>
 #include <vector>
 
 #include "bind_instances.h"
@@ -11,21 +12,35 @@
 namespace py = pybind11;
 using wwm::CArray;
 
+namespace {
+
+// Bounds of the test shims' arguments (they allocate what they are asked for).
+void CheckShimCount(int64_t n, const char* what) {
+  if (n < 0 || n > (int64_t{1} << 24)) {
+    throw std::invalid_argument(std::string(what) + " must be in [0, 2^24], got " +
+                                std::to_string(n));
+  }
+}
+
+}  // namespace
+
 PYBIND11_MODULE(_instances, m) {
   m.doc() = "Native instance builders. Private: use wwm_fast.create_instances.";
+  m.attr("WORD_SIZE_HIST_LEN") = wwm::kWordSizeHistLen;
+  m.attr("MAX_SEQ_LENGTH") = wwm::kMaxSeqLength;
   m.def(
       "build_compat",
       [](py::dict corpus, std::vector<uint32_t> seed_key, int max_seq_length, int max_predictions,
          double masked_lm_prob, double short_seq_prob, int dupe_factor, bool whole_word,
          int32_t cls_id, int32_t sep_id, int32_t mask_id, CArray<int32_t> rand_ids) {
-        const wwm::Corpus c = wwm::CorpusFromDict(corpus);
+        const wwm::CorpusArrays c(corpus);  // holds the arrays until the GIL is back
         const wwm::BuildConfig cfg =
             wwm::MakeConfig(max_seq_length, max_predictions, masked_lm_prob, short_seq_prob,
                             dupe_factor, whole_word, true, cls_id, sep_id, mask_id, rand_ids);
         wwm::InstanceSet out;
         {
           py::gil_scoped_release release;
-          wwm::BuildCompat(c, cfg, seed_key, &out);
+          wwm::BuildCompat(c.view, cfg, seed_key, &out);
         }
         return wwm::SetToDict(std::move(out));
       },
@@ -40,14 +55,14 @@ PYBIND11_MODULE(_instances, m) {
       [](py::dict corpus, uint64_t seed, uint64_t shard, int max_seq_length, int max_predictions,
          double masked_lm_prob, double short_seq_prob, int dupe_factor, bool next_sentence,
          CArray<int32_t> rand_ids) {
-        const wwm::Corpus c = wwm::CorpusFromDict(corpus);
+        const wwm::CorpusArrays c(corpus);  // holds the arrays until the GIL is back
         const wwm::BuildConfig cfg =
             wwm::MakeConfig(max_seq_length, max_predictions, masked_lm_prob, short_seq_prob,
                             dupe_factor, false, next_sentence, 0, 0, 0, rand_ids);
         wwm::InstanceSet out;
         {
           py::gil_scoped_release release;
-          wwm::BuildFast(c, cfg, seed, shard, &out);
+          wwm::BuildFast(c.view, cfg, seed, shard, &out);
         }
         return wwm::SetToDict(std::move(out));
       },
@@ -66,10 +81,16 @@ PYBIND11_MODULE(_instances, m) {
           if (op == "random") {
             out.append(rng.Random());
           } else if (op == "randint") {
+            if (arg < 0) throw std::invalid_argument("randint needs arg >= 0, got " +
+                                                     std::to_string(arg));
             out.append(rng.RandInt(0, arg));
           } else if (op == "getrandbits") {
+            if (arg < 0 || arg > 64) throw std::invalid_argument("getrandbits needs arg in "
+                                                                 "[0, 64], got " +
+                                                                 std::to_string(arg));
             out.append(rng.GetRandBits(static_cast<int>(arg)));
           } else if (op == "shuffle") {
+            CheckShimCount(arg, "shuffle's arg");
             std::vector<int64_t> v(static_cast<size_t>(arg));
             for (int64_t k = 0; k < arg; ++k) v[k] = k;
             wwm::Shuffle(rng, v.data(), v.size());
@@ -84,6 +105,7 @@ PYBIND11_MODULE(_instances, m) {
   m.def(
       "_py_keyed_rng",
       [](uint64_t key, int64_t n, uint64_t below) {
+        CheckShimCount(n, "n");
         wwm::KeyedRng rng(key);
         std::vector<uint64_t> out(static_cast<size_t>(n));
         for (auto& x : out) x = below ? rng.RandBelow(below) : rng.Next();
@@ -93,7 +115,9 @@ PYBIND11_MODULE(_instances, m) {
   m.def(
       "shuffled_order",
       [](int64_t n, uint64_t seed, uint64_t shard) {
-        if (n < 0) throw std::invalid_argument("n must be >= 0, got " + std::to_string(n));
+        if (n < 0 || n > (int64_t{1} << 32)) {  // a shard's instance count (32 GB of order)
+          throw std::invalid_argument("n must be in [0, 2^32], got " + std::to_string(n));
+        }
         wwm::PodVector<int64_t> order;
         {
           py::gil_scoped_release release;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "bind_instances.h"
+#include "parallel.h"
 #include "tfrecord.h"
 
 namespace py = pybind11;
@@ -19,22 +20,28 @@ py::bytes ToBytes(wwm::PodVector<uint8_t>&& v) {
 
 PYBIND11_MODULE(_tfrecord, m) {
   m.doc() = "Native TFRecord writer. Private: use wwm_fast.tfrecord.";
+  m.attr("MAX_THREADS") = wwm::kMaxThreads;
   m.def(
       "serialize_into",
       [](CArray<int32_t> ids, py::dict instances, CArray<int64_t> order, int max_seq_length,
          int max_predictions, int32_t cls_id, int32_t sep_id, CArray<uint8_t> out,
          int num_threads) {
-        const wwm::InstanceView v = wwm::ViewFromDict(instances, false, true);
-        // ranges are checked by the kernel, instance by instance
+        // The holder keeps the arrays alive until the GIL is back; ranges and pred_splits are
+        // checked by the kernel, instance by instance.
+        const wwm::InstanceArrays v(instances, false, true);
+        if (ids.ndim() != 1 || order.ndim() != 1 || out.ndim() != 1) {
+          throw std::invalid_argument("ids, order and out must be 1-D arrays");
+        }
         const wwm::WriteConfig cfg{max_seq_length, max_predictions, cls_id, sep_id,
                                    ids.shape(0)};
+        wwm::CheckWriteConfig(cfg);
         int64_t n_done = 0;
         size_t used;
         uint8_t* buf = out.mutable_data();
         const size_t capacity = static_cast<size_t>(out.shape(0));
         {
           py::gil_scoped_release release;
-          used = wwm::SerializeInstancesParallel(ids.data(), v, order.data(), order.shape(0),
+          used = wwm::SerializeInstancesParallel(ids.data(), v.view, order.data(), order.shape(0),
                                                  cfg, buf, capacity, num_threads, &n_done);
         }
         return py::make_tuple(used, n_done);

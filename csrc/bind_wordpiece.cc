@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bind_util.h"
+#include "parallel.h"
 #include "unicode_props.h"
 #include "wordpiece.h"
 
@@ -34,10 +35,13 @@ py::tuple Result(wwm::EncodeOutput&& out, wwm::PodVector<int64_t>&& row_splits,
 PYBIND11_MODULE(_wordpiece, m) {
   m.doc() = "Native WordPiece tokenizer (Google BERT semantics). Private: use wwm_fast.FullTokenizer.";
   m.attr("UNIDATA_VERSION") = wwm::UnidataVersion();
+  m.attr("MAX_THREADS") = wwm::kMaxThreads;
+  m.attr("MAX_LINE_BYTES") = wwm::kMaxLineBytes;
 
   py::class_<wwm::FullTokenizer>(m, "FullTokenizer")
       .def(py::init([](const std::vector<std::string>& keys, CArray<int32_t> ids, int32_t unk_id,
                        bool do_lower_case, int max_input_chars_per_word) {
+             if (ids.ndim() != 1) throw std::invalid_argument("ids must be a 1-D array");
              std::vector<int32_t> idv(ids.data(), ids.data() + ids.size());
              return new wwm::FullTokenizer(keys, idv, unk_id, do_lower_case,
                                            max_input_chars_per_word);
@@ -107,6 +111,7 @@ PYBIND11_MODULE(_wordpiece, m) {
               splits = wwm::SplitLines(ptr, size);
             } else {
               auto arr = line_splits.cast<CArray<int64_t>>();
+              if (arr.ndim() != 1) throw std::invalid_argument("line_splits must be 1-D");
               splits.assign(arr.data(), arr.data() + arr.size());
               if (splits.empty() || splits.front() < 0 ||
                   splits.back() > static_cast<int64_t>(size)) {

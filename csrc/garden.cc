@@ -144,7 +144,7 @@ int GardenMaskInstance(const int32_t* tokens, const uint8_t* special, const uint
         shown[k] = m.rand_ids[rng.RandBelow(static_cast<uint64_t>(m.rand_size))];  // rng.choice
       }
     }
-    if (!out->group_hist.empty()) ++out->group_hist[std::min(e - b, kGroupHistSize - 1)];
+    if (!out->group_hist.empty()) ++out->group_hist[std::min(e - b, kWordSizeHistLen - 1)];
   }
   for (int pos = 0; pos < length; ++pos) {
     if (shown[pos] < 0) continue;
@@ -171,10 +171,7 @@ void BuildGarden(const Corpus& corpus, const BuildConfig& cfg,
   }
   PyRandom global_rng(global_seed_key);
   GardenScratch scratch;
-  const GardenMaskConfig mask_cfg{
-      MaskConfig{cfg.max_predictions, cfg.masked_lm_prob, cfg.mask_id, cfg.rand_ids,
-                 cfg.rand_size},
-      max_ngram_size};
+  const GardenMaskConfig mask_cfg{MaskConfigOf(cfg), max_ngram_size};
   const bool whole_word = cfg.whole_word;
   const CompatMasker masker = [&](const InstanceTokens& t, PyRandom& rng, Predictions* preds) {
     GardenMaskInstance(t.ids.data(), t.special.data(), t.joins.data(),

@@ -40,15 +40,25 @@ F_CASE_IGNORABLE = 1 << 7
 F_REORDER = 1 << 8
 F_HANGUL = 1 << 9
 
-CJK_RANGES = (
-    (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
-    (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
-)
 FINAL_SIGMA = "\u03c2"
 
 
-def is_cjk(cp):
-    return any(lo <= cp <= hi for lo, hi in CJK_RANGES)
+def _load_cjk():
+    """wwm_fast/_cjk.py, the project's one definition of Google's CJK ranges, loaded by path:
+    this script runs at build time, before the package is importable."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "wwm_fast", "_cjk.py")
+    spec = importlib.util.spec_from_file_location("_wwm_fast_cjk", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_cjk = _load_cjk()
+CJK_RANGES = _cjk.CJK_RANGES
+is_cjk = _cjk.is_cjk
 
 
 def is_punct(cp, cat):

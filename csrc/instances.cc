@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "corpus.h"
 #include "random.h"
 
 namespace wwm {
@@ -17,7 +18,7 @@ inline int32_t SentenceLength(const Corpus& c, int64_t s) {
 template <typename Rng>
 void TruncatePair(int64_t* a_start, int32_t* a_len, int64_t* b_start, int32_t* b_len,
                   int max_num_tokens, Rng& rng) {
-  while (*a_len + *b_len > max_num_tokens) {
+  while (int64_t{*a_len} + *b_len > max_num_tokens) {  // int64: two int32 lengths never wrap
     const bool trunc_a = *a_len > *b_len;
     int64_t* start = trunc_a ? a_start : b_start;
     int32_t* len = trunc_a ? a_len : b_len;
@@ -106,18 +107,16 @@ uint64_t FastShardKey(uint64_t seed, uint64_t shard) {
 }  // namespace
 
 void ValidateConfig(const BuildConfig& cfg, bool compat) {
-  if (cfg.max_seq_length < 5) {
-    throw std::invalid_argument("max_seq_length must be >= 5 ([CLS] A [SEP] B [SEP] needs at least "
-                                "one token per segment), got " +
-                                std::to_string(cfg.max_seq_length));
+  if (cfg.max_seq_length < 5 || cfg.max_seq_length > kMaxSeqLength) {
+    throw std::invalid_argument("max_seq_length must be in [5, " + std::to_string(kMaxSeqLength) +
+                                "] ([CLS] A [SEP] B [SEP] needs at least one token per segment), "
+                                "got " + std::to_string(cfg.max_seq_length));
   }
-  if (cfg.max_predictions < 1) {
-    throw std::invalid_argument("max_predictions_per_seq must be >= 1, got " +
-                                std::to_string(cfg.max_predictions));
-  }
-  if (!(cfg.masked_lm_prob > 0.0 && cfg.masked_lm_prob < 1.0)) {
-    throw std::invalid_argument("masked_lm_prob must be in (0, 1), got " +
-                                std::to_string(cfg.masked_lm_prob));
+  CheckMaskConfig(MaskConfigOf(cfg));
+  if (cfg.max_predictions > cfg.max_seq_length) {
+    throw std::invalid_argument("max_predictions_per_seq (" + std::to_string(cfg.max_predictions) +
+                                ") cannot exceed max_seq_length (" +
+                                std::to_string(cfg.max_seq_length) + ")");
   }
   if (!(cfg.short_seq_prob >= 0.0 && cfg.short_seq_prob <= 1.0)) {
     throw std::invalid_argument("short_seq_prob must be in [0, 1], got " +
@@ -126,7 +125,6 @@ void ValidateConfig(const BuildConfig& cfg, bool compat) {
   if (cfg.dupe_factor < 1) {
     throw std::invalid_argument("dupe_factor must be >= 1, got " + std::to_string(cfg.dupe_factor));
   }
-  if (cfg.rand_size < 1) throw std::invalid_argument("the vocab is empty");
   if (compat && !cfg.next_sentence) {
     throw std::invalid_argument("compat mode reproduces Google's script, which always builds "
                                 "next-sentence pairs; next_sentence=False needs mode='fast'");
@@ -136,6 +134,7 @@ void ValidateConfig(const BuildConfig& cfg, bool compat) {
 void BuildCompat(const Corpus& c, const BuildConfig& cfg, const std::vector<uint32_t>& seed_key,
                  InstanceSet* out, const CompatMasker& masker) {
   ValidateConfig(cfg, true);
+  CheckCorpus(c);
   PyRandom rng(seed_key);
   const int64_t n_docs = c.n_documents;
   std::vector<int64_t> order(static_cast<size_t>(n_docs));
@@ -144,11 +143,10 @@ void BuildCompat(const Corpus& c, const BuildConfig& cfg, const std::vector<uint
 
   InstanceSet built;
   built.pred_splits.push_back(0);
-  built.preds.group_hist.resize(kGroupHistSize, 0);
+  built.preds.group_hist.resize(kWordSizeHistLen, 0);
   InstanceTokens tokens;
   MaskScratch scratch;
-  const MaskConfig mask_cfg{cfg.max_predictions, cfg.masked_lm_prob, cfg.mask_id, cfg.rand_ids,
-                            cfg.rand_size};
+  const MaskConfig mask_cfg = MaskConfigOf(cfg);
   for (int pass = 0; pass < cfg.dupe_factor; ++pass) {
     for (int64_t di = 0; di < n_docs; ++di) {
       auto pick = [&](PyRandom& r) {
@@ -201,6 +199,7 @@ void BuildCompat(const Corpus& c, const BuildConfig& cfg, const std::vector<uint
 void BuildFast(const Corpus& c, const BuildConfig& cfg, uint64_t seed, uint64_t shard,
                InstanceSet* out) {
   ValidateConfig(cfg, false);
+  CheckCorpus(c);
   const int64_t n_docs = c.n_documents;
   const uint64_t shard_key = FastShardKey(seed, shard);
   InstanceSet built;

@@ -11,8 +11,8 @@
 //     retries, truncation, masking through MaskInstance, and the final shuffle of instances).
 //   BuildFast   -- the same distributions with a counter RNG keyed by (seed, shard, document,
 //     pass): documents are not shuffled, a random next comes from another document of the shard,
-//     instances are written in a shuffled order within the shard (ShuffledOrder). Masking is a separate, vectorised stage
-//     (SampleMasks in masking.cc) keyed by each instance's key. Output is independent of threads,
+//     instances are written in a shuffled order within the shard (ShuffledOrder). Masking is a
+//     separate, vectorised stage (SampleMasks in masking.h) keyed by each instance's key. Output is independent of threads,
 //     workers and machines. With next_sentence = false it builds single-segment instances
 //     [CLS] A [SEP] from consecutive sentences (RoBERTa-style, no NSP; label 0).
 // Example: a document of sentences of 40, 50 and 60 tokens at max_seq_length 128 gives one
@@ -27,36 +27,11 @@
 #include <functional>
 #include <vector>
 
+#include "corpus.h"
 #include "masking.h"
 #include "pod_vector.h"
 
 namespace wwm {
-
-// Documents as flat arrays: sentence s = tokens [sent_splits[s], sent_splits[s+1]), document d =
-// sentences [doc_splits[d], doc_splits[d+1]). Every sentence and document is non-empty.
-struct Corpus {
-  const int32_t* ids;
-  const uint8_t* word_start;  // 1 = token starts a whole word (used when whole_word is set)
-  const int64_t* sent_splits;
-  int64_t n_sentences;
-  const int64_t* doc_splits;
-  int64_t n_documents;
-};
-
-// Borrowed, read-only view of instances (what crosses the Python boundary as numpy arrays).
-struct InstanceView {
-  const int64_t* a_start;
-  const int32_t* a_len;
-  const int64_t* b_start;
-  const int32_t* b_len;
-  const uint8_t* next_label;
-  const uint64_t* key;         // may be null when not needed
-  const int64_t* pred_splits;  // n + 1, may be null before masking
-  const int32_t* pred_positions;
-  const int32_t* pred_input_ids;
-  const int32_t* pred_labels;
-  int64_t n;
-};
 
 struct InstanceSet {
   PodVector<int64_t> a_start, b_start;
@@ -70,7 +45,8 @@ struct InstanceSet {
     return InstanceView{a_start.data(), a_len.data(), b_start.data(), b_len.data(),
                         next_label.data(), key.data(), pred_splits.data(),
                         preds.positions.data(), preds.input_ids.data(), preds.labels.data(),
-                        static_cast<int64_t>(a_start.size())};
+                        static_cast<int64_t>(a_start.size()),
+                        static_cast<int64_t>(preds.positions.size())};
   }
 };
 
@@ -123,19 +99,19 @@ void BuildFast(const Corpus& corpus, const BuildConfig& cfg, uint64_t seed, uint
 // The order fast mode writes a shard's n instances in: a permutation keyed by (seed, shard).
 void ShuffledOrder(int64_t n, uint64_t seed, uint64_t shard, PodVector<int64_t>* order);
 
-// Fast mode's vectorised sampler: predictions of every instance (keyed by instances.key), split
-// over threads; output independent of num_threads. pred_splits gets n + 1 entries.
-void SampleMasks(const Corpus& corpus, const BuildConfig& cfg, const InstanceView& instances,
-                 int num_threads, PodVector<int64_t>* pred_splits, Predictions* preds);
-
 // Checks shared by the builders; throws std::invalid_argument naming the bad value.
 void ValidateConfig(const BuildConfig& cfg, bool compat);
+
+inline MaskConfig MaskConfigOf(const BuildConfig& cfg) {
+  return MaskConfig{cfg.max_predictions, cfg.masked_lm_prob, cfg.mask_id, cfg.rand_ids,
+                    cfg.rand_size};
+}
 
 inline void FillInstanceTokens(const Corpus& c, int64_t a_start, int32_t a_len, int64_t b_start,
                                int32_t b_len, const BuildConfig& cfg, bool segment_start_breaks,
                                InstanceTokens* t) {
   const bool pair = b_len > 0;
-  const size_t length = static_cast<size_t>(a_len + b_len + (pair ? 3 : 2));
+  const size_t length = static_cast<size_t>(InstanceLength(a_len, b_len));
   t->ids.resize(length);
   t->special.assign(length, 0);
   t->joins.resize(length);

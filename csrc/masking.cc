@@ -1,12 +1,14 @@
-// Fast mode's vectorised whole-word sampler (declared in instances.h): every instance of a shard
-// with the KeyedRng of its own key, split over threads. Groups are read straight from the corpus
-// ranges of A and B (no copy of the tokens); a group never crosses [SEP] and the first token of a
-// segment always starts one (a word cut by truncation is a group of its own).
+// Fast mode's vectorised whole-word sampler (SampleMasks, declared in masking.h): every instance
+// of a shard with the KeyedRng of its own key, split over threads. Groups are read straight from
+// the corpus ranges of A and B (no copy of the tokens); a group never crosses [SEP] and the first
+// token of a segment always starts one (a word cut by truncation is a group of its own).
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
-#include "instances.h"
+#include "corpus.h"
 #include "masking.h"
 #include "parallel.h"
 #include "random.h"
@@ -21,7 +23,7 @@ inline void SegmentGroups(const Corpus& c, int64_t start, int32_t len, int first
   int32_t* members = s->members.data();
   int32_t* group_start = s->group_start.data();
   const uint8_t* ws = c.word_start + start;
-  std::memcpy(tokens + first_pos, c.ids + start, sizeof(int32_t) * len);
+  if (len > 0) std::memcpy(tokens + first_pos, c.ids + start, sizeof(int32_t) * len);
   for (int32_t j = 0; j < len; ++j) {
     if (j == 0 || !whole_word || ws[j]) group_start[s->n_groups++] = *n_members;
     members[(*n_members)++] = first_pos + j;
@@ -30,12 +32,35 @@ inline void SegmentGroups(const Corpus& c, int64_t start, int32_t len, int first
 
 }  // namespace
 
-void SampleMasks(const Corpus& c, const BuildConfig& cfg, const InstanceView& set,
+void CheckMaskConfig(const MaskConfig& cfg) {
+  if (cfg.max_predictions < 1 || cfg.max_predictions > kMaxSeqLength) {
+    throw std::invalid_argument("max_predictions_per_seq must be in [1, " +
+                                std::to_string(kMaxSeqLength) + "], got " +
+                                std::to_string(cfg.max_predictions));
+  }
+  if (!(cfg.masked_lm_prob > 0.0 && cfg.masked_lm_prob < 1.0)) {
+    throw std::invalid_argument("masked_lm_prob must be in (0, 1), got " +
+                                std::to_string(cfg.masked_lm_prob));
+  }
+  if (cfg.rand_size < 1 || cfg.rand_ids == nullptr) {
+    throw std::invalid_argument("rand_ids (the vocab's ids) must not be empty");
+  }
+}
+
+void SampleMasks(const Corpus& c, const SampleConfig& cfg, const InstanceView& set,
                  int num_threads, PodVector<int64_t>* pred_splits, Predictions* preds_out) {
+  const MaskConfig& mask_cfg = cfg.mask;
+  CheckMaskConfig(mask_cfg);
+  if (cfg.max_seq_length < 2 || cfg.max_seq_length > kMaxSeqLength) {
+    throw std::invalid_argument("max_seq_length must be in [2, " + std::to_string(kMaxSeqLength) +
+                                "], got " + std::to_string(cfg.max_seq_length));
+  }
+  CheckCorpus(c);
   const int64_t n = set.n;
-  const MaskConfig mask_cfg{cfg.max_predictions, cfg.masked_lm_prob, cfg.mask_id, cfg.rand_ids,
-                            cfg.rand_size};
-  int threads = std::max(1, num_threads);
+  if (n > 0 && set.key == nullptr) throw std::invalid_argument("instances have no 'key' array");
+  // Every instance before any thread starts: the loop below (and its prefetches) trusts them.
+  for (int64_t i = 0; i < n; ++i) CheckInstance(set, i, c.n_ids, cfg.max_seq_length);
+  int threads = ResolveNumThreads(num_threads);
   threads = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(1, n / 4096)));
   std::vector<Predictions> parts(threads);
   std::vector<PodVector<int64_t>> counts(threads);
@@ -45,8 +70,10 @@ void SampleMasks(const Corpus& c, const BuildConfig& cfg, const InstanceView& se
     scratch.Reserve(cfg.max_seq_length);
     std::vector<int32_t> tokens(static_cast<size_t>(cfg.max_seq_length) + 1);
     Predictions& out = parts[t];
-    out.group_hist.resize(kGroupHistSize, 0);
-    const size_t guess = static_cast<size_t>(end - begin) * cfg.max_predictions;
+    out.group_hist.resize(kWordSizeHistLen, 0);
+    // at most min(max_predictions, max_seq_length) per instance
+    const size_t guess = static_cast<size_t>(end - begin) *
+                         std::min(mask_cfg.max_predictions, cfg.max_seq_length);
     out.positions.reserve(guess);
     out.input_ids.reserve(guess);
     out.labels.reserve(guess);
@@ -54,8 +81,8 @@ void SampleMasks(const Corpus& c, const BuildConfig& cfg, const InstanceView& se
     constexpr int64_t kAhead = 4;  // a random next's B lies anywhere in the shard: fetch early
     auto prefetch = [&](int64_t j) {
       if (j >= end) return;
-      for (int32_t x = 0; x < set.b_len[j]; x += 16) __builtin_prefetch(c.ids + set.b_start[j] + x);
-      for (int32_t x = 0; x < set.b_len[j]; x += 64) {
+      for (int64_t x = 0; x < set.b_len[j]; x += 16) __builtin_prefetch(c.ids + set.b_start[j] + x);
+      for (int64_t x = 0; x < set.b_len[j]; x += 64) {
         __builtin_prefetch(c.word_start + set.b_start[j] + x);
       }
     };
@@ -64,9 +91,8 @@ void SampleMasks(const Corpus& c, const BuildConfig& cfg, const InstanceView& se
       prefetch(i + kAhead);
       const int64_t a_start = set.a_start[i], b_start = set.b_start[i];
       const int32_t a_len = set.a_len[i], b_len = set.b_len[i];
-      const int length = a_len + b_len + (b_len > 0 ? 3 : 2);
-      scratch.Reserve(length);
-      if (tokens.size() < static_cast<size_t>(length)) tokens.resize(length);
+      // <= max_seq_length <= kMaxSeqLength (checked above), so an int from here on
+      const int length = static_cast<int>(InstanceLength(a_len, b_len));
       scratch.n_groups = 0;
       int n_members = 0;
       int32_t* tok = tokens.data();
@@ -89,7 +115,7 @@ void SampleMasks(const Corpus& c, const BuildConfig& cfg, const InstanceView& se
   pred_splits->reserve(static_cast<size_t>(n) + 1);
   pred_splits->push_back(0);
   for (int t = 0; t < threads; ++t) {
-    for (int64_t c : counts[t]) pred_splits->push_back(pred_splits->back() + c);
+    for (int64_t k : counts[t]) pred_splits->push_back(pred_splits->back() + k);
     PodVector<int64_t>().swap(counts[t]);
   }
   if (threads == 1) {
@@ -116,9 +142,9 @@ void SampleMasks(const Corpus& c, const BuildConfig& cfg, const InstanceView& se
   gather(&Predictions::input_ids);
   gather(&Predictions::labels);
   preds.group_hist.clear();
-  preds.group_hist.resize(kGroupHistSize, 0);
+  preds.group_hist.resize(kWordSizeHistLen, 0);
   for (const Predictions& p : parts) {
-    for (int h = 0; h < kGroupHistSize; ++h) preds.group_hist[h] += p.group_hist[h];
+    for (int h = 0; h < kWordSizeHistLen; ++h) preds.group_hist[h] += p.group_hist[h];
   }
 }
 

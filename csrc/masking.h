@@ -13,6 +13,8 @@
 //   group that would overflow; per chosen token: random() < 0.8 -> [MASK], else random() < 0.5 ->
 //   keep, else rand_ids[randbelow(vocab_size)]. Predictions come out sorted by position.
 // Args: tokens/special/joins are borrowed arrays of length L; outputs are appended.
+// SampleMasks (fast mode, below) applies the same selection to every instance of a shard, reading
+//   the groups straight from the corpus ranges of A and B.
 // Complexity: O(L) per instance.
 // Equivalent to: create_masked_lm_predictions(tokens, ...) of google-research/bert (master).
 #ifndef WWM_FAST_CSRC_MASKING_H_
@@ -23,6 +25,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "corpus.h"
 #include "pod_vector.h"
 #include "random.h"
 
@@ -61,7 +64,27 @@ struct MaskScratch {
   }
 };
 
-constexpr int kGroupHistSize = 17;  // sizes 1..15 exactly, 16 = 16 or more (index 0 unused)
+// Length of the histogram of masked whole words by size (Predictions::group_hist): sizes 1..15
+// exactly, 16 = 16 or more, index 0 unused. Exported to Python as WORD_SIZE_HIST_LEN.
+constexpr int kWordSizeHistLen = 17;
+
+// Throws std::invalid_argument naming the bad value (max_predictions not in [1, kMaxSeqLength],
+// masked_lm_prob not in (0, 1), an empty or missing rand_ids table).
+void CheckMaskConfig(const MaskConfig& cfg);
+
+// Fast mode's vectorised sampler.
+struct SampleConfig {
+  int max_seq_length;  // every instance must fit (CheckInstance)
+  bool whole_word;     // group tokens by corpus.word_start (else every token is its own group)
+  MaskConfig mask;
+};
+
+// Predictions of every instance (keyed by instances.key: the output does not depend on
+// num_threads), split over ResolveNumThreads(num_threads) threads. pred_splits gets n + 1
+// entries. Checks the configuration, the corpus and every instance first (throws
+// std::invalid_argument / std::out_of_range naming the value).
+void SampleMasks(const Corpus& corpus, const SampleConfig& cfg, const InstanceView& instances,
+                 int num_threads, PodVector<int64_t>* pred_splits, Predictions* preds);
 
 // Python: min(max_predictions, max(1, int(round(length * masked_lm_prob)))), round half to even
 // on the double product.
@@ -109,7 +132,7 @@ int SelectAndMask(int length, const MaskConfig& cfg, bool full_shuffle, Rng& rng
       shown[pos] = id;
       ++count;
     }
-    if (!out->group_hist.empty()) ++out->group_hist[std::min(e - b, kGroupHistSize - 1)];
+    if (!out->group_hist.empty()) ++out->group_hist[std::min(e - b, kWordSizeHistLen - 1)];
   }
   // Sorted by position: scan the positions (O(length), cheaper than sorting ~20 pairs).
   for (int pos = 0; pos < length; ++pos) {

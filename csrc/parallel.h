@@ -7,16 +7,29 @@
 //   * an exception in any part is caught there and rethrown on the calling thread after every
 //     thread has been joined (the first failing part in index order wins, which is the error a
 //     serial loop over the parts would raise).
-// Example: ParallelFor(threads, [&](int t) { Work(begin(t), end(t)); });
+// Thread-count policy (the same in every kernel and in wwm_fast/_threads.py, which reads
+//   kMaxThreads from the native modules): num_threads <= 0 means every core, and any request is
+//   capped at kMaxThreads. Kernels then use fewer when the input is too small to share.
+// Example: ParallelFor(ResolveNumThreads(num_threads), [&](int t) { Work(begin(t), end(t)); });
 #ifndef WWM_FAST_CSRC_PARALLEL_H_
 #define WWM_FAST_CSRC_PARALLEL_H_
 
+#include <algorithm>
 #include <exception>
 #include <system_error>
 #include <thread>
 #include <vector>
 
 namespace wwm {
+
+constexpr int kMaxThreads = 256;
+
+// num_threads <= 0: every core (hardware_concurrency); otherwise num_threads; at most kMaxThreads.
+inline int ResolveNumThreads(int num_threads) {
+  if (num_threads > 0) return std::min(num_threads, kMaxThreads);
+  const unsigned hc = std::thread::hardware_concurrency();
+  return static_cast<int>(std::max(1u, std::min(hc, static_cast<unsigned>(kMaxThreads))));
+}
 
 template <typename Fn>
 void ParallelFor(int n, Fn&& fn) {

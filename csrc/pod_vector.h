@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -43,6 +44,7 @@ class PodVector {
   }
   void reserve(size_t n) {
     if (n <= cap_) return;
+    if (n > (SIZE_MAX - kHugeBytes) / sizeof(T)) throw std::bad_alloc();  // bytes must not wrap
     const size_t bytes = (n ? n : 1) * sizeof(T);
     if (bytes >= kHugeBytes) {
       // Large outputs (tens of MB per shard): 2 MB-aligned memory the kernel may back with

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "corpus.h"
 #include "parallel.h"
 
 #if defined(__x86_64__)
@@ -160,9 +161,26 @@ void FrameRecord(const uint8_t* data, size_t n, PodVector<uint8_t>* out) {
   std::memcpy(p + 12 + n, &data_crc, 4);
 }
 
+void CheckWriteConfig(const WriteConfig& cfg) {
+  if (cfg.max_seq_length < 2 || cfg.max_seq_length > kMaxSeqLength) {
+    throw std::invalid_argument("max_seq_length must be in [2, " + std::to_string(kMaxSeqLength) +
+                                "], got " + std::to_string(cfg.max_seq_length));
+  }
+  if (cfg.max_predictions < 1 || cfg.max_predictions > kMaxSeqLength) {
+    throw std::invalid_argument("max_predictions_per_seq must be in [1, " +
+                                std::to_string(kMaxSeqLength) + "], got " +
+                                std::to_string(cfg.max_predictions));
+  }
+  if (cfg.n_ids < 0) throw std::invalid_argument("n_ids must be >= 0");
+}
+
 size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int64_t* order,
                           int64_t n_order, const WriteConfig& cfg, uint8_t* out, size_t capacity,
                           int64_t* n_done) {
+  CheckWriteConfig(cfg);
+  if (set.n > 0 && set.pred_splits == nullptr) {
+    throw std::invalid_argument("instances have no predictions (pred_splits)");
+  }
   const int S = cfg.max_seq_length, P = cfg.max_predictions;
   const int64_t n_set = set.n;
   std::vector<uint32_t> input_ids(S);  // vocab ids are non-negative int32
@@ -173,7 +191,9 @@ size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int
   // Instances come in shuffled order: fetch the corpus ranges a few instances ahead, or every
   // instance starts with cache misses.
   // Two stages: the descriptors of instance k + 2*kAhead first (their loads must not stall the
-  // second stage), then the token and prediction ranges of instance k + kAhead.
+  // second stage), then the token and prediction ranges of instance k + kAhead. Prefetching
+  // never faults, but only addresses inside the arrays are formed (the instance is checked
+  // when its turn comes).
   constexpr int64_t kAhead = 6;
   auto prefetch_descriptor = [&](int64_t kk) {
     if (kk >= n_order) return;
@@ -190,11 +210,18 @@ size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int
     if (kk >= n_order) return;
     const int64_t j = order[kk];
     if (j < 0 || j >= n_set) return;
-    for (int32_t x = 0; x < set.a_len[j]; x += 16) __builtin_prefetch(ids + set.a_start[j] + x);
-    for (int32_t x = 0; x < set.b_len[j]; x += 16) __builtin_prefetch(ids + set.b_start[j] + x);
-    __builtin_prefetch(set.pred_positions + set.pred_splits[j]);
-    __builtin_prefetch(set.pred_input_ids + set.pred_splits[j]);
-    __builtin_prefetch(set.pred_labels + set.pred_splits[j]);
+    if (RangeInside(set.a_start[j], set.a_len[j], cfg.n_ids)) {
+      for (int64_t x = 0; x < set.a_len[j]; x += 16) __builtin_prefetch(ids + set.a_start[j] + x);
+    }
+    if (RangeInside(set.b_start[j], set.b_len[j], cfg.n_ids)) {
+      for (int64_t x = 0; x < set.b_len[j]; x += 16) __builtin_prefetch(ids + set.b_start[j] + x);
+    }
+    const int64_t p = set.pred_splits[j];
+    if (p >= 0 && p < set.n_pred) {
+      __builtin_prefetch(set.pred_positions + p);
+      __builtin_prefetch(set.pred_input_ids + p);
+      __builtin_prefetch(set.pred_labels + p);
+    }
   };
   for (int64_t kk = 0; kk < 2 * kAhead; ++kk) prefetch_descriptor(kk);
   for (int64_t kk = 0; kk < kAhead; ++kk) prefetch_data(kk);
@@ -206,30 +233,29 @@ size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int
       throw std::out_of_range("instance index " + std::to_string(i) + " out of range [0, " +
                               std::to_string(n_set) + ")");
     }
+    CheckInstance(set, i, cfg.n_ids, S);  // ranges inside ids, length <= S
     const int32_t a_len = set.a_len[i], b_len = set.b_len[i];
-    if (set.a_start[i] < 0 || a_len < 0 || set.a_start[i] + a_len > cfg.n_ids ||
-        set.b_start[i] < 0 || b_len < 0 || set.b_start[i] + b_len > cfg.n_ids) {
-      throw std::out_of_range("instance " + std::to_string(i) + " points outside ids");
-    }
     const bool pair = b_len > 0;
-    const int length = a_len + b_len + (pair ? 3 : 2);
-    if (length > S) {
-      throw std::invalid_argument("instance " + std::to_string(i) + " has " +
-                                  std::to_string(length) + " tokens > max_seq_length " +
-                                  std::to_string(S));
-    }
+    const int length = static_cast<int>(InstanceLength(a_len, b_len));  // <= S
     const int64_t p0 = set.pred_splits[i], p1 = set.pred_splits[i + 1];
-    const int n_pred = static_cast<int>(p1 - p0);
-    if (n_pred > P) {
+    if (p0 < 0 || p1 < p0 || p1 > set.n_pred) {
+      throw std::out_of_range("instance " + std::to_string(i) + ": pred_splits[" +
+                              std::to_string(i) + ":" + std::to_string(i + 2) + "] = " +
+                              std::to_string(p0) + ", " + std::to_string(p1) +
+                              " is not a range of the " + std::to_string(set.n_pred) +
+                              " predictions (pred_splits must be non-decreasing)");
+    }
+    if (p1 - p0 > P) {
       throw std::invalid_argument("instance " + std::to_string(i) + " has " +
-                                  std::to_string(n_pred) + " predictions > max_predictions " +
+                                  std::to_string(p1 - p0) + " predictions > max_predictions " +
                                   std::to_string(P));
     }
+    const int n_pred = static_cast<int>(p1 - p0);
     // input_ids: [CLS] A [SEP] (B [SEP]) then zeros, masked positions replaced.
     uint32_t* in = input_ids.data();
     int t = 0;
     in[t++] = static_cast<uint32_t>(cfg.cls_id);
-    std::memcpy(in + t, ids + set.a_start[i], sizeof(int32_t) * a_len);
+    if (a_len > 0) std::memcpy(in + t, ids + set.a_start[i], sizeof(int32_t) * a_len);
     t += a_len;
     in[t++] = static_cast<uint32_t>(cfg.sep_id);
     const int b_first = t;
@@ -318,6 +344,7 @@ size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int
 }
 
 size_t MaxRecordBytes(const WriteConfig& cfg) {
+  CheckWriteConfig(cfg);
   // every value a 5-byte varint (ids are non-negative int32), the NSP label a 10-byte one
   const size_t S = static_cast<size_t>(cfg.max_seq_length);
   const size_t P = static_cast<size_t>(cfg.max_predictions);
@@ -338,7 +365,7 @@ size_t SerializeInstancesParallel(const int32_t* ids, const InstanceView& set,
   const int64_t n_fit = std::min<int64_t>(n_order, static_cast<int64_t>(capacity / bound));
   constexpr int64_t kMinPerThread = 256;  // below this a thread costs more than it saves
   const int threads = static_cast<int>(
-      std::min<int64_t>(std::max(1, num_threads), n_fit / kMinPerThread));
+      std::min<int64_t>(ResolveNumThreads(num_threads), n_fit / kMinPerThread));
   if (threads <= 1) return SerializeInstances(ids, set, order, n_order, cfg, out, capacity, n_done);
   // Thread t writes order[begin_t, end_t) into its own region, sized by the record bound so that
   // the whole piece always fits; the regions are then closed up in order.

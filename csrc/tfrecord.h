@@ -19,7 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "instances.h"
+#include "corpus.h"
 #include "pod_vector.h"
 
 namespace wwm {
@@ -28,15 +28,22 @@ uint32_t Crc32c(const uint8_t* data, size_t n, uint32_t crc = 0);
 inline uint32_t MaskCrc(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + 0xa282ead8U; }
 
 struct WriteConfig {
-  int max_seq_length;
-  int max_predictions;
+  int max_seq_length;   // in [2, kMaxSeqLength]
+  int max_predictions;  // in [1, kMaxSeqLength]
   int32_t cls_id, sep_id;
   int64_t n_ids;  // length of the corpus ids (instances must lie inside)
 };
 
+// Throws std::invalid_argument naming the bad value.
+void CheckWriteConfig(const WriteConfig& cfg);
+
 // Writes framed records of instances order[0], order[1], ... into out[0, capacity) until the next
 // one does not fit. Returns the bytes written; *n_done = how many instances were written (0 only
 // when the first record alone needs more than `capacity`: the caller grows its buffer).
+// Nothing in `set` or `order` is trusted: each instance written is checked first (an index
+// outside the set, a range outside ids, more than max_seq_length tokens, a pred_splits pair that
+// is not a range of the predictions, more than max_predictions: std::out_of_range /
+// std::invalid_argument naming the instance and the values).
 size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int64_t* order,
                           int64_t n_order, const WriteConfig& cfg, uint8_t* out, size_t capacity,
                           int64_t* n_done);

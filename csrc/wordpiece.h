@@ -74,8 +74,10 @@ struct EncodeError {
 
 class FullTokenizer {
  public:
-  // keys[i] -> ids[i]; keys are the vocab entries after Google's load_vocab (.strip()); the
-  // caller resolves duplicates. Throws std::invalid_argument when unk_id is out of range.
+  // keys[i] -> ids[i]; keys are the vocab entries after Google's load_vocab (.strip()); a later
+  // duplicate key wins. Throws std::out_of_range when unk_id is not one of ids, and
+  // std::invalid_argument for a negative id, keys and ids of different lengths, or
+  // max_input_chars_per_word < 1.
   FullTokenizer(const std::vector<std::string>& keys, const std::vector<int32_t>& ids,
                 int32_t unk_id, bool do_lower_case, int max_input_chars_per_word);
 
@@ -110,8 +112,11 @@ class FullTokenizer {
   int max_input_chars_per_word_;
 };
 
-// Tokenizes many lines, in parallel when num_threads > 1; output identical for any thread count.
-// lines are given as one byte buffer plus line boundaries (line_splits[i]..line_splits[i+1]).
+// Tokenizes many lines, in parallel when num_threads > 1 (ResolveNumThreads: <= 0 = every core);
+// output identical for any thread count.
+// lines are given as one byte buffer plus line boundaries (line_splits[i]..line_splits[i+1]),
+// which the caller has checked (non-decreasing, inside the buffer). A line longer than
+// kMaxLineBytes throws std::invalid_argument naming it.
 // strip_cr removes every '\r' byte first (TensorFlow GFile's readline does).
 // row_splits gets n_lines + 1 entries; blank gets one flag per line. Returns the first error in
 // line order (err.line == -1 when none).
@@ -126,7 +131,8 @@ EncodeError EncodeLines(const FullTokenizer& tok, const char* data, const int64_
 // its '\n', which the tokenizer treats as the whitespace it is (no token, no offset change).
 std::vector<int64_t> SplitLines(const char* data, size_t size);
 
-int ResolveNumThreads(int num_threads);
+// Longest line EncodeLines accepts, in bytes: offsets are int32 code point indices.
+constexpr int64_t kMaxLineBytes = 0x7FFFFFFE;
 
 }  // namespace wwm
 

@@ -21,12 +21,17 @@ import wwm_fast
 from wwm_fast import _garden
 from wwm_fast.compat_garden import garden_tokenizer
 from wwm_fast.instances import _seed_key, special_ids
-from wwm_fast.tfrecord import is_gzip, read_records
+from wwm_fast.tfrecord import read_records
 
 import garden_oracle
 from conftest import _in_ci
 
 VOCAB_FLAGS = ("--vocab_file",)
+
+
+def is_gzip(path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
 
 
 def _require_oracle():

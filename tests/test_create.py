@@ -238,8 +238,7 @@ def test_fast_masks_whole_words_and_never_specials(corpus, vocab_file):
     tok = wwm_fast.FullTokenizer(vocab_file)
     from wwm_fast.segmentation import read_cache
     shard = read_cache(corpus["pd_cache"])
-    enc = tok._encode_buffer(shard.data, splits=None, errors="strict", strip_cr=True,
-                             num_threads=1, source="pd")
+    enc = tok.encode_file_bytes(shard.data, source="pd", num_threads=1)
     ws = wwm_fast.align_words(enc, shard.words, tok.is_subword(enc.ids)).word_start
     docs = documents_from_encoding(enc, ws)
     inst = build_instances(docs, tok, mode="fast", dupe_factor=2)

@@ -130,8 +130,8 @@ def test_cache_tokens_equal_input_tokens(vocab_file, tmp_path):
     segment_files(str(src), "jieba", str(tmp_path / "out"), progress=False)
     shard = read_cache(tmp_path / "out" / "pd.txt.wwmseg")
     tok = FullTokenizer(vocab_file)
-    enc = tok._encode_buffer(shard.data, splits=None, errors=shard.errors, strip_cr=True,
-                             num_threads=1, source=shard.source)
+    enc = tok.encode_file_bytes(shard.data, source=shard.source, errors=shard.errors,
+                                num_threads=1)
     ref = tok.encode_file(src)
     assert np.array_equal(enc.ids, ref.ids) and np.array_equal(enc.starts, ref.starts)
     result = align_words(enc, shard.words, tok.is_subword(enc.ids))

@@ -4,6 +4,9 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+WORD_SIZE_HIST_LEN: int
+MAX_SEQ_LENGTH: int
+
 def build_compat(corpus: Dict[str, np.ndarray], seed_key: List[int], max_seq_length: int,
                  max_predictions: int, masked_lm_prob: float, short_seq_prob: float,
                  dupe_factor: int, whole_word: bool, cls_id: int, sep_id: int, mask_id: int,

@@ -4,9 +4,10 @@ from typing import Dict
 
 import numpy as np
 
-GROUP_HIST_SIZE: int
+WORD_SIZE_HIST_LEN: int
+MAX_THREADS: int
 
 def sample_masks(corpus: Dict[str, np.ndarray], instances: Dict[str, np.ndarray],
                  max_seq_length: int, max_predictions: int, masked_lm_prob: float,
-                 whole_word: bool, cls_id: int, sep_id: int, mask_id: int, rand_ids: np.ndarray,
+                 whole_word: bool, mask_id: int, rand_ids: np.ndarray,
                  num_threads: int) -> Dict[str, np.ndarray]: ...

@@ -52,7 +52,7 @@ def crc32c(const uint8_t[::1] data):
 def index_records(const uint8_t[::1] data, str path):
     """(offset, length) of every record's payload; ValueError names the file and record."""
     cdef Py_ssize_t n = data.shape[0], pos = 0
-    cdef uint64_t length
+    cdef uint64_t length, room
     cdef uint32_t stored
     cdef list out = []
     cdef Py_ssize_t k = 0
@@ -64,14 +64,15 @@ def index_records(const uint8_t[::1] data, str path):
         if stored != _masked(_crc32c(&data[pos], 8)):
             raise ValueError(f"{path}: record {k} at byte {pos}: length CRC mismatch "
                              f"(not a TFRecord file, or corrupt)")
-        if <uint64_t>(n - pos - 12) < length + 4:
+        room = <uint64_t>(n - pos - 12)  # bytes after the header; data + CRC must fit
+        if length > room or room - length < 4:  # (never length + 4: it wraps near 2^64)
             raise ValueError(f"{path}: record {k} at byte {pos} is truncated: needs "
-                             f"{length + 16} bytes, {n - pos} left")
-        memcpy(&stored, &data[pos + 12 + length], 4)
+                             f"{<object>length + 16} bytes, {n - pos} left")
+        memcpy(&stored, &data[pos + 12 + <Py_ssize_t>length], 4)
         if length and stored != _masked(_crc32c(&data[pos + 12], length)):
             raise ValueError(f"{path}: record {k} at byte {pos}: data CRC mismatch (corrupt)")
         out.append((pos + 12, <Py_ssize_t>length))
-        pos += 16 + length
+        pos += 16 + <Py_ssize_t>length
         k += 1
     return out
 
@@ -82,6 +83,10 @@ def iter_records(data, str path):
     for offset, length in index_records(data, path):
         yield bytes(view[offset:offset + length])
 
+
+# Protobuf decoding. Nothing read from the data is trusted: every length is checked against the
+# bytes that are left before it is added to a position (_field_end), so no position ever moves
+# backwards or past its enclosing field, and a varint longer than 10 bytes is an error.
 
 cdef inline uint64_t _varint(const uint8_t* p, Py_ssize_t n, Py_ssize_t* pos) except? 0:
     cdef uint64_t result = 0
@@ -98,19 +103,32 @@ cdef inline uint64_t _varint(const uint8_t* p, Py_ssize_t n, Py_ssize_t* pos) ex
         shift += 7
 
 
+cdef inline Py_ssize_t _field_end(const uint8_t* p, Py_ssize_t n, Py_ssize_t* pos,
+                                  str what) except -1:
+    """Reads a length varint at pos[0]; returns the end of the field it announces, checked to lie
+    inside [pos[0], n] (a length of 2^63 or more can never become a negative size)."""
+    cdef uint64_t length = _varint(p, n, pos)
+    if length > <uint64_t>(n - pos[0]):
+        raise ValueError(f"truncated {what} in tf.train.Example: {length} bytes announced at byte "
+                         f"{pos[0]}, {n - pos[0]} left")
+    return pos[0] + <Py_ssize_t>length
+
+
 cdef Py_ssize_t _skip(const uint8_t* p, Py_ssize_t n, Py_ssize_t pos, int wire) except -1:
     if wire == 0:
         _varint(p, n, &pos)
     elif wire == 1:
+        if n - pos < 8:
+            raise ValueError("truncated field in tf.train.Example")
         pos += 8
     elif wire == 2:
-        pos += <Py_ssize_t>_varint(p, n, &pos)
+        pos = _field_end(p, n, &pos, "field")
     elif wire == 5:
+        if n - pos < 4:
+            raise ValueError("truncated field in tf.train.Example")
         pos += 4
     else:
         raise ValueError(f"unsupported protobuf wire type {wire}")
-    if pos > n:
-        raise ValueError("truncated field in tf.train.Example")
     return pos
 
 
@@ -129,36 +147,33 @@ cdef object _parse_list(const uint8_t* p, Py_ssize_t n, int kind):
         if (tag >> 3) != 1:
             pos = _skip(p, n, pos, wire)
             continue
-        if kind == 3:
-            if wire == 2:
-                end = pos + <Py_ssize_t>_varint(p, n, &pos)
-                if end > n:
-                    raise ValueError("truncated Int64List")
-                while pos < end:
-                    ints.append(<int64_t>_varint(p, end, &pos))
-            else:
-                ints.append(<int64_t>_varint(p, n, &pos))
-        elif kind == 2:
-            if wire == 2:
-                end = pos + <Py_ssize_t>_varint(p, n, &pos)
-                if end > n or (end - pos) % 4:
-                    raise ValueError("malformed FloatList")
-                while pos < end:
-                    memcpy(&f, p + pos, 4)
-                    floats.append(f)
-                    pos += 4
-            else:
-                if pos + 4 > n:
-                    raise ValueError("truncated FloatList")
+        if kind == 3 and wire == 2:
+            end = _field_end(p, n, &pos, "Int64List")
+            while pos < end:
+                ints.append(<int64_t>_varint(p, end, &pos))
+        elif kind == 3 and wire == 0:
+            ints.append(<int64_t>_varint(p, n, &pos))
+        elif kind == 2 and wire == 2:
+            end = _field_end(p, n, &pos, "FloatList")
+            if (end - pos) % 4:
+                raise ValueError("malformed FloatList in tf.train.Example: packed size "
+                                 f"{end - pos} is not a multiple of 4")
+            while pos < end:
                 memcpy(&f, p + pos, 4)
                 floats.append(f)
                 pos += 4
-        else:
-            end = pos + <Py_ssize_t>_varint(p, n, &pos)
-            if end > n:
-                raise ValueError("truncated BytesList")
+        elif kind == 2 and wire == 5:
+            if n - pos < 4:
+                raise ValueError("truncated FloatList in tf.train.Example")
+            memcpy(&f, p + pos, 4)
+            floats.append(f)
+            pos += 4
+        elif kind == 1 and wire == 2:
+            end = _field_end(p, n, &pos, "BytesList")
             blobs.append((<const char*>p)[pos:end])
             pos = end
+        else:
+            pos = _skip(p, n, pos, wire)
     if kind == 3:
         return np.array(ints, dtype=np.int64)
     if kind == 2:
@@ -167,12 +182,14 @@ cdef object _parse_list(const uint8_t* p, Py_ssize_t n, int kind):
 
 
 def parse_example(const uint8_t[::1] record):
-    """Features of a serialized tf.train.Example: name -> int64/float32 array or list of bytes."""
+    """Features of a serialized tf.train.Example: name -> int64/float32 array or list of bytes.
+
+    ValueError (naming the field) when the bytes are not a valid Example."""
     cdef Py_ssize_t n = record.shape[0]
     if n == 0:
         return {}
     cdef const uint8_t* p = &record[0]
-    cdef Py_ssize_t pos = 0, fend, epos, eend, vend, vpos, lend
+    cdef Py_ssize_t pos = 0, fend, eend, vend, vpos, lend
     cdef uint64_t tag, ftag, etag
     cdef dict out = {}
     cdef object key, value
@@ -181,17 +198,13 @@ def parse_example(const uint8_t[::1] record):
         if (tag >> 3) != 1 or (tag & 7) != 2:
             pos = _skip(p, n, pos, tag & 7)
             continue
-        fend = pos + <Py_ssize_t>_varint(p, n, &pos)  # Features
-        if fend > n:
-            raise ValueError("truncated Features")
+        fend = _field_end(p, n, &pos, "Features")
         while pos < fend:
             ftag = _varint(p, fend, &pos)
             if (ftag >> 3) != 1 or (ftag & 7) != 2:
                 pos = _skip(p, fend, pos, ftag & 7)
                 continue
-            eend = pos + <Py_ssize_t>_varint(p, fend, &pos)  # map entry
-            if eend > fend:
-                raise ValueError("truncated feature map entry")
+            eend = _field_end(p, fend, &pos, "feature map entry")
             key = None
             value = None
             while pos < eend:
@@ -199,18 +212,21 @@ def parse_example(const uint8_t[::1] record):
                 if (etag & 7) != 2:
                     pos = _skip(p, eend, pos, etag & 7)
                     continue
-                vend = pos + <Py_ssize_t>_varint(p, eend, &pos)
-                if vend > eend:
-                    raise ValueError("truncated feature")
+                vend = _field_end(p, eend, &pos, "feature")
                 if (etag >> 3) == 1:
-                    key = (<const char*>p)[pos:vend].decode("utf-8")
+                    try:
+                        key = (<const char*>p)[pos:vend].decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise ValueError(f"feature name {(<const char*>p)[pos:vend]!r} is not "
+                                         f"UTF-8") from None
                 elif (etag >> 3) == 2:
                     vpos = pos
                     while vpos < vend:  # Feature: oneof bytes_list=1, float_list=2, int64_list=3
                         ftag = _varint(p, vend, &vpos)
-                        lend = vpos + <Py_ssize_t>_varint(p, vend, &vpos)
-                        if lend > vend:
-                            raise ValueError("truncated feature list")
+                        if (ftag & 7) != 2 or not 1 <= (ftag >> 3) <= 3:
+                            vpos = _skip(p, vend, vpos, ftag & 7)
+                            continue
+                        lend = _field_end(p, vend, &vpos, "feature list")
                         value = _parse_list(p + vpos, lend - vpos, <int>(ftag >> 3))
                         vpos = lend
                 pos = vend
@@ -228,12 +244,10 @@ cdef Py_ssize_t _feature_value(const uint8_t* p, Py_ssize_t n, Py_ssize_t pos, P
     cdef Py_ssize_t lend
     while pos < end:
         tag = _varint(p, end, &pos)
-        if (tag & 7) != 2:
+        if (tag & 7) != 2 or not 1 <= (tag >> 3) <= 3:
             pos = _skip(p, end, pos, tag & 7)
             continue
-        lend = pos + <Py_ssize_t>_varint(p, end, &pos)
-        if lend > end:
-            raise ValueError("truncated feature list")
+        lend = _field_end(p, end, &pos, "feature list")
         kind[0] = <int>(tag >> 3)
         list_start[0] = pos
         list_end[0] = lend
@@ -248,13 +262,11 @@ cdef Py_ssize_t _fill_int64(const uint8_t* p, Py_ssize_t start, Py_ssize_t end,
     cdef uint64_t tag
     while pos < end:
         tag = _varint(p, end, &pos)
-        if (tag >> 3) != 1:
+        if (tag >> 3) != 1 or (tag & 7) not in (0, 2):
             pos = _skip(p, end, pos, tag & 7)
             continue
         if (tag & 7) == 2:
-            lend = pos + <Py_ssize_t>_varint(p, end, &pos)
-            if lend > end:
-                raise ValueError("truncated Int64List")
+            lend = _field_end(p, end, &pos, "Int64List")
             while pos < lend:
                 if count < width:
                     out[count] = <int64_t>_varint(p, lend, &pos)
@@ -276,21 +288,22 @@ cdef Py_ssize_t _fill_float(const uint8_t* p, Py_ssize_t start, Py_ssize_t end,
     cdef uint64_t tag
     while pos < end:
         tag = _varint(p, end, &pos)
-        if (tag >> 3) != 1:
+        if (tag >> 3) != 1 or (tag & 7) not in (2, 5):
             pos = _skip(p, end, pos, tag & 7)
             continue
         if (tag & 7) == 2:
-            lend = pos + <Py_ssize_t>_varint(p, end, &pos)
-            if lend > end or (lend - pos) % 4:
-                raise ValueError("malformed FloatList")
+            lend = _field_end(p, end, &pos, "FloatList")
+            if (lend - pos) % 4:
+                raise ValueError("malformed FloatList in tf.train.Example: packed size "
+                                 f"{lend - pos} is not a multiple of 4")
             while pos < lend:
                 if count < width:
                     memcpy(&out[count], p + pos, 4)
                 count += 1
                 pos += 4
         else:
-            if pos + 4 > end:
-                raise ValueError("truncated FloatList")
+            if end - pos < 4:
+                raise ValueError("truncated FloatList in tf.train.Example")
             if count < width:
                 memcpy(&out[count], p + pos, 4)
             count += 1
@@ -298,33 +311,69 @@ cdef Py_ssize_t _fill_float(const uint8_t* p, Py_ssize_t start, Py_ssize_t end,
     return count
 
 
+_NAMES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions", "masked_lm_ids",
+          "masked_lm_weights", "next_sentence_labels")
 # Model Garden's --use_v2_feature_names -> the names of run_pretraining.py's spec
 _V2_NAMES = {"input_word_ids": "input_ids", "input_type_ids": "segment_ids"}
+# Feature name (bytes, as in the record: a hostile name is never decoded) -> its index in
+# _NAMES, + _V2 for a v2 name.
+cdef enum:
+    _V2 = 8
+_SLOTS = {k.encode(): j for j, k in enumerate(_NAMES)}
+_SLOTS.update({k.encode(): _NAMES.index(v) + _V2 for k, v in _V2_NAMES.items()})
+
+
+cdef str _both_names(int which):
+    v2 = next(k for k, v in _V2_NAMES.items() if v == _NAMES[which])
+    return (f"feature {_NAMES[which]!r} appears twice, as {_NAMES[which]!r} and as Model "
+            f"Garden's v2 name {v2!r}")
+
+
+cdef dict _v1_names(dict features):
+    """features with Model Garden's v2 names read as the v1 names."""
+    for v2, v1 in _V2_NAMES.items():
+        if v2 in features and v1 in features:
+            raise ValueError(_both_names(_NAMES.index(v1)))
+    return {_V2_NAMES.get(k, k): v for k, v in features.items()}
 
 
 def decode_bert_records(data, str path):
     """Every record of a TFRecord byte string as fixed-width 2-D arrays of the seven BERT
     pre-training features (run_pretraining.py's spec), widths taken from the first record.
-    Model Garden's v2 names (input_word_ids, input_type_ids) are read as input_ids, segment_ids.
+    Model Garden's v2 names (input_word_ids, input_type_ids) are read as input_ids, segment_ids
+    (a record may use either name of a feature, not both).
 
-    Raises ValueError naming the file and record when a feature is missing or has another length.
+    Raises ValueError naming the file and record when a record is corrupt, is not a valid
+    tf.train.Example, or a feature is missing, of another type or of another length.
     """
     cdef list index = index_records(data, path)
     cdef Py_ssize_t n_rec = len(index)
-    names = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions", "masked_lm_ids",
-             "masked_lm_weights", "next_sentence_labels")
+    names = _NAMES
     if n_rec == 0:
         return {k: np.zeros((0, 0), np.float32 if k == "masked_lm_weights" else np.int64)
                 for k in names}
     first_off, first_len = index[0]
-    first = {_V2_NAMES.get(k, k): v
-             for k, v in parse_example(memoryview(data)[first_off:first_off + first_len]).items()}
+    try:
+        first = _v1_names(parse_example(memoryview(data)[first_off:first_off + first_len]))
+    except ValueError as e:
+        raise ValueError(f"{path} record 0: {e}") from None
     widths = []
-    for k in names:
+    for j, k in enumerate(names):
         if k not in first:
             raise ValueError(f"{path} record 0: not a BERT pre-training example (no feature "
                              f"{k!r}); features: {sorted(first)}")
+        if not isinstance(first[k], np.ndarray) or first[k].dtype != (
+                np.float32 if j == 5 else np.int64):
+            raise ValueError(f"{path} record 0: feature {k!r} must be a "
+                             f"{'float' if j == 5 else 'int64'} list")
         widths.append(len(first[k]))
+    # Each value takes at least one byte (a float four): a record too short for record 0's widths
+    # is corrupt, and checking it first bounds the arrays below by 8x the input's size.
+    cdef Py_ssize_t r, min_bytes = sum(widths) + 3 * widths[5]
+    for r in range(n_rec):
+        if index[r][1] < min_bytes:
+            raise ValueError(f"{path} record {r}: {index[r][1]} bytes cannot hold the "
+                             f"{sum(widths)} feature values of record 0")
     cdef dict out = {k: np.zeros((n_rec, w), np.float32 if k == "masked_lm_weights" else np.int64)
                      for k, w in zip(names, widths)}
     cdef int64_t* ibase[7]
@@ -343,60 +392,77 @@ def decode_bert_records(data, str path):
             ibase[j] = &iarr[0, 0]
     cdef const uint8_t[::1] view = data
     cdef const uint8_t* p = &view[0]
-    cdef Py_ssize_t r, pos, end, fend, eend, vend, kstart, kend, ls, le, got, want
-    cdef uint64_t tag
-    cdef int kind, which
-    cdef bytes key
     for r in range(n_rec):
-        pos = index[r][0]
-        end = pos + index[r][1]
-        seen = 0
-        while pos < end:
-            tag = _varint(p, end, &pos)
-            if (tag >> 3) != 1 or (tag & 7) != 2:
-                pos = _skip(p, end, pos, tag & 7)
-                continue
-            fend = pos + <Py_ssize_t>_varint(p, end, &pos)
-            if fend > end:
-                raise ValueError(f"{path} record {r}: truncated Features")
-            while pos < fend:
-                tag = _varint(p, fend, &pos)
-                if (tag >> 3) != 1 or (tag & 7) != 2:
-                    pos = _skip(p, fend, pos, tag & 7)
-                    continue
-                eend = pos + <Py_ssize_t>_varint(p, fend, &pos)
-                kstart = kend = -1
-                ls = le = -1
-                kind = 0
-                while pos < eend:
-                    tag = _varint(p, eend, &pos)
-                    if (tag & 7) != 2:
-                        pos = _skip(p, eend, pos, tag & 7)
-                        continue
-                    vend = pos + <Py_ssize_t>_varint(p, eend, &pos)
-                    if (tag >> 3) == 1:
-                        kstart, kend = pos, vend
-                    elif (tag >> 3) == 2:
-                        _feature_value(p, eend, pos, vend, &ls, &le, &kind)
-                    pos = vend
-                if kstart < 0 or ls < 0:
-                    continue
-                key = (<const char*>p)[kstart:kend]
-                name = key.decode("utf-8")
-                try:
-                    which = names.index(_V2_NAMES.get(name, name))
-                except ValueError:
-                    continue
-                want = widths[which]
-                if which == 5:
-                    got = _fill_float(p, ls, le, fbase + r * want if want else NULL, want)
-                else:
-                    got = _fill_int64(p, ls, le, ibase[which] + r * want if want else NULL, want)
-                if got != want:
-                    raise ValueError(f"{path} record {r}: feature {names[which]!r} has {got} "
-                                     f"values, record 0 has {want}")
-                seen |= 1 << which
-        if seen != 0x7F:
-            missing = [k for j, k in enumerate(names) if not (seen >> j) & 1]
-            raise ValueError(f"{path} record {r}: missing features {missing}")
+        try:
+            _decode_one(p, index[r][0], index[r][0] + index[r][1], r, widths, ibase, fbase)
+        except ValueError as e:
+            raise ValueError(f"{path} record {r}: {e}") from None
     return out
+
+
+cdef int _decode_one(const uint8_t* p, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t r,
+                     list widths, int64_t** ibase, float* fbase) except -1:
+    """One record [pos, end) into row r of the arrays."""
+    cdef Py_ssize_t fend, eend, vend, kstart, kend, ls, le, got, want
+    cdef uint64_t tag
+    cdef int kind, which, seen = 0, seen_v2 = 0
+    cdef bytes key
+    cdef object slot
+    names = _NAMES
+    while pos < end:
+        tag = _varint(p, end, &pos)
+        if (tag >> 3) != 1 or (tag & 7) != 2:
+            pos = _skip(p, end, pos, tag & 7)
+            continue
+        fend = _field_end(p, end, &pos, "Features")
+        while pos < fend:
+            tag = _varint(p, fend, &pos)
+            if (tag >> 3) != 1 or (tag & 7) != 2:
+                pos = _skip(p, fend, pos, tag & 7)
+                continue
+            eend = _field_end(p, fend, &pos, "feature map entry")
+            kstart = kend = -1
+            ls = le = -1
+            kind = 0
+            while pos < eend:
+                tag = _varint(p, eend, &pos)
+                if (tag & 7) != 2:
+                    pos = _skip(p, eend, pos, tag & 7)
+                    continue
+                vend = _field_end(p, eend, &pos, "feature")
+                if (tag >> 3) == 1:
+                    kstart, kend = pos, vend
+                elif (tag >> 3) == 2:
+                    _feature_value(p, eend, pos, vend, &ls, &le, &kind)
+                pos = vend
+            if kstart < 0 or ls < 0:
+                continue
+            key = (<const char*>p)[kstart:kend]
+            slot = _SLOTS.get(key)
+            if slot is None:  # another feature (or a name that is not UTF-8): not ours
+                continue
+            which = slot
+            if which >= _V2:
+                which -= _V2
+                seen_v2 |= 1 << which
+            else:
+                seen |= 1 << which
+            if (seen & seen_v2) >> which & 1:
+                raise ValueError(_both_names(which))
+            if kind != (2 if which == 5 else 3):
+                raise ValueError(f"feature {key.decode()!r} is a "
+                                 f"{('bytes', 'float', 'int64')[kind - 1]} list, expected "
+                                 f"{'float' if which == 5 else 'int64'}")
+            want = widths[which]
+            if which == 5:
+                got = _fill_float(p, ls, le, fbase + r * want if want else NULL, want)
+            else:
+                got = _fill_int64(p, ls, le, ibase[which] + r * want if want else NULL, want)
+            if got != want:
+                raise ValueError(f"feature {key.decode()!r} has {got} values, record 0 has "
+                                 f"{want}")
+    seen |= seen_v2
+    if seen != 0x7F:
+        missing = [k for j, k in enumerate(names) if not (seen >> j) & 1]
+        raise ValueError(f"missing features {missing}")
+    return 0

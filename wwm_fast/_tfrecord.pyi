@@ -4,6 +4,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+MAX_THREADS: int
+
 def serialize_into(ids: np.ndarray, instances: Dict[str, np.ndarray], order: np.ndarray,
                    max_seq_length: int, max_predictions: int, cls_id: int, sep_id: int,
                    out: np.ndarray, num_threads: int = 1) -> Tuple[int, int]: ...

@@ -5,6 +5,8 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 UNIDATA_VERSION: str
+MAX_THREADS: int
+MAX_LINE_BYTES: int
 
 class FullTokenizer:
     def __init__(self, keys: List[str], ids: np.ndarray, unk_id: int, do_lower_case: bool,
@@ -12,6 +14,6 @@ class FullTokenizer:
     def encode_lines(self, lines: List[str], num_threads: int
                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
     def encode_buffer(self, data: bytes, line_splits: Optional[np.ndarray], errors: str,
-                      strip_cr: bool, num_threads: int
+                      strip_cr: bool, num_threads: int, with_offsets: bool = True
                       ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                  np.ndarray, int, int, int]: ...

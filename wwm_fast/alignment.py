@@ -17,7 +17,8 @@ import numpy as np
 
 from . import _check_build  # noqa: F401
 from . import _align
-from .tokenization import Encoding, _resolve_threads
+from ._threads import resolve_num_threads
+from .tokenization import Encoding
 
 __all__ = ["WordSpans", "AlignResult", "align_words"]
 
@@ -57,10 +58,7 @@ def align_words(encoding: Encoding, words: WordSpans, is_subword: np.ndarray, *,
 
         flag[t] = not (is_subword[t] or (t > 0 and word_of(t) == word_of(t - 1)))
     """
-    num_threads = _resolve_threads(num_threads)
-    if num_threads == -1:
-        import os
-        num_threads = os.cpu_count() or 1
+    num_threads = resolve_num_threads(num_threads)
     n_lines = len(encoding.row_splits) - 1
     if len(words.row_splits) != n_lines + 1:
         raise ValueError(

@@ -24,7 +24,8 @@ import numpy as np
 from .instances import Documents, Instances, build_instances, documents_from_encoding
 from .pool import progress_bar
 from .shard import ShardJob, empty_corpus, read_shard, remove_stale_temporaries
-from .stats import GROUP_HIST_LEN, ShardStats, count_corpus, count_instances, write_stats
+from .masking import WORD_SIZE_HIST_LEN
+from .stats import ShardStats, count_corpus, count_instances, write_stats
 from .tfrecord import serialize_instances, write_records
 from .tokenization import Encoding, FullTokenizer
 
@@ -102,7 +103,7 @@ def create_compat(inputs: Sequence[str], outputs: Sequence[str], job: ShardJob,
         count_instances(stats, sub, mask_id)
         # the builder counts masked words over the whole corpus: report them once
         stats.masked_group_hist = ([int(x) for x in inst.group_hist] if j == 0
-                                   else [0] * GROUP_HIST_LEN)
+                                   else [0] * WORD_SIZE_HIST_LEN)
         stats.output_bytes = write_records(out, chunks, gzip=job.gzip)
         shards.append(stats)
     elapsed = time.perf_counter() - t0

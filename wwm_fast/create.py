@@ -30,7 +30,7 @@ from .instances import _check_common, special_ids
 from .pool import run_shards
 from .shard import ShardJob, check_not_empty, resolve_num_workers, tokenizer_for
 from .stats import CreateStats, ShardStats
-from .tokenization import _resolve_threads
+from ._threads import check_num_threads
 
 __all__ = ["create_instances", "CreateStats", "ShardStats"]
 
@@ -170,7 +170,7 @@ def create_instances(
                    max_predictions_per_seq, float(masked_lm_prob), float(short_seq_prob),
                    dupe_factor, int(random_seed), bool(do_whole_word_mask), seg_spec, mode,
                    bool(next_sentence), bool(gzip), errors,
-                   None if num_threads is None else _resolve_threads(num_threads))
+                   None if num_threads is None else check_num_threads(num_threads))
     # the script compat mode reproduces (fast mode tokenizes as Google's script does)
     script = GOOGLE if garden is None else compat_garden.reference(garden)
     # validates the vocab before any work (reused in-process)

@@ -26,8 +26,8 @@ from . import _check_build  # noqa: F401
 from . import _instances
 from .tokenization import Encoding, FullTokenizer
 
-__all__ = ["Documents", "Instances", "documents_from_encoding", "concat_documents",
-           "build_instances", "shuffled_order", "special_ids"]
+__all__ = ["Documents", "Instances", "documents_from_encoding", "build_instances",
+           "shuffled_order", "special_ids"]
 
 
 class Documents(NamedTuple):
@@ -68,7 +68,7 @@ class Instances(NamedTuple):
     pred_positions: np.ndarray  # int32 [n_pred], ascending within an instance
     pred_input_ids: np.ndarray  # int32 [n_pred]: [MASK], the original id, or a random id
     pred_labels: np.ndarray  # int32 [n_pred]: the original id
-    group_hist: np.ndarray  # int64 [17]: masked whole words by size (16 = 16 or more)
+    group_hist: np.ndarray  # int64 [WORD_SIZE_HIST_LEN]: masked whole words by size
 
     @property
     def n(self) -> int:
@@ -102,22 +102,6 @@ def documents_from_encoding(enc: Encoding, word_start: Optional[np.ndarray] = No
         word_start = np.ones(len(enc.ids), dtype=np.uint8)
     return Documents(np.ascontiguousarray(enc.ids, dtype=np.int32),
                      np.ascontiguousarray(word_start, dtype=np.uint8), sent_splits, doc_splits)
-
-
-def concat_documents(parts) -> Documents:
-    """Documents of several shards one after the other (no document spans two parts)."""
-    parts = list(parts)
-    ids = np.concatenate([p.ids for p in parts]) if parts else np.zeros(0, np.int32)
-    ws = np.concatenate([p.word_start for p in parts]) if parts else np.zeros(0, np.uint8)
-    sent = [np.zeros(1, np.int64)]
-    doc = [np.zeros(1, np.int64)]
-    tok_off = sent_off = 0
-    for p in parts:
-        sent.append(p.sent_splits[1:] + tok_off)
-        doc.append(p.doc_splits[1:] + sent_off)
-        tok_off += len(p.ids)
-        sent_off += p.n_sentences
-    return Documents(ids, ws, np.concatenate(sent), np.concatenate(doc))
 
 
 def special_ids(tokenizer: FullTokenizer) -> dict:
@@ -194,7 +178,7 @@ def shuffled_order(n: int, random_seed: int = 12345, shard: int = 0) -> np.ndarr
 def _empty_predictions(n: int) -> dict:
     return {"pred_splits": np.zeros(n + 1, np.int64), "pred_positions": np.zeros(0, np.int32),
             "pred_input_ids": np.zeros(0, np.int32), "pred_labels": np.zeros(0, np.int32),
-            "group_hist": np.zeros(17, np.int64)}
+            "group_hist": np.zeros(_instances.WORD_SIZE_HIST_LEN, np.int64)}
 
 
 def _check_common(max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob,
@@ -207,6 +191,9 @@ def _check_common(max_seq_length, max_predictions_per_seq, masked_lm_prob, short
     if max_seq_length < 5:
         raise ValueError(f"max_seq_length must be >= 5 ([CLS] A [SEP] B [SEP] with one token "
                          f"each), got {max_seq_length}")
+    if max_seq_length > _instances.MAX_SEQ_LENGTH:
+        raise ValueError(f"max_seq_length must be <= {_instances.MAX_SEQ_LENGTH} (the kernels' "
+                         f"limit), got {max_seq_length}")
     if max_predictions_per_seq < 1:
         raise ValueError(f"max_predictions_per_seq must be >= 1, got {max_predictions_per_seq}")
     if max_predictions_per_seq > max_seq_length:

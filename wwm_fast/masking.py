@@ -14,10 +14,16 @@ import numpy as np
 
 from . import _check_build  # noqa: F401
 from . import _masking
+from ._threads import resolve_num_threads
 from .instances import Documents, Instances, special_ids
-from .tokenization import FullTokenizer, _resolve_threads
+from .tokenization import FullTokenizer
 
-__all__ = ["sample_masks"]
+__all__ = ["sample_masks", "WORD_SIZE_HIST_LEN"]
+
+#: Length of ``Instances.group_hist``, the histogram of masked whole words by size: index k in
+#: 1..15 counts words of k tokens, the last entry words of 16 or more (index 0 is unused).
+#: Defined once, in csrc/masking.h.
+WORD_SIZE_HIST_LEN: int = _masking.WORD_SIZE_HIST_LEN
 
 
 def sample_masks(docs: Documents, instances: Instances, tokenizer: FullTokenizer, *,
@@ -28,13 +34,10 @@ def sample_masks(docs: Documents, instances: Instances, tokenizer: FullTokenizer
 
     Output is identical for any ``num_threads``: each instance draws from the stream of its key.
     """
-    num_threads = _resolve_threads(num_threads)
-    if num_threads == -1:
-        import os
-        num_threads = os.cpu_count() or 1
+    num_threads = resolve_num_threads(num_threads)
     sp = special_ids(tokenizer)
     preds = _masking.sample_masks(
         docs._as_dict(), instances._as_dict(), max_seq_length, max_predictions_per_seq,
-        float(masked_lm_prob), bool(do_whole_word_mask), sp["cls_id"], sp["sep_id"],
-        sp["mask_id"], sp["rand_ids"], num_threads)
+        float(masked_lm_prob), bool(do_whole_word_mask), sp["mask_id"], sp["rand_ids"],
+        num_threads)
     return instances._replace(**preds)

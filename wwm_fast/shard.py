@@ -135,9 +135,8 @@ def read_shard(path: str, job: ShardJob,
     else:
         data, errors = read_bytes(path), job.errors
     aligning = job.do_whole_word_mask and (words is not None or job.segmenter is not None)
-    enc = tokenizer._encode_buffer(data, splits=None, errors=errors, strip_cr=True,
-                                   num_threads=job.num_threads, source=path,
-                                   with_offsets=aligning)
+    enc = tokenizer.encode_file_bytes(data, source=path, errors=errors,
+                                      num_threads=job.num_threads, with_offsets=aligning)
     if words is None and job.segmenter is not None:
         from .segmentation.registry import cached_segmenter
         seg = cached_segmenter(job.segmenter)

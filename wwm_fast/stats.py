@@ -2,7 +2,8 @@
 
 Owns the figures, how they are counted from a shard's documents and instances, their JSON form
 (``<output>.stats.json`` beside each shard) and the run summary. It must not read input, build
-instances or decide anything about resuming (wwm_fast/shard.py does); it imports no other stage.
+instances or decide anything about resuming (wwm_fast/shard.py does); it imports no other stage (only the masking kernel's histogram length,
+``WORD_SIZE_HIST_LEN``, the length of ``masked_group_hist``).
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ from typing import List
 import numpy as np
 
 from .files import atomic_output
+from .masking import WORD_SIZE_HIST_LEN
 
-__all__ = ["CreateStats", "ShardStats", "STATS_SUFFIX", "GROUP_HIST_LEN", "count_corpus",
+__all__ = ["CreateStats", "ShardStats", "STATS_SUFFIX", "count_corpus",
            "count_instances", "stats_json", "write_stats"]
 
 STATS_SUFFIX = ".stats.json"
-# Length of ``masked_group_hist``: masked whole words of 1..15 tokens, then 16 and longer (the
-# masking kernel's histogram; one constant here so that the kernel's can replace it).
-GROUP_HIST_LEN = 17
 
 
 @dataclasses.dataclass
@@ -45,7 +44,7 @@ class ShardStats:
     word_continuations: int = 0  # corpus tokens that continue a whole word
     align_fallback_lines: int = 0
     masked_group_hist: List[int] = dataclasses.field(
-        default_factory=lambda: [0] * GROUP_HIST_LEN)
+        default_factory=lambda: [0] * WORD_SIZE_HIST_LEN)
     output_bytes: int = 0
     seconds: float = 0.0
     skipped: bool = False  # True: already complete from an earlier run

@@ -5,8 +5,10 @@ Writing needs neither TensorFlow nor protobuf: ``serialize_instances`` produces 
 deterministic), and ``write_records`` puts them on disk atomically, optionally GZIP-compressed
 (``tf.data.TFRecordDataset(path, compression_type="GZIP")`` reads those).
 
-Reading (``read_records`` / ``parse_example``, used by ``wwm-fast inspect``) verifies both CRCs of
-every record and decodes the int64/float features into numpy arrays.
+Reading (``read_records`` / ``read_examples`` / ``parse_example``, used by ``wwm-fast inspect``)
+verifies both CRCs of every record and decodes the int64/float features into numpy arrays. Every
+reader trusts nothing in the file: a bad length, CRC or protobuf field is a ValueError naming the
+file and the record.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import numpy as np
 
 from . import _check_build  # noqa: F401
 from . import _tfrecord
+from ._threads import resolve_num_threads
 from .files import atomic_output
 from .instances import Documents, Instances, special_ids
-from .tokenization import FullTokenizer, _resolve_threads
+from .tokenization import FullTokenizer
 
-__all__ = ["FEATURES", "serialize_instances", "write_records", "read_records",
-           "read_bert_records", "parse_example", "is_gzip"]
+__all__ = ["FEATURES", "serialize_instances", "write_records", "read_records", "read_examples",
+           "read_bert_records", "parse_example"]
 
 # run_pretraining.py's parse spec, in the order the writer emits them.
 FEATURES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions", "masked_lm_ids",
@@ -47,12 +50,16 @@ def serialize_instances(docs: Documents, instances: Instances, tokenizer: FullTo
     with at least 256 records per thread (the default 4 MB allows up to 11 threads at
     max_seq_length 128, 3 at 512).
     """
-    num_threads = _resolve_threads(num_threads)
-    if num_threads == -1:
-        num_threads = os.cpu_count() or 1
+    num_threads = resolve_num_threads(num_threads)
+    if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, (int, np.integer)) \
+            or chunk_bytes < 1:
+        raise ValueError(f"chunk_bytes must be an int >= 1, got {chunk_bytes!r}")
     sp = special_ids(tokenizer)
     order = np.ascontiguousarray(order, dtype=np.int64)
     fields = instances._as_dict()
+    # at least one record of the largest size per buffer (also checks the two lengths)
+    chunk_bytes = max(int(chunk_bytes),
+                      _tfrecord.max_record_bytes(max_seq_length, max_predictions_per_seq))
     buffers = [np.empty(chunk_bytes, dtype=np.uint8) for _ in range(3)]
     k = turn = 0
     while k < len(order):
@@ -60,9 +67,8 @@ def serialize_instances(docs: Documents, instances: Instances, tokenizer: FullTo
         used, done = _tfrecord.serialize_into(docs.ids, fields, order[k:], max_seq_length,
                                               max_predictions_per_seq, sp["cls_id"],
                                               sp["sep_id"], buf, num_threads)
-        if done == 0:  # one record larger than the buffer (huge max_seq_length)
-            buffers[turn % 3] = np.empty(2 * len(buf), dtype=np.uint8)
-            continue
+        if done == 0:  # cannot happen with a buffer of max_record_bytes; never loop on it
+            raise RuntimeError(f"a record did not fit {len(buf)} bytes (max_record_bytes bound)")
         yield memoryview(buf)[:used]
         k += done
         turn += 1
@@ -135,11 +141,6 @@ class _ChunkWriter:
         return self.written
 
 
-def is_gzip(path: str | os.PathLike) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == _GZIP_MAGIC
-
-
 def _file_bytes(path: str) -> bytes:
     with open(path, "rb") as f:
         data = f.read()
@@ -174,8 +175,24 @@ def read_records(path: str | os.PathLike) -> Iterator[bytes]:
     return iter_records(_file_bytes(path), path)
 
 
+def read_examples(path: str | os.PathLike) -> Iterator[Dict[str, np.ndarray]]:
+    """The records of a TFRecord file decoded by ``parse_example``; a record that is not a valid
+    tf.train.Example raises ValueError naming the file and the record number."""
+    from ._records import parse_example as _parse
+
+    path = os.fspath(path)
+    for k, record in enumerate(read_records(path)):
+        try:
+            yield _parse(record)
+        except ValueError as e:
+            raise ValueError(f"{path}: record {k}: {e}") from None
+
+
 def parse_example(record: bytes) -> Dict[str, np.ndarray]:
-    """Decode a serialized tf.train.Example with int64/float list features into numpy arrays."""
+    """Decode a serialized tf.train.Example with int64/float list features into numpy arrays.
+
+    ValueError (naming the field) when the bytes are not a valid Example; ``read_examples`` adds
+    the file and record number."""
     from ._records import parse_example as _parse
 
     return _parse(record)

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _check_build  # noqa: F401  (raises a helpful ImportError when unbuilt)
 from . import _wordpiece
+from ._threads import check_num_threads, resolve_num_threads
 
 __all__ = ["FullTokenizer", "Encoding", "load_vocab"]
 
@@ -42,12 +43,9 @@ class Encoding(NamedTuple):
     blank: np.ndarray  # uint8 [n_lines]
 
 
-def _resolve_threads(num_threads: int) -> int:
-    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)):
-        raise TypeError(f"num_threads must be an int, got {type(num_threads).__name__}")
-    if num_threads == 0 or num_threads < -1:
-        raise ValueError(f"num_threads must be -1 (all cores) or >= 1, got {num_threads}")
-    return int(num_threads)
+# Kept for the modules that still import it from here (they move to wwm_fast._threads): checks a
+# thread or worker count and returns it, -1 unchanged.
+_resolve_threads = check_num_threads
 
 
 def _check_errors(errors: str) -> str:
@@ -161,7 +159,7 @@ class FullTokenizer:
         ValueError naming the line). ``num_threads=-1`` uses every core; output is identical for
         any thread count.
         """
-        num_threads = _resolve_threads(num_threads)
+        num_threads = resolve_num_threads(num_threads)
         _check_errors(errors)
         if isinstance(lines, (str, bytes)):
             raise TypeError("lines must be a sequence of lines, not a single str/bytes; "
@@ -184,17 +182,28 @@ class FullTokenizer:
         Lines are split on ``\\n`` only and every ``\\r`` is removed (TensorFlow GFile). With
         ``errors="strict"`` invalid UTF-8 raises ValueError naming the file, line and bytes.
         """
-        num_threads = _resolve_threads(num_threads)
+        num_threads = resolve_num_threads(num_threads)  # checked before any work
         _check_errors(errors)
         path = os.fspath(path)
         with open(path, "rb") as f:
             data = f.read()
-        return self._encode_buffer(data, None, errors, True, num_threads, source=path)
+        return self.encode_file_bytes(data, source=path, errors=errors, num_threads=num_threads)
+
+    def encode_file_bytes(self, data, *, source: str = "<bytes>", errors: str = "strict",
+                          num_threads: int = -1, with_offsets: bool = True) -> Encoding:
+        """``encode_file`` on a file's bytes already in memory (bytes, bytearray, memoryview or
+        mmap): lines split on ``\\n`` only, every ``\\r`` removed; ``source`` names the data in
+        errors. ``with_offsets=False`` leaves ``starts``/``ends`` empty (less work and memory when
+        no word alignment follows)."""
+        num_threads = resolve_num_threads(num_threads)
+        _check_errors(errors)
+        return self._encode_buffer(data, None, errors, True, num_threads, source=source,
+                                   with_offsets=bool(with_offsets))
 
     def _encode_buffer(self, data, splits, errors, strip_cr, num_threads, source,
                        with_offsets=True):
-        """Tokenize a buffer of lines; without offsets, starts/ends come back empty (less work
-        and memory when no word alignment follows)."""
+        """Tokenize a buffer of lines (private; ``encode_file_bytes`` is the checked entry)."""
+        num_threads = resolve_num_threads(num_threads)
         (ids, row_splits, starts, ends, blank, line_splits, err_line, err_byte,
          err_len) = self._native.encode_buffer(data, splits, errors, strip_cr, num_threads,
                                                with_offsets)
@@ -223,5 +232,5 @@ def _utf8_error(source, data, line_splits, line, byte, length, strip_cr) -> Valu
     context = raw[max(0, byte - 12):byte + length + 12]
     return ValueError(
         f"{source}: line {line + 1}: invalid UTF-8 {bad!r} at byte {byte} of the line "
-        f"(near {context!r}); pass errors='ignore' to drop invalid bytes as Google's "
-        f"convert_to_unicode does")
+        f"(near {context!r}); pass errors='ignore' (on the command line: --errors ignore) to "
+        f"drop invalid bytes as Google's convert_to_unicode does")

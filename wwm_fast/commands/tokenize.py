@@ -55,8 +55,8 @@ def run(args) -> int:
         for path in files:
             data = read_bytes(path)
             t0 = time.perf_counter()
-            enc = tokenizer._encode_buffer(data, splits=None, errors=args.errors, strip_cr=True,
-                                           num_threads=args.num_threads, source=path)
+            enc = tokenizer.encode_file_bytes(data, source=path, errors=args.errors,
+                                              num_threads=args.num_threads)
             elapsed += time.perf_counter() - t0
             total_bytes += len(data)
             total_lines += len(enc.row_splits) - 1

@@ -15,7 +15,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from ..alignment import WordSpans
-from ..tokenization import _resolve_threads
+from .._threads import check_num_threads
 from ._spans import spans_from_pieces, spans_to_words
 
 __all__ = ["Segmenter", "sha256_file", "abspath"]
@@ -44,7 +44,7 @@ class Segmenter(abc.ABC):
 
     def __init__(self, spec: str, num_threads: int = 1):
         self.spec = spec
-        self.num_threads = _resolve_threads(num_threads)
+        self.num_threads = check_num_threads(num_threads)
         self.n_unmatched = 0
 
     @abc.abstractmethod

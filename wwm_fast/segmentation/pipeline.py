@@ -26,7 +26,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 from ..alignment import WordSpans
 from ..files import decode_lines, expand_input_files, read_bytes
 from ..pool import progress_bar, run_tasks
-from ..tokenization import _resolve_threads
+from .._threads import check_num_threads, resolve_num_threads
 from ._spans import concat_spans
 from .cache import CACHE_SUFFIX, is_cache_file, read_cache_header, write_cache
 from .registry import cached_segmenter, get_segmenter
@@ -150,10 +150,8 @@ def segment_files(input_files, segmenter: str, output_dir: str, *,
         Segment again even where a matching cache exists.
     """
     t0 = time.perf_counter()
-    num_workers = _resolve_threads(num_workers)
-    if num_workers == -1:
-        num_workers = os.cpu_count() or 1
-    num_threads = _resolve_threads(num_threads)
+    num_workers = resolve_num_threads(num_workers, "num_workers")
+    num_threads = check_num_threads(num_threads)
     if errors not in ("strict", "ignore"):
         raise ValueError(f"errors must be one of ['strict', 'ignore'], got {errors!r}")
     if chunk_chars < 1:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
-from ..tokenization import _resolve_threads
+from .._threads import check_num_threads
 from .base import Segmenter
 
 __all__ = ["get_segmenter", "cached_segmenter", "parse_spec", "Spec", "spec_of"]
@@ -116,7 +116,7 @@ def get_segmenter(spec: str, num_threads: int = 1) -> Segmenter:
     or a segmenter package that is not installed (with the pip extra to install).
     """
     s = parse_spec(spec)
-    num_threads = _resolve_threads(num_threads)
+    num_threads = check_num_threads(num_threads)
     entry = _KINDS.get(s.kind)
     if entry is None:
         forms = ", ".join(form for _, form in _KINDS.values() if form)
@@ -149,7 +149,7 @@ def cached_segmenter(spec: str, num_threads: int = 1) -> Segmenter:
     and reuse it for every task. One segmenter is kept at a time: asking for another spec drops
     the previous one (a model can take hundreds of MB).
     """
-    key = (spec, _resolve_threads(num_threads))
+    key = (spec, check_num_threads(num_threads))
     seg = _CACHED.get(key)
     if seg is None:
         _CACHED.clear()

@@ -28,7 +28,8 @@ import numpy as np
 
 from ..alignment import WordSpans, align_words
 from ..files import TMP_SUFFIX, decode_lines, expand_input_files, read_bytes
-from ..tokenization import FullTokenizer, _resolve_threads
+from .._threads import check_num_threads
+from ..tokenization import FullTokenizer
 from ._spans import concat_spans
 from .base import Segmenter
 
@@ -130,7 +131,7 @@ def train_ltp_segmenter(train_file, output_model: str, *, dev_file=None, fmt: st
         raise ValueError(f"epoch must be an int >= 1, got {epoch!r}")
     if not 0.0 <= ratio < 1.0:
         raise ValueError(f"ratio must be in [0, 1), got {ratio!r}")
-    num_threads = _resolve_threads(num_threads)
+    num_threads = check_num_threads(num_threads)
     if num_threads == -1:
         num_threads = os.cpu_count() or 1
     t0 = time.perf_counter()

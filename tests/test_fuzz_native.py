@@ -1,0 +1,397 @@
+"""Fuzz targets for every native entry point, driven by hypothesis (issue 11).
+
+Each target feeds arbitrary or lightly corrupted input to one native entry point and accepts
+exactly two outcomes: a ValueError / IndexError (the documented errors, with a message), or a
+result that satisfies the entry point's invariants (offsets inside the input, ranges inside the
+corpus, bytes that decode again). Anything else -- another exception, a crash, a hang -- fails.
+
+The example counts are small so that the suite stays fast, and derandomized so that it is
+deterministic; ``WWM_FUZZ_EXAMPLES=N`` raises them (and randomizes), which is how
+tools/sanitize.sh runs them on the ASan + UBSan build. The long runs (>= 1 M inputs per entry
+point) use libFuzzer on the C++ kernels and tools/fuzz_records.py on the Cython reader; see
+csrc/FUZZING.md.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wwm_fast import _align, _instances, _masking, _records, _tfrecord, _wordpiece
+
+import native_inputs as ni
+
+_N = int(os.environ.get("WWM_FUZZ_EXAMPLES", "0"))
+
+
+def fuzz(examples: int):
+    """hypothesis settings of a fuzz target: `examples` in the normal suite (deterministic),
+    WWM_FUZZ_EXAMPLES when set (random)."""
+    return settings(max_examples=_N or examples, derandomize=not _N, deadline=None,
+                    database=None, suppress_health_check=list(HealthCheck))
+
+
+ERRORS = (ValueError, IndexError)
+
+int64s = st.one_of(st.integers(-3, 80), st.sampled_from([2**63 - 1, -2**63, 2**62, 2**31 - 1,
+                                                          2**31, -2**31, 2**32]))
+int32s = st.one_of(st.integers(-3, 80), st.sampled_from([2**31 - 1, -2**31, 2**30, 2**16]))
+
+
+# -- tokenizer ---------------------------------------------------------------------------------
+
+_KEYS = ni.VOCAB + ["##人", "中国", "ａ", "é", "##é", "Σ", "ς", "σ", "\u2028", ""]
+_TOK = _wordpiece.FullTokenizer(_KEYS, np.arange(len(_KEYS), dtype=np.int32), 1, True, 8)
+_TOK_CASED = _wordpiece.FullTokenizer(_KEYS, np.arange(len(_KEYS), dtype=np.int32), 1, False, 3)
+_FRAGMENTS = [s.encode() for s in ["中", "国", "人", "ab", "bc", "Σ", "É", "\u0301", "\u3000",
+                                   "\r", "\n", " ", "\t", "，", "!", "\x00", "\ufffd", "한"]]
+raw_bytes = st.lists(st.one_of(st.sampled_from(_FRAGMENTS), st.binary(max_size=6)),
+                     max_size=30).map(b"".join)
+
+
+def _check_encoding(out, n_lines, sizes=None):
+    ids, row_splits, starts, ends, blank = out[:5]
+    assert len(row_splits) == n_lines + 1 and row_splits[0] == 0
+    assert np.all(np.diff(row_splits) >= 0) and row_splits[-1] == len(ids)
+    assert len(blank) == n_lines and set(blank.tolist()) <= {0, 1}
+    assert ids.size == 0 or (ids.min() >= 0 and ids.max() < len(_KEYS))
+    if len(starts):
+        assert len(starts) == len(ends) == len(ids)
+        assert np.all(starts >= 0) and np.all(starts < ends)
+        if sizes is not None:  # offsets count code points, at most one per byte
+            line_of = np.repeat(np.arange(n_lines), np.diff(row_splits))
+            assert np.all(ends <= np.asarray(sizes)[line_of])
+
+
+@fuzz(300)
+@given(raw_bytes, st.sampled_from(["strict", "ignore"]), st.booleans(), st.integers(1, 4),
+       st.booleans(), st.booleans())
+def test_fuzz_tokenizer_buffer(data, errors, strip_cr, threads, offsets, cased):
+    tok = _TOK_CASED if cased else _TOK
+    out = tok.encode_buffer(data, None, errors, strip_cr, threads, offsets)
+    splits = out[5]
+    n_lines = len(splits) - 1
+    if out[6] >= 0:  # strict: the first invalid line, byte and length inside the data
+        assert errors == "strict" and 0 <= out[6] < n_lines
+        assert 0 <= out[7] < splits[out[6] + 1] - splits[out[6]] and out[8] >= 1
+        return
+    _check_encoding(out, n_lines, np.diff(splits))
+
+
+@fuzz(200)
+@given(raw_bytes, st.lists(int64s, max_size=6))
+def test_fuzz_tokenizer_line_splits(data, splits):
+    try:
+        out = _TOK.encode_buffer(data, np.array(splits, np.int64), "ignore", True, 2, True)
+    except ERRORS:
+        return
+    _check_encoding(out, len(splits) - 1, np.diff(splits))
+
+
+@fuzz(200)
+@given(st.lists(st.text(st.characters(codec=None), max_size=12), max_size=6), st.integers(1, 3))
+def test_fuzz_tokenizer_lines(lines, threads):
+    out = _TOK.encode_lines(lines, threads)
+    _check_encoding(out, len(lines), [len(s) for s in lines])
+
+
+@fuzz(100)
+@given(st.lists(st.text(max_size=5), max_size=6), st.lists(int32s, max_size=6), int32s,
+       st.integers(-2, 5))
+def test_fuzz_tokenizer_construction(keys, ids, unk_id, max_chars):
+    try:
+        tok = _wordpiece.FullTokenizer(keys, np.array(ids, np.int32), unk_id, True, max_chars)
+    except ERRORS:
+        return
+    assert len(keys) == len(ids) and unk_id in ids and max_chars >= 1
+    out = tok.encode_lines(["".join(keys) + " x" * 3], 1)
+    assert set(out[0].tolist()) <= set(ids)
+
+
+# -- aligner -----------------------------------------------------------------------------------
+
+def _i32(v):
+    return np.array(v, np.int32)
+
+
+@fuzz(300)
+@given(st.lists(st.tuples(st.integers(-2, 12), st.integers(-2, 12), st.booleans()), max_size=12),
+       st.lists(st.tuples(st.integers(-2, 12), st.integers(-2, 12)), max_size=8),
+       st.lists(st.integers(0, 12), max_size=3), st.lists(st.integers(0, 8), max_size=3),
+       st.integers(1, 4))
+def test_fuzz_aligner(tokens, words, tok_cuts, word_cuts, threads):
+    n_lines = max(len(tok_cuts), len(word_cuts)) + 1
+    tok_splits = np.array([0, *sorted(tok_cuts)[:n_lines - 1], len(tokens)], np.int64)
+    word_splits = np.array([0, *sorted(word_cuts)[:n_lines - 1], len(words)], np.int64)
+    if len(tok_splits) != len(word_splits):  # unequal line counts: the binding must say so
+        word_splits = word_splits[:len(tok_splits)]
+    ws, fb = np.empty(len(tokens), np.uint8), np.empty(len(tok_splits) - 1, np.uint8)
+    try:
+        n = _align.align_words(_i32([t[0] for t in tokens]), _i32([t[1] for t in tokens]),
+                               np.array([t[2] for t in tokens], np.uint8), tok_splits,
+                               _i32([w[0] for w in words]), _i32([w[1] for w in words]),
+                               word_splits, ws, fb, threads)
+    except ERRORS:
+        return
+    assert set(ws.tolist()) <= {0, 1} and set(fb.tolist()) <= {0, 1} and n == fb.sum()
+
+
+# -- corpora and instances -----------------------------------------------------------------------
+
+@st.composite
+def corpora(draw):
+    """A valid corpus most of the time, sometimes with one split or array corrupted."""
+    n_sent = draw(st.integers(0, 8))
+    lengths = draw(st.lists(st.integers(1, 9), min_size=n_sent, max_size=n_sent))
+    sent = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    cuts = sorted(set(draw(st.lists(st.integers(1, max(1, n_sent - 1)), max_size=3))))
+    doc = np.array([0, *[c for c in cuts if c < n_sent], n_sent] if n_sent else [0], np.int64)
+    n_ids = int(sent[-1])
+    ids = np.array(draw(st.lists(st.integers(0, len(ni.VOCAB) - 1), min_size=n_ids,
+                                 max_size=n_ids)), np.int32)
+    ws = np.array(draw(st.lists(st.integers(0, 1), min_size=n_ids, max_size=n_ids)), np.uint8)
+    c = {"ids": ids, "word_start": ws, "sent_splits": sent, "doc_splits": doc}
+    corrupt = draw(st.sampled_from([None] * 6 + ["sent_splits", "doc_splits", "word_start"]))
+    if corrupt and len(c[corrupt]):
+        arr = c[corrupt].copy()
+        arr[draw(st.integers(0, len(arr) - 1))] = draw(int64s) % 256 if corrupt == "word_start" \
+            else draw(int64s)
+        c[corrupt] = arr
+    return c
+
+
+@st.composite
+def instance_sets(draw, with_preds=False):
+    n = draw(st.integers(0, 6))
+    cols = {k: draw(st.lists(gen, min_size=n, max_size=n))
+            for k, gen in (("a_start", int64s), ("a_len", int32s), ("b_start", int64s),
+                           ("b_len", int32s))}
+    if draw(st.booleans()):  # mostly small, valid-looking ranges
+        cols = {k: [abs(v) % 12 for v in vals] for k, vals in cols.items()}
+    splits, positions = [0], []
+    for _ in range(n):
+        k = draw(st.integers(0, 3))
+        positions += draw(st.lists(st.integers(-1, 20), min_size=k, max_size=k))
+        splits.append(len(positions))
+    if with_preds and draw(st.booleans()):
+        splits[draw(st.integers(0, n))] = draw(int64s)
+    d = ni.instances(cols["a_start"], cols["a_len"], cols["b_start"], cols["b_len"],
+                     preds=(splits, positions))
+    d["key"] = np.array(draw(st.lists(st.integers(0, 2**64 - 1), min_size=n, max_size=n)),
+                        np.uint64)
+    return d
+
+
+configs = st.fixed_dictionaries({
+    "seq": st.one_of(st.integers(4, 40), st.sampled_from([-1, 0, 2**20 + 1, 2**31 - 1])),
+    "pred": st.one_of(st.integers(1, 6), st.sampled_from([0, -1, 2**31 - 1])),
+    "prob": st.sampled_from([0.15, 0.5, 0.999, 0.0, 1.0, float("nan")]),
+    "short": st.sampled_from([0.0, 0.1, 1.0, -0.5]),
+    "dupe": st.integers(-1, 3),
+})
+
+
+def _check_ranges(out, c, seq):
+    n_ids = len(c["ids"])
+    for a, al, b, bl in zip(out["a_start"], out["a_len"], out["b_start"], out["b_len"]):
+        assert 0 <= a and 0 <= al and a + al <= n_ids and 0 <= b and 0 <= bl and b + bl <= n_ids
+        assert al + bl + (3 if bl else 2) <= seq
+
+
+def _check_preds(p, n, seq):
+    s = p["pred_splits"]
+    assert len(s) == n + 1 and s[0] == 0 and np.all(np.diff(s) >= 0)
+    assert s[-1] == len(p["pred_positions"]) == len(p["pred_labels"])
+    assert np.all((p["pred_positions"] > 0) & (p["pred_positions"] < seq))
+
+
+@fuzz(200)
+@given(corpora(), configs, st.booleans(), st.integers(0, 2**64 - 1))
+def test_fuzz_build_fast(c, cfg, next_sentence, seed):
+    try:
+        out = _instances.build_fast(c, seed, 3, cfg["seq"], cfg["pred"], cfg["prob"],
+                                    cfg["short"], cfg["dupe"], next_sentence, ni.RAND_IDS)
+    except ERRORS:
+        return
+    _check_ranges(out, c, cfg["seq"])
+
+
+@fuzz(200)
+@given(corpora(), configs, st.booleans(), st.lists(st.integers(0, 2**32 - 1), max_size=3))
+def test_fuzz_build_compat(c, cfg, whole_word, seed_key):
+    try:
+        out = _instances.build_compat(c, seed_key, cfg["seq"], cfg["pred"], cfg["prob"],
+                                      cfg["short"], cfg["dupe"], whole_word, ni.CLS, ni.SEP,
+                                      ni.MASK, ni.RAND_IDS)
+    except ERRORS:
+        return
+    _check_ranges(out, c, cfg["seq"])
+    _check_preds(out, len(out["a_start"]), cfg["seq"])
+
+
+@fuzz(300)
+@given(corpora(), instance_sets(), configs, st.booleans(), st.integers(1, 3))
+def test_fuzz_sampler(c, inst, cfg, whole_word, threads):
+    try:
+        p = _masking.sample_masks(c, inst, cfg["seq"], cfg["pred"], cfg["prob"], whole_word,
+                                  ni.MASK, ni.RAND_IDS, threads)
+    except ERRORS:
+        return
+    _check_ranges(inst, c, cfg["seq"])
+    _check_preds(p, len(inst["a_start"]), cfg["seq"])
+    assert np.all(np.diff(p["pred_splits"]) <= cfg["pred"])
+
+
+@fuzz(300)
+@given(corpora(), instance_sets(with_preds=True), configs,
+       st.lists(st.integers(-1, 7), max_size=8), st.integers(1, 3), st.integers(0, 600))
+def test_fuzz_serializer(c, inst, cfg, order, threads, capacity):
+    out = np.empty(capacity, np.uint8)
+    try:
+        used, done = _tfrecord.serialize_into(c["ids"], inst, np.array(order, np.int64),
+                                              cfg["seq"], cfg["pred"], ni.CLS, ni.SEP, out,
+                                              threads)
+    except ERRORS:
+        return
+    assert 0 <= done <= len(order) and used <= capacity
+    records = list(_records.iter_records(out[:used].tobytes(), "out"))
+    assert len(records) == done
+    for r, k in zip(records, order):
+        ex = _records.parse_example(r)
+        assert len(ex["input_ids"]) == cfg["seq"] and len(ex["masked_lm_ids"]) == cfg["pred"]
+        assert ex["next_sentence_labels"].tolist() == [int(inst["next_label"][k])]
+
+
+# -- the Cython reader ---------------------------------------------------------------------------
+
+_SEEDS = [ni.bert_example(seq=3, pred=1), ni.bert_example(seq=1, pred=2),
+          ni.field(1, ni.int64_feature("a", [2**63, 1]) + ni.float_feature("b", [0.5])),
+          ni.field(1, ni.field(1, ni.field(1, b"k") + ni.field(2, ni.field(1, ni.field(1, b"v")))))]
+protobuf_tokens = st.one_of(
+    st.sampled_from([b"\x0a", b"\x12", b"\x1a", b"\x08", b"\x0d", b"\x09", b"\x0b", b"\x80",
+                     b"\xff" * 10, b"\x00"]),
+    st.integers(0, 2**64 - 1).map(ni.varint), st.binary(max_size=4))
+
+
+@st.composite
+def example_bytes(draw):
+    """A seed Example with a few edits: a byte range replaced by protobuf-looking tokens."""
+    data = bytearray(draw(st.sampled_from(_SEEDS)))
+    for _ in range(draw(st.integers(0, 3))):
+        i = draw(st.integers(0, len(data)))
+        j = draw(st.integers(i, min(len(data), i + 4)))
+        data[i:j] = draw(st.lists(protobuf_tokens, max_size=3).map(b"".join))
+    return bytes(data)
+
+
+def _check_example(ex):
+    assert isinstance(ex, dict)
+    for v in ex.values():
+        assert isinstance(v, (np.ndarray, list))
+
+
+@fuzz(400)
+@given(st.one_of(example_bytes(), st.binary(max_size=64)))
+def test_fuzz_parse_example(record):
+    try:
+        ex = _records.parse_example(record)
+    except ERRORS:
+        return
+    _check_example(ex)
+
+
+@st.composite
+def tfrecord_files(draw):
+    """Framed records (mostly with valid CRCs, so the parser is reached), sometimes with a
+    corrupted or huge length, a cut, or random bytes."""
+    parts = []
+    for _ in range(draw(st.integers(0, 3))):
+        payload = draw(st.one_of(example_bytes(), st.binary(max_size=24)))
+        length = draw(st.one_of(st.none(), st.none(), int64s.map(lambda v: v % 2**64)))
+        parts.append(ni.frame(payload, length))
+    data = b"".join(parts)
+    if data and draw(st.booleans()):
+        i = draw(st.integers(0, len(data) - 1))
+        data = data[:i] + draw(st.binary(max_size=3)) + data[i + draw(st.integers(0, 3)):]
+    return data
+
+
+@fuzz(300)
+@given(tfrecord_files())
+def test_fuzz_tfrecord_reader(data):
+    try:
+        index = _records.index_records(data, "f")
+    except ERRORS:
+        return
+    end = 0
+    for off, length in index:
+        assert off == end + 12 and off + length + 4 <= len(data)
+        end = off + length + 4
+    assert end == len(data)
+
+
+@fuzz(300)
+@given(tfrecord_files(), st.integers(1, 3))
+def test_fuzz_decode_bert_records(data, copies):
+    data = ni.frame(ni.bert_example(seq=3, pred=1)) * copies + data
+    try:
+        out = _records.decode_bert_records(data, "f")
+    except ERRORS:
+        return
+    n = len(_records.index_records(data, "f"))
+    assert all(len(v) == n for v in out.values())
+    np.testing.assert_array_equal(out["input_ids"][0], [1, 2, 3])
+
+
+def test_fuzz_targets_cover_every_native_entry_point():
+    """A new native function must get a fuzz target here (or be listed as not taking input)."""
+    targets = {
+        "_wordpiece": {"FullTokenizer"},
+        "_align": {"align_words"},
+        "_instances": {"build_compat", "build_fast", "shuffled_order", "_py_pyrandom",
+                       "_py_keyed_rng"},
+        "_masking": {"sample_masks"},
+        "_tfrecord": {"serialize_into", "max_record_bytes", "frame_records", "crc32c"},
+        "_records": {"index_records", "iter_records", "parse_example", "decode_bert_records",
+                     "crc32c"},
+    }
+    import wwm_fast
+
+    for module, names in targets.items():
+        mod = getattr(wwm_fast, module) if hasattr(wwm_fast, module) else __import__(
+            f"wwm_fast.{module}", fromlist=["_"])
+        public = {n for n in dir(mod) if callable(getattr(mod, n)) and not n.startswith("__")
+                  and getattr(getattr(mod, n), "__module__", f"wwm_fast.{module}") in (
+                      f"wwm_fast.{module}", module, None)}
+        public -= {"np", "numpy"}
+        assert public <= names, (module, public - names)
+
+
+@fuzz(100)
+@given(st.integers(-2**62, 2**62), st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1),
+       st.lists(st.tuples(st.sampled_from(["random", "randint", "getrandbits", "shuffle"]),
+                          st.integers(-5, 70)), max_size=5))
+def test_fuzz_small_entry_points(n, seed, shard, ops):
+    """shuffled_order, the RNG shims, frame_records and max_record_bytes."""
+    size = n % 100 if n % 3 else (-abs(n) if n % 2 else 2**32 + 1 + abs(n))  # no huge buffers
+    try:
+        order = _instances.shuffled_order(size, seed, shard)
+        assert sorted(order.tolist()) == list(range(len(order)))
+    except ERRORS:
+        assert size < 0 or size > 2**32
+    try:
+        _instances._py_pyrandom([seed & 0xFFFFFFFF], ops)
+    except ERRORS:
+        assert any(op == "randint" and a < 0 or op == "getrandbits" and not 0 <= a <= 64
+                   or op == "shuffle" and a < 0 for op, a in ops)
+    payloads = [struct.pack("<q", n)] * (seed % 4)
+    assert list(_records.iter_records(_tfrecord.frame_records(payloads), "f")) == payloads
+    try:
+        assert _tfrecord.max_record_bytes(n % 600, shard % 30) > 0
+    except ERRORS:
+        assert not (2 <= n % 600 and 1 <= shard % 30)
