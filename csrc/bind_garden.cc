@@ -18,6 +18,7 @@ using wwm::CArray;
 
 PYBIND11_MODULE(_garden, m) {
   m.doc() = "Native Model Garden compat builder. Private: use wwm_fast.create_instances.";
+  m.attr("MAX_NGRAM_WORK") = wwm::kMaxNgramWork;
   m.def(
       "build_garden",
       [](py::dict corpus, std::vector<uint32_t> seed_key, std::vector<uint32_t> global_seed_key,
@@ -64,23 +65,25 @@ PYBIND11_MODULE(_garden, m) {
       [](std::vector<int32_t> tokens, std::vector<uint8_t> special, std::vector<uint8_t> joins,
          bool whole_word, std::vector<uint32_t> seed_key, std::vector<uint32_t> global_seed_key,
          int max_predictions, double masked_lm_prob, int32_t mask_id,
-         CArray<int32_t> rand_ids, int max_ngram_size, int repeats) {
+         CArray<int32_t> rand_ids, int max_ngram_size, int64_t repeats) {
         const size_t n = tokens.size();
         if (special.size() != n || joins.size() != n) {
-          throw std::invalid_argument("tokens, special and joins must have the same length");
+          throw std::invalid_argument("tokens, special and joins must have the same length, got " +
+                                      std::to_string(n) + ", " + std::to_string(special.size()) +
+                                      ", " + std::to_string(joins.size()));
         }
-        if (max_ngram_size < 1) {
-          throw std::invalid_argument("max_ngram_size must be >= 1, got " +
-                                      std::to_string(max_ngram_size));
-        }
-        wwm::PyRandom rng(seed_key), global_rng(global_seed_key);
+        if (rand_ids.ndim() != 1) throw std::invalid_argument("rand_ids must be 1-D");
+        wwm::CheckShimCount(repeats, "repeats");
         const wwm::GardenMaskConfig cfg{
             wwm::MaskConfig{max_predictions, masked_lm_prob, mask_id, rand_ids.data(),
                             static_cast<int64_t>(rand_ids.size())},
             max_ngram_size};
+        // also bounds the instance length (kMaxSeqLength: it fits the kernel's int)
+        wwm::CheckGardenConfig(cfg, static_cast<int64_t>(n));
+        wwm::PyRandom rng(seed_key), global_rng(global_seed_key);
         wwm::GardenScratch scratch;
         py::list calls;
-        for (int r = 0; r < repeats; ++r) {
+        for (int64_t r = 0; r < repeats; ++r) {
           wwm::Predictions p;
           wwm::GardenMaskInstance(tokens.data(), special.data(), joins.data(),
                                   static_cast<int>(n), whole_word, cfg, rng, global_rng,

@@ -47,6 +47,17 @@ struct GardenMaskConfig {
   int max_ngram_size;   // >= 1
 };
 
+// Most n-gram candidates one instance may have (max_ngram_size x instance length): Model Garden
+// lists and shuffles every candidate of every size, so this bounds the memory (8 bytes each)
+// and the generator draws of one instance. Every max_ngram_size up to max_seq_length - 3 passes
+// for max_seq_length <= 4096; at 2^20 tokens, up to 16.
+constexpr int64_t kMaxNgramWork = int64_t{1} << 24;
+
+// Throws std::invalid_argument naming the bad value: the masking configuration (CheckMaskConfig),
+// max_ngram_size outside [1, kMaxSeqLength], or max_ngram_size * max_length > kMaxNgramWork
+// (max_length: the longest instance it will mask, in [0, kMaxSeqLength]).
+void CheckGardenConfig(const GardenMaskConfig& cfg, int64_t max_length);
+
 // Per-instance working memory, reused (no allocation once it has grown to the longest instance).
 struct GardenScratch {
   std::vector<int32_t> gram_begin, gram_end;  // the 1-grams, [begin, end) token positions
@@ -55,20 +66,25 @@ struct GardenScratch {
   std::vector<double> cum_weights;  // itertools.accumulate(1/n for n in 1..N)
   std::vector<uint8_t> masked;      // per position: already chosen
   std::vector<int32_t> chosen_begin, chosen_end;  // chosen n-grams in the order they were drawn
-  std::vector<int32_t> shown;       // per position: the id shown, or -1 (not chosen)
+  std::vector<int32_t> shown;       // per position: the id shown (where `masked`)
 };
 
 // Model Garden's create_masked_lm_predictions on one instance. joins[i] = 1 when token i
-// continues the word of token i - 1 (only read with whole words; 0 on [CLS]/[SEP]); special[i] =
-// 1 on [CLS]/[SEP]. rng is the instance generator (random.Random(random_seed)), global_rng the
-// global random module's. Appends the predictions sorted by position; returns their number.
+// continues the word of token i - 1 (only read with whole words; ignored on [CLS]/[SEP]);
+// special[i] = 1 on [CLS]/[SEP]. rng is the instance generator (random.Random(random_seed)),
+// global_rng the global random module's. Any int32 ids pass through. Appends the predictions
+// sorted by position; returns their number.
+// Preconditions (the callers check them once, not per instance): length in [0, kMaxSeqLength] and
+// CheckGardenConfig(cfg, L) passed for some L >= length.
 int GardenMaskInstance(const int32_t* tokens, const uint8_t* special, const uint8_t* joins,
                        int length, bool whole_word, const GardenMaskConfig& cfg, PyRandom& rng,
                        PyRandom& global_rng, GardenScratch* s, Predictions* out);
 
 // Model Garden's create_training_instances: Google's instances (BuildCompat) with Model Garden's
 // masking. seed_key / global_seed_key: the 32-bit words of abs(random_seed) and of the global
-// random module's seed. Throws std::invalid_argument on an invalid configuration.
+// random module's seed. Throws std::invalid_argument on an invalid configuration (ValidateConfig,
+// CheckGardenConfig, max_ngram_size > max_seq_length - 3, n-grams without whole words) or corpus
+// (CheckCorpus), before any work.
 void BuildGarden(const Corpus& corpus, const BuildConfig& cfg,
                  const std::vector<uint32_t>& seed_key,
                  const std::vector<uint32_t>& global_seed_key, int max_ngram_size,
@@ -76,9 +92,13 @@ void BuildGarden(const Corpus& corpus, const BuildConfig& cfg,
 
 // Framed TFRecords of tf.train.Example with some feature names replaced (e.g. input_ids ->
 // input_word_ids): every record of in[0, n) is re-encoded with the new keys and framed again with
-// fresh CRCs; everything else is copied byte for byte. Both CRCs of every input record are
-// checked. Throws std::invalid_argument on a truncated or corrupt record or a malformed Example.
-// Complexity: O(n).
+// fresh CRCs; everything else is copied byte for byte. Nothing in the input is trusted: both CRCs
+// of every record are checked, every length is checked against the bytes left in its enclosing
+// field before it is used, and a varint longer than 10 bytes is an error. Throws
+// std::invalid_argument naming the record on a truncated or corrupt record, a malformed Example,
+// or a record where renaming would merge two different features into one name (it has both
+// input_ids and input_word_ids, say: protobuf would silently keep only the last).
+// Complexity: O(n + total length of the renamed keys).
 void RenameFeatures(const uint8_t* in, size_t n,
                     const std::vector<std::pair<std::string, std::string>>& renames,
                     PodVector<uint8_t>* out);

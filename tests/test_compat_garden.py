@@ -355,7 +355,7 @@ def test_rename_features_recomputes_framing_and_checks_input(corpus, vocab_file,
     assert _garden.rename_features(data, []).tobytes() == data.tobytes()
     corrupt = data.copy()
     corrupt[20] ^= 1
-    with pytest.raises(ValueError, match="record 0: data CRC mismatch"):
+    with pytest.raises(ValueError, match="record 0 at byte 0: data CRC mismatch"):
         _garden.rename_features(corrupt, [])
     with pytest.raises(ValueError, match="truncated"):
         _garden.rename_features(data[:-3].copy(), [])

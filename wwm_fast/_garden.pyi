@@ -5,6 +5,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+MAX_NGRAM_WORK: int  # max_ngram_size * max_seq_length may be at most this
+
 def build_garden(corpus: Dict[str, np.ndarray], seed_key: List[int], global_seed_key: List[int],
                  max_seq_length: int, max_predictions: int, masked_lm_prob: float,
                  short_seq_prob: float, dupe_factor: int, whole_word: bool, max_ngram_size: int,

@@ -109,6 +109,12 @@ def check_options(*, mode: str, reference: str, max_ngram_size, use_v2_feature_n
         if n > max_seq_length - 3:
             raise ValueError(f"max_ngram_size must be <= max_seq_length - 3 = "
                              f"{max_seq_length - 3} (the most words an instance holds), got {n}")
+        if n * max_seq_length > _garden.MAX_NGRAM_WORK:
+            raise ValueError(f"max_ngram_size * max_seq_length must be at most "
+                             f"{_garden.MAX_NGRAM_WORK} (Model Garden lists and shuffles every "
+                             f"n-gram of every size up to max_ngram_size in each instance), got "
+                             f"{n} * {max_seq_length}; at this max_seq_length max_ngram_size "
+                             f"can be at most {_garden.MAX_NGRAM_WORK // max_seq_length}")
         if not do_whole_word_mask:
             raise ValueError(f"max_ngram_size={n} masks n-grams of whole words: it needs "
                              f"do_whole_word_mask=True (Model Garden's script raises 'cannot use "
