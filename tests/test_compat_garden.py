@@ -10,6 +10,7 @@ script is not installed, except under CI (CI=true), where a missing oracle is a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -179,14 +180,19 @@ def test_records_equal_model_garden(case, corpus, vocab_file, garden, tmp_path):
     assert result == {"ok": True}, result
     ours_in, _ = _case_inputs(case, corpus)
     ours = [str(tmp_path / f"ours-{j}.tfrecord") for j in range(_n_outputs(case))]
-    stats = wwm_fast.create_instances(
-        ours_in, vocab_file, ours, mode="compat", reference="garden",
-        max_seq_length=case["seq"], max_predictions_per_seq=case["pred"],
-        random_seed=case.get("seed", 12345), dupe_factor=case.get("dupe", 2),
-        masked_lm_prob=case.get("masked_lm_prob", 0.15), do_whole_word_mask=case["wwm"],
-        max_ngram_size=case["ngram"], garden_global_seed=case.get("global_seed"),
-        gzip=case.get("gzip", False), use_v2_feature_names=case.get("v2", False),
-        errors="ignore" if case["inputs"] == "edge" else "strict", progress=False)
+    # the script's flag on Chinese without word boundaries (## groups only) is written as asked,
+    # with an OutputWarning saying so; the HFL-marked input (a segmentation cache) has words
+    warns = (pytest.warns(wwm_fast.OutputWarning, match="## pieces only")
+             if case["wwm"] and case["inputs"] != "hfl" else contextlib.nullcontext())
+    with warns:
+        stats = wwm_fast.create_instances(
+            ours_in, vocab_file, ours, mode="compat", reference="garden",
+            max_seq_length=case["seq"], max_predictions_per_seq=case["pred"],
+            random_seed=case.get("seed", 12345), dupe_factor=case.get("dupe", 2),
+            masked_lm_prob=case.get("masked_lm_prob", 0.15), do_whole_word_mask=case["wwm"],
+            max_ngram_size=case["ngram"], garden_global_seed=case.get("global_seed"),
+            gzip=case.get("gzip", False), use_v2_feature_names=case.get("v2", False),
+            errors="ignore" if case["inputs"] == "edge" else "strict", progress=False)
     compression = "GZIP" if case.get("gzip") else None
     total = 0
     for mine, theirs in zip(ours, garden["outputs"][case["id"]]):
@@ -295,7 +301,12 @@ def test_masking_equals_model_garden_call_by_call(index, vocab_file, garden):
     (dict(max_ngram_size="3"), TypeError, "max_ngram_size must be an int, got '3'"),
     (dict(max_ngram_size=3, do_whole_word_mask=False), ValueError,
      "max_ngram_size=3 masks n-grams of whole words: it needs do_whole_word_mask=True"),
+    (dict(max_ngram_size=2049, max_seq_length=8192), ValueError,
+     r"max_ngram_size must be in \[1, 2048\], got 2049"),
     (dict(garden_global_seed=1.5), TypeError, "garden_global_seed must be an int"),
+    (dict(garden_global_seed=-1), ValueError,
+     r"garden_global_seed must be in \[0, 9223372036854775807\], got -1"),
+    (dict(garden_global_seed=2**63), ValueError, "garden_global_seed must be in"),
     (dict(use_v2_feature_names="yes"), TypeError, "use_v2_feature_names must be a bool"),
     (dict(reference="tf"), ValueError, r"reference must be one of \['google', 'garden'\]"),
     (dict(mode="fast"), ValueError, "reference='garden' .*needs mode='compat', got mode='fast'"),
@@ -322,8 +333,19 @@ def test_cli_flags_and_inspect(corpus, vocab_file, tmp_path, capsys):
     out = tmp_path / "g.tfrecord"
     base = ["create", "--input_file", corpus["rv"], "--vocab_file", vocab_file,
             "--output_file", str(out), "--noprogress", "--mode", "compat", "--reference", "garden"]
-    assert main(base + ["--max_ngram_size", "0", "--do_whole_word_mask"]) == 2
-    assert "max_ngram_size must be >= 1" in capsys.readouterr().err
+    # ranges are checked while parsing (wwm_fast/_limits.py): one line, exit status 2
+    for flag, value, expected in (("--max_ngram_size", "0", "an integer in [1, 2048], got 0"),
+                                  ("--max_ngram_size", "2049", "got 2049"),
+                                  ("--max_ngram_size", "two", "got 'two'"),
+                                  ("--garden_global_seed", "-1", "in [0, 2**63 - 1], got -1")):
+        with pytest.raises(SystemExit) as e:
+            main(base + [flag, value, "--do_whole_word_mask"])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and f"argument {flag}: must be " in err and expected in err, err
+        assert len(err.strip().splitlines()) == 1, err
+    # how the flags combine is checked before any work: one line, exit status 2
+    assert main(base + ["--max_ngram_size", "200", "--do_whole_word_mask"]) == 2
+    assert "max_ngram_size must be <= max_seq_length - 3 = 125" in capsys.readouterr().err
     assert main(base + ["--max_ngram_size", "3"]) == 2
     assert "needs do_whole_word_mask=True" in capsys.readouterr().err
     assert not out.exists()
@@ -336,8 +358,6 @@ def test_cli_flags_and_inspect(corpus, vocab_file, tmp_path, capsys):
     assert b"input_word_ids" in first and b"input_type_ids" in first
     assert main(["inspect", str(out), "--vocab_file", vocab_file, "--stats"]) == 0
     assert "records" in capsys.readouterr().out
-    with pytest.raises(SystemExit):  # argparse: not an int
-        main(base + ["--max_ngram_size", "two"])
 
 
 def test_rename_features_recomputes_framing_and_checks_input(corpus, vocab_file, tmp_path):
@@ -365,9 +385,10 @@ def test_rename_features_recomputes_framing_and_checks_input(corpus, vocab_file,
 
 def test_stats_json_reports_the_reference(corpus, vocab_file, tmp_path):
     out = tmp_path / "s.tfrecord"
-    stats = wwm_fast.create_instances([corpus["rv"]], vocab_file, str(out), mode="compat",
-                                      reference="garden", do_whole_word_mask=True,
-                                      max_ngram_size=3, dupe_factor=1, progress=False)
+    with pytest.warns(wwm_fast.OutputWarning, match="## pieces only"):
+        stats = wwm_fast.create_instances([corpus["rv"]], vocab_file, str(out), mode="compat",
+                                          reference="garden", do_whole_word_mask=True,
+                                          max_ngram_size=3, dupe_factor=1, progress=False)
     saved = json.loads((tmp_path / "s.tfrecord.stats.json").read_text())
     assert saved["instances"] == stats.instances == sum(1 for _ in read_records(out))
     assert saved["fingerprint"] == "compat:garden"

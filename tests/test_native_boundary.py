@@ -564,9 +564,16 @@ def test_build_garden_bounds_the_ngram_work():
         _garden.build_garden(*args, 2**31, 20, *tail, 2, *specials)
     out = _garden.build_garden(*args, 16, 4, *tail, 13, *specials)
     assert len(out["a_start"]) > 0
+    # the Python options: max_ngram_size <= MAX_NGRAM_SIZE (wwm_fast/_limits.py) keeps the
+    # product within the kernel's bound for every max_seq_length up to MAX_SEQ_LENGTH; a longer
+    # max_seq_length (build_garden_instances does not cap it) meets the product check
+    from wwm_fast._limits import MAX_NGRAM_SIZE, MAX_SEQ_LENGTH
+
+    assert MAX_NGRAM_SIZE * MAX_SEQ_LENGTH <= _garden.MAX_NGRAM_WORK
+    opts = dict(mode="compat", reference="garden", use_v2_feature_names=False,
+                garden_global_seed=None, do_whole_word_mask=True, random_seed=1)
+    with pytest.raises(ValueError, match=r"max_ngram_size must be in \[1, 2048\], got 4096"):
+        compat_garden.check_options(max_ngram_size=4096, max_seq_length=8192, **opts)
     with pytest.raises(ValueError, match=r"at this max_seq_length max_ngram_size can be at most "
-                                         r"2048"):
-        compat_garden.check_options(
-            mode="compat", reference="garden", max_ngram_size=4096, use_v2_feature_names=False,
-            garden_global_seed=None, do_whole_word_mask=True, max_seq_length=8192,
-            random_seed=1)
+                                         r"1024"):
+        compat_garden.check_options(max_ngram_size=2048, max_seq_length=16384, **opts)

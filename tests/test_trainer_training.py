@@ -33,9 +33,11 @@ def real_records(tmp_path_factory):
     out = d / "pd.tfrecord"
     import wwm_fast
 
-    wwm_fast.create_instances([str(text)], str(VOCAB), [str(out)], max_seq_length=REAL_SEQ,
-                              max_predictions_per_seq=REAL_PRED, dupe_factor=1, random_seed=12345,
-                              do_whole_word_mask=True, progress=False)
+    # no segmenter on purpose: whole word masking groups ## pieces only, and says so
+    with pytest.warns(wwm_fast.OutputWarning, match="## pieces only"):
+        wwm_fast.create_instances([str(text)], str(VOCAB), [str(out)], max_seq_length=REAL_SEQ,
+                                  max_predictions_per_seq=REAL_PRED, dupe_factor=1,
+                                  random_seed=12345, do_whole_word_mask=True, progress=False)
     return str(out)
 
 
@@ -107,7 +109,7 @@ def test_records_with_other_prediction_count(synth, tmp_path, capsys):
             f"--output_dir={tmp_path / 'out'}", "--do_train=True", f"--max_seq_length={SEQ}",
             f"--max_predictions_per_seq={PRED}", "--train_batch_size=8", "--num_train_steps=1",
             "--num_warmup_steps=0", "--strategy=one_device"]
-    assert cli_main(argv) == 1
+    assert cli_main(argv) == 2
     err = capsys.readouterr().err
     assert "feature 'masked_lm_positions' has length 20, expected 5 (--max_predictions_per_seq=5)" in err
 
@@ -178,7 +180,7 @@ def test_cli_errors_name_the_value(synth, tmp_path, capsys, extra, match):
             f"--output_dir={tmp_path / 'out'}", f"--max_seq_length={SEQ}",
             f"--max_predictions_per_seq={PRED}", "--train_batch_size=8", "--num_train_steps=2",
             "--num_warmup_steps=0"]
-    assert cli_main(argv + extra) == 1
+    assert cli_main(argv + extra) == 2
     err = capsys.readouterr().err
     import re
     assert re.search(match, err), err

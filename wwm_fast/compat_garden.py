@@ -43,6 +43,7 @@ import numpy as np
 
 from . import _check_build  # noqa: F401
 from . import _garden
+from ._limits import MAX_NGRAM_SIZE, MAX_SEED, check_int
 from .compat import Reference
 from .instances import Documents, Instances, _check_common, _seed_key, special_ids
 from .shard import ShardJob
@@ -95,8 +96,8 @@ def check_options(*, mode: str, reference: str, max_ngram_size, use_v2_feature_n
         raise TypeError(f"use_v2_feature_names must be a bool, got {use_v2_feature_names!r}")
     if garden_global_seed is None:
         garden_global_seed = random_seed
-    elif not _is_int(garden_global_seed):
-        raise TypeError(f"garden_global_seed must be an int, got {garden_global_seed!r}")
+    else:  # the documented bounds (wwm_fast/_limits.py), as --garden_global_seed's
+        check_int("garden_global_seed", garden_global_seed, 0, MAX_SEED)
     n = None
     if max_ngram_size is not None:
         if not _is_int(max_ngram_size):
@@ -106,6 +107,8 @@ def check_options(*, mode: str, reference: str, max_ngram_size, use_v2_feature_n
             raise ValueError(f"max_ngram_size must be >= 1 (1 = whole words only, N = n-grams of "
                              f"up to N whole words), got {n} (Model Garden's script silently "
                              f"treats 0 as 1 and masks nothing below 0)")
+        if n > MAX_NGRAM_SIZE:
+            raise ValueError(f"max_ngram_size must be in [1, {MAX_NGRAM_SIZE}], got {n}")
         if n > max_seq_length - 3:
             raise ValueError(f"max_ngram_size must be <= max_seq_length - 3 = "
                              f"{max_seq_length - 3} (the most words an instance holds), got {n}")
