@@ -45,16 +45,6 @@ void CheckMaskConfig(const MaskConfig& cfg) {
   if (cfg.rand_size < 1 || cfg.rand_ids == nullptr) {
     throw std::invalid_argument("rand_ids (the vocab's ids) must not be empty");
   }
-  if (cfg.mask_id < 0) {
-    throw std::invalid_argument("mask_id must be >= 0, got " + std::to_string(cfg.mask_id));
-  }
-  for (int64_t k = 0; k < cfg.rand_size; ++k) {
-    if (cfg.rand_ids[k] < 0) {
-      throw std::invalid_argument("rand_ids must be ids >= 0, got " +
-                                  std::to_string(cfg.rand_ids[k]) + " at index " +
-                                  std::to_string(k));
-    }
-  }
 }
 
 void SampleMasks(const Corpus& c, const SampleConfig& cfg, const InstanceView& set,

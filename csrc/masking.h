@@ -74,8 +74,8 @@ struct MaskScratch {
 constexpr int kWordSizeHistLen = 17;
 
 // Throws std::invalid_argument naming the bad value (max_predictions not in [1, kMaxSeqLength],
-// masked_lm_prob not in (0, 1), a negative mask_id, an empty or missing rand_ids table or a
-// negative id in it).
+// masked_lm_prob not in (0, 1), an empty or missing rand_ids table). Ids (mask_id, rand_ids, the
+// corpus) are not indices here: any int32 passes through (MaskScratch::chosen).
 void CheckMaskConfig(const MaskConfig& cfg);
 
 // Fast mode's vectorised sampler.

@@ -19,6 +19,7 @@ from ..create import create_instances
 from ..masking import parse_ngram_probs
 from ._flags import (MAX_DUPE_FACTOR, MAX_SEED, MAX_SEQ_LENGTH, MAX_THREADS, add_bool_flag,
                      float_flag, int_flag, threads_flag)
+from ._garden_flags import add_garden_flags, garden_kwargs
 
 DESCRIPTION = """\
 Create BERT pre-training data (TFRecords of tf.train.Example, the format run_pretraining.py and
@@ -31,8 +32,11 @@ only WordPiece ## pieces, which is all Google's flag does for Chinese.
 
 --mode fast (default) writes one output file per input shard, shards in parallel, byte-identical
 for any --num_workers, resumable (a rerun skips complete shards). --mode compat reproduces Google's
-script exactly (same seed -> same records), holding the whole corpus in memory as it does.
-In fast mode, --ngram_masking masks n-grams of whole words (MacBERT's 1-4-grams by default).
+script exactly (same seed -> same records), holding the whole corpus in memory as it does;
+with --reference garden, TF Model Garden's fork of it (--max_ngram_size, --use_v2_feature_names,
+--gzip_compress). N-grams of whole words: --max_ngram_size is Model Garden's, compat mode only
+(n drawn with weights 1/n, its RNG call order); --ngram_masking is MacBERT-style, fast mode only
+(n drawn from --ngram_probs, 1-4-grams with 40/30/20/10% by default).
 
 Example:
   wwm-fast create --input_file 'seg/*.wwmseg' --vocab_file chinese_L-12_H-768_A-12/vocab.txt \\
@@ -67,14 +71,16 @@ def add_parser(subparsers, formatter):
                    help="probability of creating sequences shorter than the maximum length")
     w = p.add_argument_group("wwm_fast")
     w.add_argument("--mode", choices=["fast", "compat"], default="fast",
-                   help="fast: sharded, parallel, keyed RNG; compat: Google's exact records")
+                   help="fast: sharded, parallel, keyed RNG; compat: the exact records of "
+                        "Google's script (or Model Garden's: --reference garden)")
     w.add_argument("--segmenter", default=None,
                    help="segment raw text on the fly for whole word masking: 'ltp:PATH' (LTP "
                         "legacy model file or folder), 'ltp-neural:NAME_OR_PATH', 'jieba', "
                         "'pre:DELIM' (already segmented); implies --do_whole_word_mask")
     add_bool_flag(w, "ngram_masking", False,
                   "fast mode: mask n-grams of whole words (MacBERT), n drawn from "
-                  "--ngram_probs, never across [SEP]; needs --do_whole_word_mask (or "
+                  "--ngram_probs, never across [SEP] (not Model Garden's compat-mode "
+                  "--max_ngram_size); needs --do_whole_word_mask (or "
                   "--segmenter); the budget is still masked_lm_prob of the tokens, capped by "
                   "--max_predictions_per_seq")
     w.add_argument("--ngram_probs", type=_ngram_probs, default=argparse.SUPPRESS,
@@ -104,6 +110,7 @@ def add_parser(subparsers, formatter):
                    help="Beam runner (DirectRunner/PrismRunner locally, DataflowRunner, "
                         "FlinkRunner, SparkRunner); other Beam pipeline options go after '--'")
     add_bool_flag(w, "progress", True, "show a progress bar on stderr")
+    add_garden_flags(p)
     p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
                    help="after '--': Beam pipeline options, e.g. --project, --region, "
                         "--temp_location, --setup_file (with --runner beam)")
@@ -160,4 +167,4 @@ def _create(args):
         num_workers=args.num_workers, num_threads=args.num_threads, gzip=args.gzip,
         errors=args.errors, overwrite=args.overwrite, progress=args.progress,
         runner=args.runner, beam_options=_beam_options(args), ngram_masking=args.ngram_masking,
-        ngram_probs=getattr(args, "ngram_probs", None))
+        ngram_probs=getattr(args, "ngram_probs", None), **garden_kwargs(args))
