@@ -64,10 +64,8 @@ void SampleMasks(const Corpus& c, const SampleConfig& cfg, const InstanceView& s
     constexpr int64_t kAhead = 4;  // a random next's B lies anywhere in the shard: fetch early
     auto prefetch = [&](int64_t j) {
       if (j >= end) return;
-      for (int64_t x = 0; x < set.b_len[j]; x += 16) __builtin_prefetch(c.ids + set.b_start[j] + x);
-      for (int64_t x = 0; x < set.b_len[j]; x += 64) {
-        __builtin_prefetch(c.word_start + set.b_start[j] + x);
-      }
+      PrefetchRange(c.ids + set.b_start[j], int64_t{4} * set.b_len[j]);
+      PrefetchRange(c.word_start + set.b_start[j], set.b_len[j]);
     };
     for (int64_t j = begin; j < begin + kAhead; ++j) prefetch(j);
     int32_t* tok = tokens.data();

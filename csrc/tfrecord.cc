@@ -351,10 +351,10 @@ size_t SerializeInstances(const int32_t* ids, const InstanceView& set, const int
     const int64_t j = order[kk];
     if (j < 0 || j >= n_set) return;
     if (RangeInside(set.a_start[j], set.a_len[j], cfg.n_ids)) {
-      for (int64_t x = 0; x < set.a_len[j]; x += 16) __builtin_prefetch(ids + set.a_start[j] + x);
+      PrefetchRange(ids + set.a_start[j], int64_t{4} * set.a_len[j]);
     }
     if (RangeInside(set.b_start[j], set.b_len[j], cfg.n_ids)) {
-      for (int64_t x = 0; x < set.b_len[j]; x += 16) __builtin_prefetch(ids + set.b_start[j] + x);
+      PrefetchRange(ids + set.b_start[j], int64_t{4} * set.b_len[j]);
     }
     const int64_t p = set.pred_splits[j];
     if (p >= 0 && p < set.n_pred) {

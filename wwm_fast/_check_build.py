@@ -6,7 +6,8 @@ wwm_fast has no pure-Python fallback: a silent slow path would hide a broken ins
 
 import importlib
 
-_NATIVE_MODULES = ("_align", "_instances", "_masking", "_records", "_tfrecord", "_wordpiece")
+_NATIVE_MODULES = ("_align", "_instances", "_masking", "_records", "_shard", "_tfrecord",
+                   "_wordpiece")
 
 _HOW_TO_BUILD = """\
 wwm_fast's native extensions could not be imported ({module}: {error}).
