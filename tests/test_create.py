@@ -4,6 +4,7 @@ run_pretraining.py's parse spec."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -66,10 +67,14 @@ def test_compat_equals_google(corpus, vocab_file, tmp_path, max_seq_length, max_
     inputs = [str(corpus["pd"]), str(corpus["rv"])]
     ours = [str(tmp_path / "ours-0.tfrecord"), str(tmp_path / "ours-1.tfrecord")]
     google = [str(tmp_path / "google-0.tfrecord"), str(tmp_path / "google-1.tfrecord")]
-    stats = wwm_fast.create_instances(
-        inputs, vocab_file, ours, mode="compat", max_seq_length=max_seq_length,
-        max_predictions_per_seq=max_pred, dupe_factor=2, do_whole_word_mask=whole_word,
-        progress=False)
+    # Google's flag on Chinese (## groups only) is written as asked, with an OutputWarning
+    warns = (pytest.warns(wwm_fast.OutputWarning, match="## pieces only") if whole_word
+             else contextlib.nullcontext())
+    with warns:
+        stats = wwm_fast.create_instances(
+            inputs, vocab_file, ours, mode="compat", max_seq_length=max_seq_length,
+            max_predictions_per_seq=max_pred, dupe_factor=2, do_whole_word_mask=whole_word,
+            progress=False)
     n = run_google(inputs, google, vocab_file, max_seq_length=max_seq_length,
                    max_predictions_per_seq=max_pred, dupe_factor=2, whole_word=whole_word)
     assert stats.instances == n > 1000
@@ -175,6 +180,11 @@ def test_fast_killed_run_is_finished_by_rerun(shards, vocab_file, tmp_path):
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # the kill really landed mid-run: the process was still running (killed by the signal, not
+    # finished), one shard was complete and at least one was not
+    assert proc.returncode == -signal.SIGKILL, proc.returncode
+    complete = sorted(p.name for p in out.parent.glob("t-*-of-00004.tfrecord.stats.json"))
+    assert 1 <= len(complete) < 4, complete
     finals = sorted(p for p in out.parent.iterdir() if not p.name.startswith("."))
     for p in finals:  # whatever exists under a final name is complete
         if p.name.endswith(".tfrecord"):
@@ -355,7 +365,15 @@ def test_one_token_document_still_gives_an_instance(vocab_file, tmp_path):
     (dict(dupe_factor=0), "dupe_factor must be >= 1"),
     (dict(mode="slow"), r"mode must be one of \['fast', 'compat'\]"),
     (dict(errors="replace"), "errors must be one of"),
-    (dict(num_workers=0), "num_workers must be an int >= 1"),
+    (dict(num_workers=0), r"num_workers must be in \[1, 256\], got 0"),
+    # the documented upper bounds (wwm_fast/_limits.py), before any work
+    (dict(max_seq_length=8193), r"max_seq_length must be in \[5, 8192\], got 8193"),
+    (dict(max_seq_length=3_000_000_000), r"max_seq_length must be in \[5, 8192\]"),
+    (dict(dupe_factor=101), r"dupe_factor must be in \[1, 100\], got 101"),
+    (dict(random_seed=-1), r"random_seed must be in \[0, 9223372036854775807\], got -1"),
+    (dict(random_seed=2 ** 64), r"random_seed must be in \[0, 9223372036854775807\]"),
+    (dict(num_threads=257), r"num_threads must be -1 or in \[1, 256\], got 257"),
+    (dict(num_threads=2 ** 31), r"num_threads must be -1 or in \[1, 256\]"),
 ])
 def test_bad_flags(corpus, vocab_file, tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -169,12 +169,12 @@ def test_init_checkpoint_shape_mismatch_names_variable_and_shapes(data, tmp_path
     trainer = Trainer(_opts(data, tmp_path / "out", init_checkpoint=prefix))
     with pytest.raises(ValueError, match=r"'bert/embeddings/word_embeddings'.*\[120, 16\].*\[97, 16\].*vocab_size"):
         trainer.restore_or_initialize()
-    # the same through the CLI: exit status 1 and the message on stderr
+    # the same through the CLI: exit status 2 and the message on stderr
     rc = cli_main([f"--bert_config_file={data['config']}", f"--input_file={data['input']}",
                    f"--output_dir={tmp_path / 'cli'}", f"--init_checkpoint={prefix}", "--do_train",
                    f"--max_seq_length={SEQ}", f"--max_predictions_per_seq={PRED}",
                    "--train_batch_size=8", "--num_train_steps=2", "--num_warmup_steps=0"])
-    assert rc == 1
+    assert rc == 2
     err = capsys.readouterr().err
     assert "bert/embeddings/word_embeddings" in err and "[120, 16]" in err and "[97, 16]" in err
     assert not (tmp_path / "cli" / "checkpoint").exists()

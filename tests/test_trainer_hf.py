@@ -595,7 +595,7 @@ def test_export_is_atomic(trained, tmp_path):
     (target / "keep.txt").write_text("mine")
     rc = cli_main(["export", f"--checkpoint={trained['out']}", f"--bert_config_file={trained['config']}",
                    f"--vocab_file={VOCAB}", f"--export_dir={target}", "--format=hf"])
-    assert rc == 1 and os.listdir(target) == ["keep.txt"]
+    assert rc == 2 and os.listdir(target) == ["keep.txt"]
     # an empty folder is fine (created by the user beforehand)
     os.remove(target / "keep.txt")
     _export(trained["out"], trained["config"], target, "--format=hf")
@@ -605,17 +605,17 @@ def test_export_is_atomic(trained, tmp_path):
 
 def test_export_errors(trained, tmp_path, capsys):
     base = ["export", f"--checkpoint={trained['out']}", f"--bert_config_file={trained['config']}"]
-    assert cli_main(base + [f"--export_dir={tmp_path / 'a'}", "--format=hf"]) == 1
+    assert cli_main(base + [f"--export_dir={tmp_path / 'a'}", "--format=hf"]) == 2
     assert "--format=hf needs --vocab_file" in capsys.readouterr().err
-    assert cli_main(base + [f"--vocab_file={VOCAB}", "--export_dir=gs://bucket/x", "--format=hf"]) == 1
+    assert cli_main(base + [f"--vocab_file={VOCAB}", "--export_dir=gs://bucket/x", "--format=hf"]) == 2
     assert "local folder only" in capsys.readouterr().err
     small = tmp_path / "vocab.txt"
     small.write_text("[PAD]\n[UNK]\n")
-    assert cli_main(base + [f"--vocab_file={small}", f"--export_dir={tmp_path / 'b'}", "--format=hf"]) == 1
+    assert cli_main(base + [f"--vocab_file={small}", f"--export_dir={tmp_path / 'b'}", "--format=hf"]) == 2
     assert "has 2 entries, bert config vocab_size is 21128" in capsys.readouterr().err
     no_mask = tmp_path / "vocab_no_mask.txt"
     no_mask.write_bytes(VOCAB.read_bytes().replace(b"[MASK]\n", b"[MASK2]\n"))
-    assert cli_main(base + [f"--vocab_file={no_mask}", f"--export_dir={tmp_path / 'c'}", "--format=hf"]) == 1
+    assert cli_main(base + [f"--vocab_file={no_mask}", f"--export_dir={tmp_path / 'c'}", "--format=hf"]) == 2
     assert "lacks the special token(s) ['[MASK]']" in capsys.readouterr().err
     assert not any((tmp_path / n).exists() for n in "abc")
 

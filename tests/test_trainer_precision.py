@@ -184,16 +184,34 @@ def test_float16_cli_and_bad_values(data, tmp_path, capsys):
     assert cli_main(base + [f"--output_dir={tmp_path / 'ok'}", "--precision=float16",
                             "--loss_scale_initial=1024", "--loss_scale_growth_steps=100"]) == 0
     assert numpy_values(str(tmp_path / "ok"))["fp16_loss_scale/scale"] == np.float32(1024)
+    assert cli_main(base + [f"--output_dir={tmp_path / 'bad'}", "--precision=float16",
+                            "--use_tpu"]) == 2
+    err = capsys.readouterr().err
+    assert "--precision=float16 is for GPUs without bfloat16" in err, err
+    # out-of-range values are refused while the command line is parsed (exit status 2)
     for extra, match in [
-        (["--precision=float16", "--use_tpu"], "--precision=float16 is for GPUs without bfloat16"),
         (["--precision=float16", "--loss_scale_growth_steps=0"],
-         "--loss_scale_growth_steps must be a positive integer, got 0"),
+         r"argument --loss_scale_growth_steps: must be an integer in \[1, 1000000000\], got 0"),
         (["--precision=float16", "--loss_scale_initial=0"],
-         r"--loss_scale_initial must be in \(0, 3e38\), got 0.0"),
+         r"argument --loss_scale_initial: must be a number in \(0, 3e\+38\), got 0.0"),
     ]:
-        assert cli_main(base + [f"--output_dir={tmp_path / 'bad'}"] + extra) == 1
+        with pytest.raises(SystemExit) as e:
+            cli_main(base + [f"--output_dir={tmp_path / 'bad'}"] + extra)
+        assert e.value.code == 2
         err = capsys.readouterr().err
         assert re.search(match, err), err
+    # and TrainOptions checks them for Python callers
+    from wwm_trainer import TrainOptions
+
+    for field, value, match in [
+            ("loss_scale_growth_steps", 0, "--loss_scale_growth_steps must be a positive integer, "
+                                           "got 0"),
+            ("loss_scale_initial", 0.0, r"--loss_scale_initial must be in \(0, 3e38\), got 0.0")]:
+        opts = TrainOptions(bert_config_file=data["config"], input_file=data["input"],
+                            output_dir=str(tmp_path / "api"), do_train=True,
+                            precision="float16", **{field: value})
+        with pytest.raises(ValueError, match=match):
+            opts.validate()
 
 
 # ----------------------------------------------------------------------------- logits

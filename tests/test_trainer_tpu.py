@@ -71,7 +71,7 @@ def _free_port() -> int:
 ])
 def test_no_tpu_fails_fast_with_a_clear_message(files, extra, env, match):
     code, err, _ = _wwm_train(files, extra, env)
-    assert code == 1, err[-2000:]
+    assert code == 2, err[-2000:]
     assert re.search(match, err), err[-2000:]
     assert ADVICE in err and "Traceback" not in err
 
@@ -83,7 +83,7 @@ def test_grpc_address_with_nothing_listening(files, how):
     address = f"grpc://127.0.0.1:{_free_port()}"
     extra, env = ([f"--master={address}"], {}) if how == "master" else ([], {"TPU_NAME": address})
     code, err, _ = _wwm_train(files, extra, env)
-    assert code == 1, err[-2000:]
+    assert code == 2, err[-2000:]
     assert re.search(rf"it resolved to {address}: nothing answers at 127\.0\.0\.1:\d+ "
                      r"\(Connection refused\)", err), err[-2000:]
 
@@ -111,7 +111,7 @@ def test_address_that_never_answers(files):
         server.close()
         for conn in held:
             conn.close()
-    assert code == 1, err[-2000:]
+    assert code == 2, err[-2000:]
     assert re.search(rf"it resolved to {address}: 127\.0\.0\.1:\d+ accepts connections, but no "
                      r"TensorFlow worker answered within 5 s \(DEADLINE_EXCEEDED\)", err), err[-2000:]
     assert held  # it did connect: the TCP check alone would have passed

@@ -107,7 +107,7 @@ def test_records_with_other_prediction_count(synth, tmp_path, capsys):
             f"--output_dir={tmp_path / 'out'}", "--do_train=True", f"--max_seq_length={SEQ}",
             f"--max_predictions_per_seq={PRED}", "--train_batch_size=8", "--num_train_steps=1",
             "--num_warmup_steps=0", "--strategy=one_device"]
-    assert cli_main(argv) == 1
+    assert cli_main(argv) == 2
     err = capsys.readouterr().err
     assert "feature 'masked_lm_positions' has length 20, expected 5 (--max_predictions_per_seq=5)" in err
 
@@ -178,7 +178,7 @@ def test_cli_errors_name_the_value(synth, tmp_path, capsys, extra, match):
             f"--output_dir={tmp_path / 'out'}", f"--max_seq_length={SEQ}",
             f"--max_predictions_per_seq={PRED}", "--train_batch_size=8", "--num_train_steps=2",
             "--num_warmup_steps=0"]
-    assert cli_main(argv + extra) == 1
+    assert cli_main(argv + extra) == 2
     err = capsys.readouterr().err
     import re
     assert re.search(match, err), err

@@ -9,28 +9,44 @@ names of google-research/bert and ymcui/LAMB_Optimizer_TF. Public entries:
 * ``TrainOptions``, ``Trainer``, ``run`` -- the training loop behind the ``wwm-train`` CLI
 * ``init_from_checkpoint``, ``export_model`` -- Google-layout checkpoint I/O, and transformers
   folders both ways (``wwm_trainer.hf``)
+
+The entries are imported on first use: ``import wwm_trainer`` and ``wwm-train --help`` load no
+TensorFlow (TensorFlow's import takes seconds), and ``wwm-train`` without TensorFlow says which
+extra to install instead of failing on the import.
 """
 
-from .checkpoint import export_model, init_from_checkpoint
-from .config import BertConfig
-from .modeling import BertPretrainingModel, google_variable_shapes, pretraining_loss_and_metrics
-from .optimization import AdamWeightDecay, Lamb, WarmupPolynomialDecay
-from .training import NonFiniteLossError, TrainOptions, Trainer, run
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AdamWeightDecay",
-    "BertConfig",
-    "BertPretrainingModel",
-    "Lamb",
-    "NonFiniteLossError",
-    "TrainOptions",
-    "Trainer",
-    "WarmupPolynomialDecay",
-    "export_model",
-    "google_variable_shapes",
-    "init_from_checkpoint",
-    "pretraining_loss_and_metrics",
-    "run",
-]
+# public name -> the module that defines it
+_EXPORTS = {
+    "AdamWeightDecay": "optimization",
+    "BertConfig": "config",
+    "BertPretrainingModel": "modeling",
+    "Lamb": "optimization",
+    "NonFiniteLossError": "training",
+    "TrainOptions": "training",
+    "Trainer": "training",
+    "WarmupPolynomialDecay": "optimization",
+    "export_model": "checkpoint",
+    "google_variable_shapes": "modeling",
+    "init_from_checkpoint": "checkpoint",
+    "pretraining_loss_and_metrics": "modeling",
+    "run": "training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -7,12 +7,21 @@
 
 Boolean flags take absl's forms, so existing scripts run unchanged: `--do_train`, `--do_train=True`,
 `--do_train=false`, `--nodo_train`.
+
+The command line is parsed, and every numeric flag checked against its range (`_RANGES`), before
+TensorFlow is imported: `--help` and a bad flag answer at once, and without TensorFlow installed
+the error names the `train` extra. TensorFlow's start-up log lines (absl, oneDNN, cpu_feature_guard,
+tf.data warnings) are hidden unless `--verbose` (TF_CPP_MIN_LOG_LEVEL, when not set by the user).
+Exit status as `wwm-fast`: 0 done, 2 an error (one line on stderr; `--verbose` adds the
+traceback), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import sys
 
 _TRUE = {"1", "true", "t", "yes", "y"}
@@ -34,9 +43,29 @@ def _add_bool(parser, name, default, help_text):
     parser.add_argument(f"--no{name}", dest=name, action="store_false", help=argparse.SUPPRESS)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Errors in one line (`prog: error: ...`, exit status 2, as argparse's)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Each help line ends with its default, once: not for a required flag, a None default (chosen
+    later, the help text says how) or a help text that already gives it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.option_strings and not action.required and action.default is not None
+                and action.default is not argparse.SUPPRESS and "default" not in text.lower()
+                and not isinstance(action, argparse._HelpAction)):
+            text = f"{text} (default: %(default)s)" if text else "default: %(default)s"
+        return text
+
+
 def _train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="wwm-train",
+    p = _Parser(
+        prog="wwm-train", formatter_class=_Formatter,
         description="BERT / whole-word-masking pre-training on TF2 (TPU, GPU, CPU) with "
                     "Google-layout checkpoints. `wwm-train export --help` for the export command.")
     g = p.add_argument_group("run_pretraining.py flags")
@@ -116,8 +145,8 @@ def _train_parser() -> argparse.ArgumentParser:
 
 
 def _export_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="wwm-train export",
+    p = _Parser(
+        prog="wwm-train export", formatter_class=_Formatter,
         description="Write a release of a checkpoint's model variables (no optimizer slots, no "
                     "global_step). --format=google (default): bert_model.ckpt, bert_config.json "
                     "and vocab.txt, the layout of Google's releases. --format=hf: a transformers "
@@ -147,38 +176,209 @@ def _export_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Ranges of the numeric flags, checked after parsing and before TensorFlow is imported:
+# name -> (low, high, low excluded, high excluded); None (unset: a preset's value) is not checked.
+# The upper bounds are policy: a value past them is a typo or would allocate gigabytes.
+# max_seq_length 8192 as `wwm-fast create` (wwm_fast/_limits.py); batch sizes 2**20 sequences
+# (LAMB's largest published batch is 65,536); steps 10**9; shuffle_buffer 10**6 records (~5 GB at
+# 512 tokens); seeds [0, 2**63 - 1] (int64 seeds). Flags absent from this build are skipped.
+_BIG = 10 ** 9
+_RANGES = {
+    "max_seq_length": (5, 8192, False, False),
+    "max_predictions_per_seq": (1, 8192, False, False),
+    "train_batch_size": (1, 2 ** 20, False, False),
+    "eval_batch_size": (1, 2 ** 20, False, False),
+    "learning_rate": (0.0, 10.0, True, False),
+    "num_train_steps": (1, _BIG, False, False),
+    "num_warmup_steps": (0, _BIG, False, False),
+    "save_checkpoints_steps": (1, _BIG, False, False),
+    "iterations_per_loop": (1, _BIG, False, False),
+    "max_eval_steps": (1, _BIG, False, False),
+    "num_tpu_cores": (1, 65536, False, False),
+    "tpu_connect_timeout": (0.0, 7 * 86400.0, False, False),
+    "weight_decay_rate": (0.0, 1.0, False, False),
+    "epsilon": (0.0, 1.0, True, True),
+    "beta_1": (0.0, 1.0, False, True),
+    "beta_2": (0.0, 1.0, False, True),
+    "lr_decay_power": (0.0, 100.0, False, False),
+    "clip_norm": (0.0, 1e6, True, False),
+    "gradient_accumulation_steps": (1, 65536, False, False),
+    "loss_scale_initial": (0.0, 3e38, True, True),  # float32's range
+    "loss_scale_growth_steps": (1, _BIG, False, False),
+    "seed": (0, 2 ** 63 - 1, False, False),
+    "keep_checkpoint_max": (1, 10 ** 6, False, False),
+    "shuffle_buffer": (0, 10 ** 6, False, False),
+}
+
+
+def _check_ranges(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """parser.error (one line, exit status 2) for the first numeric flag out of its range."""
+    for name, (lo, hi, lo_open, hi_open) in _RANGES.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        ok = (not isinstance(value, float) or math.isfinite(value)) and (
+            (lo < value if lo_open else lo <= value) and (value < hi if hi_open else value <= hi))
+        if not ok:
+            noun = "a number" if isinstance(lo, float) else "an integer"
+            rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}" \
+                if isinstance(lo, float) else f"[{lo}, {hi}]"
+            parser.error(f"argument --{name}: must be {noun} in {rng}, got {value}")
+
+
+# Help of the flags defined above without one (kept here so that the definitions stay as they
+# are): every flag's help line then explains it and ends with its default.
+_HELP = {
+    "max_seq_length": "tokens per sequence: the --max_seq_length the records were created with",
+    "max_predictions_per_seq": "masked positions per sequence: the records' value",
+    "eval_batch_size": "global batch of --do_eval",
+    "learning_rate": "peak learning rate, reached at the end of the warmup",
+    "num_train_steps": "optimizer steps in all (a resumed run continues up to this step)",
+    "num_warmup_steps": "steps of linear warmup from 0 to --learning_rate",
+    "save_checkpoints_steps": "optimizer steps between checkpoints",
+    "max_eval_steps": "batches --do_eval reads",
+    "tpu_zone": "GCE zone of --tpu_name (default: from the environment)",
+    "gcp_project": "GCP project of --tpu_name (default: from the environment)",
+    "beta_1": "decay of the first-moment (mean) estimate",
+    "beta_2": "decay of the second-moment (variance) estimate",
+    "strategy": "auto: TPU with --use_tpu, MultiWorkerMirrored when TF_CONFIG lists several "
+                "workers, Mirrored with several GPUs, else one device",
+    "keep_checkpoint_max": "most recent checkpoints kept (older ones are deleted)",
+    "bert_config_file": "bert_config.json of the model",
+}
+
+
+def _finish_parser(parser: argparse.ArgumentParser) -> None:
+    """The missing help texts (``_HELP``) and ``--verbose``, on either parser."""
+    for action in parser._actions:
+        if action.help is None and action.dest in _HELP:
+            action.help = _HELP[action.dest]
+    _add_bool(parser.add_argument_group("output"), "verbose", False,
+              "show TensorFlow's start-up log lines (absl, oneDNN, CPU features, tf.data "
+              "warnings) and the traceback of an error")
+
+
+def _import_tensorflow(verbose: bool):
+    """``import tensorflow``, quietly unless ``verbose``.
+
+    TF_CPP_MIN_LOG_LEVEL=2 (unless the user set it) hides TensorFlow's C++ INFO and WARNING lines
+    (cpu_feature_guard, tf.data). The oneDNN line and absl's "All log messages before
+    absl::InitializeLog()" are written during the import whatever that level: the import's stderr
+    (file descriptor 2) goes to a temporary file, shown only if the import fails.
+    """
+    if verbose:
+        import tensorflow
+        return tensorflow
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return tensorflow
+
+
+def _quiet_tensorflow_python(verbose: bool) -> None:
+    """After the import: TensorFlow's and absl's Python loggers at ERROR unless ``verbose``."""
+    if verbose:
+        return
+    for name in ("tensorflow", "absl", "h5py", "keras"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _check_output_dir(path: str) -> None:
+    """A local output folder that cannot be created or written fails before any training."""
+    if not path or "://" in path:  # gs://, hdfs://: TensorFlow's file systems report themselves
+        return
+    import tempfile
+
+    folder = os.path.abspath(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".wwm-train-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"cannot write to --output_dir {folder!r}: {e.strerror or e}") from None
+
+
+def _error_line(e: BaseException, tf_error: bool = False) -> str:
+    """One line for an error: OSErrors without their errno prefix; TensorFlow's OpErrors
+    (``tf_error``) by the first line of their message (the rest is the graph's context); any
+    other message with its lines joined."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.strerror}: {e.filename!r}" if e.filename is not None else e.strerror
+    text = str(getattr(e, "message", "") or e) if tf_error else str(e)
+    if tf_error:
+        text = text.split("\n")[0]
+    return " ".join(text.split()) or type(e).__name__
+
+
 def main(argv=None) -> int:
     """Entry point of `wwm-train`; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    export = argv[:1] == ["export"]
+    parser = _export_parser() if export else _train_parser()
+    _finish_parser(parser)
+    args = parser.parse_args(argv[1:] if export else argv)
+    verbose = args.verbose
+    del args.verbose
+    _check_ranges(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        tensorflow = _import_tensorflow(verbose)
+    except ImportError as e:
+        print(f"wwm-train: error: TensorFlow is not installed ({e}); install the trainer with: "
+              f"pip install 'wwm-fast[train]'", file=sys.stderr)
+        return 2
+    _quiet_tensorflow_python(verbose)
     from .checkpoint import export_model
     from .config import BertConfig
     from .distribute import NoTPUError
     from .training import TrainOptions, run
 
     try:
-        if argv[:1] == ["export"]:
-            args = _export_parser().parse_args(argv[1:])
+        if export:
             out = export_model(args.checkpoint, BertConfig.from_json_file(args.bert_config_file),
                                args.vocab_file, args.export_dir, format=args.format,
                                do_lower_case=args.do_lower_case,
                                hf_architecture=args.hf_architecture)
             print(f"exported {out}")
             return 0
-        args = vars(_train_parser().parse_args(argv))
+        args = vars(args)
         master = args.pop("master")
         if args["tpu_name"] is None and master:
             args["tpu_name"] = master
         opts = TrainOptions(**args)
+        _check_output_dir(opts.output_dir)
         result = run(opts)
         if "eval" in result:
             print("***** Eval results *****")
             for key in sorted(result["eval"]):
                 print(f"  {key} = {result['eval'][key]}")
         return 0
-    except (ValueError, NoTPUError, FloatingPointError) as e:
-        print(f"wwm-train: error: {e}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        print("wwm-train: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, NoTPUError, FloatingPointError, OSError, tensorflow.errors.OpError) as e:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        line = _error_line(e, tf_error=isinstance(e, tensorflow.errors.OpError))
+        print(f"wwm-train: error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

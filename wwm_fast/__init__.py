@@ -15,6 +15,7 @@ and no module of the package imports it (the version lives in ``_version.py``).
 
 from . import _check_build  # noqa: F401  (fails with build instructions when unbuilt)
 from ._version import __version__  # noqa: F401
+from ._warnings import OutputWarning
 from .alignment import AlignResult, WordSpans, align_words
 from .create import create_instances
 from .instances import Documents, Instances, build_instances
@@ -29,6 +30,7 @@ __all__ = [
     "Encoding",
     "FullTokenizer",
     "Instances",
+    "OutputWarning",
     "Segmenter",
     "ShardStats",
     "WordSpans",

@@ -22,11 +22,14 @@ import os
 import time
 from typing import List, Optional, Sequence, Union
 
+from ._limits import MAX_DUPE_FACTOR, MAX_SEED, MAX_SEQ_LENGTH, MAX_THREADS, check_int
+from ._warnings import UNK_RATE_WARNING, WWM_CONTINUATION_WARNING, warn
 from .compat import create_compat
-from .files import expand_input_files
+from .files import check_writable_folder, expand_input_files
 from .instances import _check_common, special_ids
-from .pool import run_shards
-from .shard import ShardJob, check_not_empty, resolve_num_workers, tokenizer_for
+from .pool import run_interruptibly, run_shards
+from .shard import (ShardJob, check_not_empty, is_cache, remove_stale_temporaries,
+                    resolve_num_workers, tokenizer_for)
 from .stats import CreateStats, ShardStats
 from ._threads import check_num_threads
 
@@ -78,7 +81,9 @@ def create_instances(
         compat: Google's round-robin list. fast: one file per input shard; a single name with
         several inputs becomes ``<stem>-00000-of-0000N<ext>``.
     max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob, dupe_factor,
-    random_seed, do_lower_case : as Google's flags.
+    random_seed, do_lower_case : as Google's flags, within documented bounds (checked before any
+        work, wwm_fast/_limits.py): max_seq_length in [5, 8192], dupe_factor in [1, 100],
+        random_seed in [0, 2**63 - 1].
     do_whole_word_mask : bool
         Mask whole words: WordPiece ``##`` groups, and segmenter words when a segmenter or a
         segmentation cache gives them (Chinese WWM).
@@ -126,6 +131,7 @@ def create_instances(
                          "needs the whole corpus in one process")
     if errors not in ("strict", "ignore"):
         raise ValueError(f"errors must be one of ['strict', 'ignore'], got {errors!r}")
+    _check_limits(max_seq_length, dupe_factor, random_seed, num_workers, num_threads)
     _check_common(max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob,
                   dupe_factor)
     if mode == "compat" and not next_sentence:
@@ -148,12 +154,22 @@ def create_instances(
                    bool(next_sentence), bool(gzip), errors,
                    None if num_threads is None else check_num_threads(num_threads))
     tokenizer = tokenizer_for(job)  # validates the vocab before any work (reused in-process)
+    if runner == "local":  # a read-only folder fails now, not after the first shard's work
+        for folder in sorted({os.path.dirname(os.path.abspath(o)) for o in outputs}):
+            check_writable_folder(folder, "folder of output_file")
     special_ids(tokenizer)
     if mode in _CORPUS_MODES:
         if job.num_threads is None:  # one process: every core tokenizes
             job = dataclasses.replace(job, num_threads=os.cpu_count() or 1)
-        shards = _CORPUS_MODES[mode](inputs, outputs, job, tokenizer, progress)
-        return CreateStats(shards, mode, time.perf_counter() - t0)
+        try:
+            shards = run_interruptibly(_CORPUS_MODES[mode], inputs, outputs, job, tokenizer,
+                                       progress)
+        except KeyboardInterrupt:  # the abandoned thread's temporary file
+            remove_stale_temporaries(list(outputs))
+            raise
+        stats = CreateStats(shards, mode, time.perf_counter() - t0)
+        _warn_if_unintended(stats, job, inputs)
+        return stats
     outputs = _fast_outputs(inputs, outputs)
     num_workers = resolve_num_workers(num_workers, len(inputs))
     if runner == "beam":
@@ -169,7 +185,49 @@ def create_instances(
         shards = run_shards(inputs, outputs, job, num_workers=num_workers, overwrite=overwrite,
                             progress=progress)
     check_not_empty(shards, inputs)
-    return CreateStats(shards, mode, time.perf_counter() - t0)
+    stats = CreateStats(shards, mode, time.perf_counter() - t0)
+    _warn_if_unintended(stats, job, inputs)
+    return stats
+
+
+def _warn_if_unintended(stats: CreateStats, job: ShardJob, inputs: List[str]) -> None:
+    """``OutputWarning``s for output that was written but is probably not what was meant
+    (thresholds and their reasons: wwm_fast/_warnings.py)."""
+    t = stats.total
+    if not t["corpus_tokens"]:
+        return
+    if t["unk_rate"] > UNK_RATE_WARNING:
+        warn(f"{100 * t['unk_rate']:.1f}% of the {t['corpus_tokens']:,} corpus tokens are [UNK] "
+             f"(clean Chinese text with Google's vocab: about 1%): check that the input is UTF-8 "
+             f"(with errors='ignore' / --errors ignore, the bytes of another encoding such as GBK "
+             f"are dropped) and that {job.vocab_file!r} is the vocab of the model", stacklevel=4)
+    continuing = t["word_continuations"] / t["corpus_tokens"]
+    if job.do_whole_word_mask and job.segmenter is None and continuing < WWM_CONTINUATION_WARNING \
+            and not any(_is_cache(p) for p in inputs):
+        warn(f"whole word masking without word boundaries (no segmenter, no segmentation cache) "
+             f"groups WordPiece ## pieces only: {100 * continuing:.2f}% of the tokens continue a "
+             f"word, so masking is practically per token, which is all Google's flag does for "
+             f"Chinese; give segmentation caches from `wwm-fast segment` as input_file, or a "
+             f"segmenter (--segmenter)", stacklevel=4)
+
+
+def _is_cache(path: str) -> bool:
+    """``is_cache``; a remote path (Beam's gs://...) counts as one (no warning without a look)."""
+    return "://" in path or is_cache(path)
+
+
+def _check_limits(max_seq_length, dupe_factor, random_seed, num_workers, num_threads) -> None:
+    """The documented bounds (wwm_fast/_limits.py), checked before any work; the lower bounds
+    and types of max_seq_length and dupe_factor are ``_check_common``'s."""
+    for name, value, lo, hi in (("max_seq_length", max_seq_length, 5, MAX_SEQ_LENGTH),
+                                ("dupe_factor", dupe_factor, 1, MAX_DUPE_FACTOR)):
+        if isinstance(value, int) and value > hi:
+            raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+    check_int("random_seed", random_seed, 0, MAX_SEED)
+    if num_workers is not None:
+        check_int("num_workers", num_workers, 1, MAX_THREADS)
+    if num_threads is not None:
+        check_int("num_threads", num_threads, 1, MAX_THREADS, also=(-1,))
 
 
 # -- output names -------------------------------------------------------------------------------------

@@ -28,20 +28,38 @@ Start method (``start_method``): the one the program chose with
 
 Until issue 12, ``create`` always forked and ``segment_files`` always spawned (written to keep
 LTP's Rust pool out of forks, which ltp-extension handles itself, see above).
+
+Ctrl-C acts within a fraction of a second, and no output is completed after it:
+
+* in the workers, SIGINT (a terminal's Ctrl-C reaches the whole process group) calls
+  ``files.cancel_outputs()``, so no output of that worker is renamed into place any more, and
+  interrupts the task when one runs (an idle worker stays quiet: no traceback per worker);
+* in the calling process, KeyboardInterrupt kills the workers (SIGKILL) instead of waiting for
+  the tasks that run; the runner then removes their temporary files (``run_shards`` for create);
+* work done in this process (``num_workers=1``, and compat mode) runs in a helper thread while the
+  main thread waits (``run_interruptibly``): a native kernel can run for seconds without
+  returning to Python, and Python handles signals only between bytecodes of the main thread.
+  The interrupted thread is abandoned (a daemon thread) and its outputs are cancelled
+  (``files.outputs_cancelled_by``): it can no longer rename one, and the next run of the same
+  process (a notebook after Ctrl-C) writes as usual.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import time
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+from .files import cancel_outputs, outputs_cancelled_by
 from .shard import ShardJob, remove_stale_temporaries, run_shard
 from .stats import ShardStats
 
-__all__ = ["run_tasks", "TaskRun", "run_shards", "start_method", "progress_bar"]
+__all__ = ["run_tasks", "TaskRun", "run_shards", "start_method", "progress_bar",
+           "run_interruptibly", "abandoned_work"]
 
 
 def start_method() -> str:
@@ -88,11 +106,12 @@ class TaskRun:
             import multiprocessing
 
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                num_workers, mp_context=multiprocessing.get_context(start_method()))
+                num_workers, mp_context=multiprocessing.get_context(start_method()),
+                initializer=_init_worker)
             try:
                 self._submit()
-            except BaseException:
-                self.close()
+            except BaseException as e:
+                self.close(kill=isinstance(e, KeyboardInterrupt))
                 raise
 
     def _submit(self):
@@ -103,7 +122,7 @@ class TaskRun:
             except StopIteration:
                 self._exhausted = True
                 return
-            self._pending.append((self._pool.submit(self._fn, *args), tag))
+            self._pending.append((self._pool.submit(_run_task, self._fn, *args), tag))
 
     def __iter__(self) -> Iterator[Tuple[Any, Any]]:
         return self
@@ -113,7 +132,7 @@ class TaskRun:
             raise StopIteration
         if self._pool is None:  # in this process
             tag, args = next(self._tasks)
-            return tag, self._fn(*args)
+            return tag, run_interruptibly(self._fn, *args)
         try:
             self._submit()
             if not self._pending:
@@ -133,23 +152,110 @@ class TaskRun:
             return tag, fut.result()
         except StopIteration:
             raise
-        except BaseException:
-            self.close()
+        except BaseException as e:
+            self.close(kill=isinstance(e, KeyboardInterrupt))
             raise
 
-    def close(self) -> None:
-        """Cancel what has not started, wait for what runs, stop the workers."""
+    def close(self, kill: bool = False) -> None:
+        """Cancel what has not started, wait for what runs, stop the workers; ``kill``
+        (KeyboardInterrupt): the workers are killed at once, the tasks that run are not waited
+        for (their temporary files are the runner's to remove)."""
         self._closed = True
         if self._pool is not None:
             pool, self._pool = self._pool, None
             self._pending.clear()
+            if kill:
+                # ProcessPoolExecutor has no public kill before Python 3.14 (kill_workers)
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    with contextlib.suppress(OSError, AttributeError, ValueError):
+                        proc.kill()
             pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> "TaskRun":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(kill=exc_type is not None and issubclass(exc_type, KeyboardInterrupt))
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------------
+
+_task_running = False  # in a worker: a task runs now (SIGINT interrupts it)
+
+
+def _init_worker() -> None:
+    """A worker's SIGINT handler: no more renames of its outputs; interrupt the running task."""
+    signal.signal(signal.SIGINT, _worker_sigint)
+
+
+def _worker_sigint(signum, frame) -> None:
+    cancel_outputs()
+    if _task_running:
+        raise KeyboardInterrupt
+    # idle: the parent stops the pool; a KeyboardInterrupt here would print a traceback
+
+
+def _run_task(fn: Callable, *args):
+    global _task_running
+    _task_running = True
+    try:
+        return fn(*args)
+    finally:
+        _task_running = False
+
+
+_WORK_THREAD = "wwm-fast-work"
+_abandoned: set = set()  # run_interruptibly's interrupted helper threads that still run
+
+
+def abandoned_work() -> bool:
+    """A helper thread of ``run_interruptibly`` that was interrupted still runs (inside a native
+    kernel): the process must end with ``os._exit``. A normal exit finalizes the interpreter
+    under it, and when the kernel returns, pybind11 takes the GIL back in a noexcept destructor
+    while CPython ends the thread: std::terminate (seen as "terminate called without an active
+    exception", exit status -6)."""
+    return bool(_abandoned)
+
+
+def run_interruptibly(fn: Callable, *args):
+    """``fn(*args)`` in a helper thread while the main thread waits, so that Ctrl-C acts within
+    0.1 s even while ``fn`` is inside a native kernel (Python handles signals only between
+    bytecodes of the main thread). On KeyboardInterrupt the helper thread is abandoned and its
+    outputs are cancelled (``files.outputs_cancelled_by``): it cannot complete one any more.
+    Called outside the main thread, it simply calls ``fn``."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return fn(*args)
+    outcome: dict = {}
+    token = threading.Event()
+    done = threading.Event()
+
+    def work():
+        try:
+            with outputs_cancelled_by(token):
+                outcome["value"] = fn(*args)
+        except BaseException as e:  # handed to the main thread
+            outcome["error"] = e
+        finally:
+            _abandoned.discard(thread)
+            done.set()
+
+    thread = threading.Thread(target=work, name=_WORK_THREAD, daemon=True)
+    try:
+        thread.start()  # (Ctrl-C can arrive while start() waits for the thread)
+        # an Event, not Thread.join: a join interrupted by Ctrl-C marks a running thread as
+        # stopped (CPython's bpo-45274 handling), and is_alive() would then lie
+        while not done.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        cancel_outputs(token)
+        if not done.is_set():
+            _abandoned.add(thread)
+        raise
+    if "error" in outcome:
+        raise outcome.pop("error")
+    return outcome["value"]
 
 
 # -- progress --------------------------------------------------------------------------------------
@@ -194,18 +300,22 @@ def run_shards(inputs: Sequence[str], outputs: Sequence[str], job: ShardJob, *, 
     results: List[Optional[ShardStats]] = [None] * len(inputs)
     tasks = [(i, (i, p, o, job, overwrite)) for i, (p, o) in enumerate(zip(inputs, outputs))]
     t0 = time.perf_counter()
-    # the workers are forked here, before the progress bar starts its thread
-    with run_tasks(run_shard, tasks, num_workers) as shards:
-        bar = progress_bar(sum(sizes), "create", progress)
-        try:
-            for i, stats in shards:
-                results[i] = stats
-                bar.update(sizes[i])
-                n_inst = sum(s.instances for s in results if s is not None and not s.skipped)
-                bar.set_postfix(instances=f"{n_inst:,}",
-                                per_s=f"{n_inst / max(1e-9, time.perf_counter() - t0):,.0f}")
-        finally:
-            bar.close()
+    try:
+        # the workers are forked here, before the progress bar starts its thread
+        with run_tasks(run_shard, tasks, num_workers) as shards:
+            bar = progress_bar(sum(sizes), "create", progress)
+            try:
+                for i, stats in shards:
+                    results[i] = stats
+                    bar.update(sizes[i])
+                    n_inst = sum(s.instances for s in results if s is not None and not s.skipped)
+                    bar.set_postfix(instances=f"{n_inst:,}",
+                                    per_s=f"{n_inst / max(1e-9, time.perf_counter() - t0):,.0f}")
+            finally:
+                bar.close()
+    except KeyboardInterrupt:  # killed workers (or an abandoned thread) left temporary files
+        remove_stale_temporaries(list(outputs))
+        raise
     return results
 
 

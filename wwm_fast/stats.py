@@ -21,6 +21,10 @@ __all__ = ["CreateStats", "ShardStats", "STATS_SUFFIX", "count_corpus",
            "count_instances", "stats_json", "write_stats"]
 
 STATS_SUFFIX = ".stats.json"
+# Why the random-next share is above 50%: Google's create_instances_from_document takes a random
+# B for every chunk of one sentence (there is no actual next to pair with), for half of the others.
+RANDOM_NEXT_NOTE = ("50% of the chunks of 2+ sentences; a one-sentence chunk always gets a random "
+                    "B, as in Google's algorithm")
 
 
 @dataclasses.dataclass
@@ -115,8 +119,8 @@ class CreateStats:
             f"  masked: {t['masked_tokens']:,} of {t['instance_tokens']:,} instance tokens "
             f"({100 * t['masked_fraction']:.2f}%), [MASK] {_pct(t['mask_replaced'], t['masked_tokens'])}, "
             f"random {_pct(t['random_replaced'], t['masked_tokens'])}",
-            f"  random next: {100 * t['random_next_fraction']:.1f}% of instances; "
-            f"whole-word continuations: {t['word_continuations']:,} tokens; "
+            f"  random next: {100 * t['random_next_fraction']:.1f}% of instances "
+            f"({RANDOM_NEXT_NOTE}); whole-word continuations: {t['word_continuations']:,} tokens; "
             f"alignment fallback: {t['align_fallback_lines']:,} lines",
             f"  masked whole words by size: {groups}",
         ]

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 
+from .._warnings import OutputWarning
 from ..create import create_instances
-from ._flags import add_bool_flag
+from ._flags import (MAX_DUPE_FACTOR, MAX_SEED, MAX_SEQ_LENGTH, MAX_THREADS, add_bool_flag,
+                     float_flag, int_flag, threads_flag)
 
 DESCRIPTION = """\
 Create BERT pre-training data (TFRecords of tf.train.Example, the format run_pretraining.py and
@@ -29,7 +32,7 @@ for any --num_workers, resumable (a rerun skips complete shards). --mode compat 
 script exactly (same seed -> same records), holding the whole corpus in memory as it does.
 
 Example:
-  wwm-fast create --input_file 'seg/*.wseg' --vocab_file chinese_L-12_H-768_A-12/vocab.txt \\
+  wwm-fast create --input_file 'seg/*.wwmseg' --vocab_file chinese_L-12_H-768_A-12/vocab.txt \\
       --output_file out/train.tfrecord --max_seq_length 128 --dupe_factor 5 --do_whole_word_mask
 """
 
@@ -47,13 +50,17 @@ def add_parser(subparsers, formatter):
     add_bool_flag(g, "do_lower_case", True, "lower-case and strip accents (true for Chinese BERT)")
     add_bool_flag(g, "do_whole_word_mask", False,
                   "mask whole words (segmenter words for Chinese, ## groups otherwise)")
-    g.add_argument("--max_seq_length", type=int, default=128)
-    g.add_argument("--max_predictions_per_seq", type=int, default=20)
-    g.add_argument("--random_seed", type=int, default=12345)
-    g.add_argument("--dupe_factor", type=int, default=10,
+    g.add_argument("--max_seq_length", type=int_flag(5, MAX_SEQ_LENGTH), default=128,
+                   help="tokens per instance, [CLS] and [SEP] included")
+    g.add_argument("--max_predictions_per_seq", type=int_flag(1, MAX_SEQ_LENGTH), default=20,
+                   help="masked positions per instance at most (<= max_seq_length)")
+    g.add_argument("--random_seed", type=int_flag(0, MAX_SEED), default=12345,
+                   help="the same seed and flags give the same records")
+    g.add_argument("--dupe_factor", type=int_flag(1, MAX_DUPE_FACTOR), default=10,
                    help="number of times to duplicate the input data (with different masks)")
-    g.add_argument("--masked_lm_prob", type=float, default=0.15)
-    g.add_argument("--short_seq_prob", type=float, default=0.1,
+    g.add_argument("--masked_lm_prob", type=float_flag(0, 1, lo_open=True, hi_open=True),
+                   default=0.15, help="share of the tokens of an instance that are predicted")
+    g.add_argument("--short_seq_prob", type=float_flag(0, 1), default=0.1,
                    help="probability of creating sequences shorter than the maximum length")
     w = p.add_argument_group("wwm_fast")
     w.add_argument("--mode", choices=["fast", "compat"], default="fast",
@@ -65,10 +72,11 @@ def add_parser(subparsers, formatter):
     add_bool_flag(w, "next_sentence", True,
                   "build sentence pairs with next-sentence labels; false = single segments from "
                   "consecutive sentences, no NSP (RoBERTa-wwm-ext), fast mode only")
-    w.add_argument("--num_workers", type=int, default=None,
+    w.add_argument("--num_workers", type=int_flag(1, MAX_THREADS), default=None,
                    help="worker processes, one input shard each (default: cores, <= shards)")
-    w.add_argument("--num_threads", type=int, default=None,
-                   help="threads per worker for tokenization, masking and serialization "
+    w.add_argument("--num_threads", type=threads_flag(), default=None,
+                   help="threads per worker for tokenization, masking and serialization; -1 = "
+                        "all cores "
                         "(default: cores // workers in fast mode, all cores in compat mode, 1 with "
                         "--runner beam; output bytes do not depend on it)")
     add_bool_flag(w, "gzip", False, "GZIP-compress the TFRecords (compression_type='GZIP')")
@@ -103,7 +111,21 @@ def _beam_options(args):
 
 
 def run(args) -> int:
-    stats = create_instances(
+    with warnings.catch_warnings(record=True) as caught:  # shown after the summary
+        warnings.simplefilter("always", OutputWarning)
+        stats = _create(args)
+    print(stats.summary(), file=sys.stderr)
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if args.stats_file:
+        from ..files import atomic_output
+        with atomic_output(args.stats_file, "w") as f:
+            json.dump(stats.to_json(), f, indent=1, ensure_ascii=False)
+    return 0
+
+
+def _create(args):
+    return create_instances(
         args.input_file, args.vocab_file, args.output_file,
         max_seq_length=args.max_seq_length, max_predictions_per_seq=args.max_predictions_per_seq,
         masked_lm_prob=args.masked_lm_prob, short_seq_prob=args.short_seq_prob,
@@ -113,9 +135,3 @@ def run(args) -> int:
         num_workers=args.num_workers, num_threads=args.num_threads, gzip=args.gzip,
         errors=args.errors, overwrite=args.overwrite, progress=args.progress,
         runner=args.runner, beam_options=_beam_options(args))
-    print(stats.summary(), file=sys.stderr)
-    if args.stats_file:
-        from ..files import atomic_output
-        with atomic_output(args.stats_file, "w") as f:
-            json.dump(stats.to_json(), f, indent=1, ensure_ascii=False)
-    return 0

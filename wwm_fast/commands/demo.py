@@ -18,7 +18,8 @@ import os
 import sys
 import time
 
-from ._flags import add_bool_flag
+from ._flags import (MAX_DUPE_FACTOR, MAX_SEQ_LENGTH, MAX_THREADS, add_bool_flag,
+                     int_flag)
 
 DESCRIPTION = __doc__.split("\n\n", 1)[1]
 
@@ -36,14 +37,19 @@ def add_parser(subparsers, formatter):
     p.add_argument("--segmenter", default=None,
                    help="use this segmenter spec instead of training an LTP model "
                         "(e.g. 'ltp:/models/ltp-legacy' or 'jieba')")
-    p.add_argument("--epoch", type=int, default=2, help="LTP training epochs")
-    p.add_argument("--dupe_factor", type=int, default=2)
-    p.add_argument("--max_seq_length", type=int, default=128)
-    p.add_argument("--num_workers", type=int, default=None)
-    p.add_argument("--train_steps", type=int, default=200,
+    p.add_argument("--epoch", type=int_flag(1, 1000), default=2, help="LTP training epochs")
+    p.add_argument("--dupe_factor", type=int_flag(1, MAX_DUPE_FACTOR), default=2,
+                   help="create's --dupe_factor")
+    p.add_argument("--max_seq_length", type=int_flag(5, MAX_SEQ_LENGTH), default=128,
+                   help="create's and the tiny BERT's --max_seq_length")
+    p.add_argument("--num_workers", type=int_flag(1, MAX_THREADS), default=None,
+                   help="create's worker processes (default: cores, <= shards)")
+    p.add_argument("--train_steps", type=int_flag(0, 1_000_000), default=200,
                    help="steps of a tiny BERT trained on the TFRecords (0 = skip; needs "
                         "'wwm-fast[train]')")
     add_bool_flag(p, "progress", True, "progress bars on stderr")
+    add_bool_flag(p, "verbose", False, "show TensorFlow's start-up log lines while training (hidden "
+                  "by default, as by wwm-train)")
     p.set_defaults(func=run)
     return p
 
@@ -194,12 +200,14 @@ def _train(out, vocab, records, args):
     from ..files import atomic_output
     from ..tokenization import load_vocab
 
-    try:
-        from wwm_trainer.cli import main as wwm_train
-    except ImportError as e:
-        _say(f"6/6 training skipped: the trainer needs TensorFlow ({e}); "
-             f"pip install 'wwm-fast[train]'")
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None \
+            or importlib.util.find_spec("wwm_trainer") is None:
+        _say("6/6 training skipped: the trainer needs TensorFlow; pip install 'wwm-fast[train]'")
         return
+    from wwm_trainer.cli import main as wwm_train
+
     config = os.path.join(out, "tiny_bert_config.json")
     with atomic_output(config, "w") as f:
         json.dump({"vocab_size": len(load_vocab(vocab)), "hidden_size": 128,
@@ -222,7 +230,8 @@ def _train(out, vocab, records, args):
         f"--max_predictions_per_seq={_max_predictions(args.max_seq_length)}",
         f"--num_train_steps={steps}", f"--num_warmup_steps={max(1, steps // 10)}",
         "--learning_rate=3e-2", f"--save_checkpoints_steps={steps}",
-        f"--iterations_per_loop={max(1, min(50, steps))}", "--max_eval_steps=10"])
+        f"--iterations_per_loop={max(1, min(50, steps))}", "--max_eval_steps=10",
+        f"--verbose={bool(args.verbose)}"])
     if rc:
         raise ValueError(f"wwm-train failed with exit code {rc}")
     _say(f"trained in {time.perf_counter() - t0:.1f} s; Google-format checkpoint in {ckpt} "

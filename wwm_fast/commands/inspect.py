@@ -11,8 +11,8 @@ import json
 import numpy as np
 
 from ..files import expand_input_files
-from ..tfrecord import parse_example, read_records
-from ._flags import add_bool_flag
+from ..tfrecord import read_examples
+from ._flags import add_bool_flag, int_flag
 
 DESCRIPTION = """\
 Decode pre-training TFRecords (from wwm-fast create or Google's create_pretraining_data.py):
@@ -38,7 +38,7 @@ def add_parser(subparsers, formatter):
     p.add_argument("--vocab_file", default=None,
                    help="vocab.txt: show tokens instead of ids, and take the [MASK] id from it "
                         f"(without it: {GOOGLE_MASK_ID}, Google's)")
-    p.add_argument("--max_records", type=int, default=3,
+    p.add_argument("--max_records", type=int_flag(1, 2 ** 31 - 1), default=3,
                    help="records to show per file (without --stats)")
     add_bool_flag(p, "stats", False, "summarise all records instead of printing them")
     add_bool_flag(p, "json", False, "with --stats: print the summary as JSON")
@@ -61,11 +61,12 @@ def run(args) -> int:
     if args.max_records < 1:
         raise ValueError(f"--max_records must be >= 1, got {args.max_records}")
     for path in files:
-        for k, record in enumerate(read_records(path)):
+        for k, ex in enumerate(read_examples(path)):  # errors name the file and the record
             if k >= args.max_records:
                 break
+            _features(ex, path, k)  # a valid Example of other features: say so, with the record
             print(f"== {path} record {k} ==")
-            print(format_example(parse_example(record), inv, mask_id=mask_id))
+            print(format_example(ex, inv, mask_id=mask_id))
             print()
     return 0
 
@@ -85,7 +86,7 @@ def _features(ex: dict, path="", k=0):
         return (ex["input_ids"], ex["input_mask"], ex["segment_ids"], ex["masked_lm_positions"],
                 ex["masked_lm_ids"], ex["masked_lm_weights"], ex["next_sentence_labels"])
     except KeyError as e:
-        raise ValueError(f"{path} record {k}: not a BERT pre-training example (no feature {e}); "
+        raise ValueError(f"{path}: record {k}: not a BERT pre-training example (no feature {e}); "
                          f"features: {sorted(ex)}") from None
 
 
@@ -128,7 +129,10 @@ def summarize(files, mask_id: int = GOOGLE_MASK_ID) -> dict:
     shape = None
     counts = dict(mask=0, keep=0, random=0, random_next=0, single=0)
     for path in files:
-        recs = read_bert_records(path)
+        try:
+            recs = read_bert_records(path)
+        except ValueError as e:  # every message names the file (and the record when it can)
+            raise (e if str(e).startswith(path) else ValueError(f"{path}: {e}")) from None
         per_file[path] = n = len(recs["input_ids"])
         if not n:
             continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ._flags import add_bool_flag
+from ._flags import MAX_SEQ_LENGTH, add_bool_flag, int_flag, threads_flag
 
 DESCRIPTION = """\
 Write HuggingFace's chinese_ref file (the --train_ref_file of run_mlm_wwm.py, as
@@ -40,14 +40,15 @@ def add_parser(subparsers, formatter):
     p.add_argument("--segmented_file", default=None,
                    help="with pre:DELIM: the segmented twin of each input file")
     add_bool_flag(p, "do_lower_case", True, "lower-case and strip accents (true for Chinese BERT)")
-    p.add_argument("--max_seq_length", type=int, default=512,
+    p.add_argument("--max_seq_length", type=int_flag(3, MAX_SEQ_LENGTH, also=(0,)), default=512,
                    help="HF's max_length: tokens past max_seq_length - 2 are cut before "
                         "matching; 0 = no truncation")
     p.add_argument("--blank_lines", choices=["drop", "keep"], default="drop",
                    help="drop: like run_chinese_ref.py; keep: write [] (line-aligned output)")
     p.add_argument("--errors", choices=["strict", "ignore"], default="strict",
                    help="invalid UTF-8: 'strict' stops with file and line, 'ignore' drops bytes")
-    p.add_argument("--num_threads", type=int, default=1, help="threads inside the segmenter")
+    p.add_argument("--num_threads", type=threads_flag(), default=1,
+                   help="threads inside the segmenter; -1 = all cores")
     p.set_defaults(func=run)
     return p
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from ._flags import add_bool_flag
+from ._flags import add_bool_flag, threads_flag
 
 DESCRIPTION = """\
 Segment text shards into words once, and keep the result: one lossless segmentation cache per
@@ -40,8 +40,9 @@ def add_parser(subparsers, formatter):
     p.add_argument("--segmented_file", default=None,
                    help="with pre:DELIM: comma-separated globs of the segmented twin of each "
                         "input file (same order, line-aligned)")
-    p.add_argument("--num_workers", type=int, default=-1, help="processes; -1 = all cores")
-    p.add_argument("--num_threads", type=int, default=1,
+    p.add_argument("--num_workers", type=threads_flag(), default=-1,
+                   help="processes; -1 = all cores")
+    p.add_argument("--num_threads", type=threads_flag(), default=1,
                    help="threads inside each LTP segmenter (-1 = all cores)")
     p.add_argument("--errors", choices=["strict", "ignore"], default="strict",
                    help="invalid UTF-8: 'strict' stops with file and line, 'ignore' drops the "

@@ -12,7 +12,7 @@ import time
 
 from ..files import atomic_output, expand_input_files, read_bytes
 from ..tokenization import FullTokenizer
-from ._flags import add_bool_flag
+from ._flags import add_bool_flag, threads_flag
 
 DESCRIPTION = """\
 Tokenize text files line by line exactly as Google's bert/tokenization.py FullTokenizer does
@@ -35,11 +35,14 @@ def add_parser(subparsers, formatter):
     p.add_argument("--output_file", default=None,
                    help="write tokenized lines here (one output file for all inputs); "
                         "omit to only measure")
-    p.add_argument("--output_format", choices=["ids", "tokens", "offsets"], default="ids")
+    p.add_argument("--output_format", choices=["ids", "tokens", "offsets"], default="ids",
+                   help="what each output line holds: token ids, tokens, or "
+                        "token<TAB>start<TAB>end")
     p.add_argument("--errors", choices=["strict", "ignore"], default="strict",
                    help="invalid UTF-8: 'strict' stops with file and line, 'ignore' drops the "
                         "bytes as Google's convert_to_unicode does")
-    p.add_argument("--num_threads", type=int, default=-1, help="-1 = all cores")
+    p.add_argument("--num_threads", type=threads_flag(), default=-1,
+                   help="tokenizer threads; -1 = all cores")
     p.set_defaults(func=run)
     return p
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from ._flags import add_bool_flag
+from ._flags import (MAX_SEED, add_bool_flag, float_flag, int_flag,
+                     threads_flag)
 
 DESCRIPTION = """\
 Train an LTP legacy word segmentation model (averaged perceptron, ltp-extension's CWSTrainer)
@@ -32,18 +33,20 @@ def add_parser(subparsers, formatter):
     p.add_argument("--dev_file", default=None,
                    help="segmented text scored after every epoch; LTP keeps the best epoch on "
                         "it (without it: every 10th training sentence)")
-    p.add_argument("--format", choices=["words", "tagged"], default="words", dest="fmt")
-    p.add_argument("--epoch", type=int, default=10, help="passes over the training data")
-    p.add_argument("--num_threads", type=int, default=1,
+    p.add_argument("--format", choices=["words", "tagged"], default="words", dest="fmt",
+                   help="words: words separated by spaces; tagged: word/tag tokens (see above)")
+    p.add_argument("--epoch", type=int_flag(1, 1000), default=10,
+                   help="passes over the training data")
+    p.add_argument("--num_threads", type=threads_flag(), default=1,
                    help="training threads (-1 = all cores); more than 1 runs LTP's parallel "
                         "perceptron")
     add_bool_flag(p, "compress", True, "LTP model compression (drop rarely useful features)")
-    p.add_argument("--ratio", type=float, default=0.3, help="compression: share of features "
-                   "that may be dropped")
-    p.add_argument("--threshold", type=float, default=1e-3,
+    p.add_argument("--ratio", type=float_flag(0, 1, hi_open=True), default=0.3,
+                   help="compression: share of features that may be dropped")
+    p.add_argument("--threshold", type=float_flag(0, 1e6), default=1e-3,
                    help="compression: weight magnitude under which a feature may be dropped")
     add_bool_flag(p, "shuffle", True, "shuffle the training sentences")
-    p.add_argument("--seed", type=int, default=12345,
+    p.add_argument("--seed", type=int_flag(0, MAX_SEED, also=(-1,)), default=12345,
                    help="shuffle once with this seed, so the same inputs give the same model; "
                         "-1 = LTP's own unseeded shuffle every epoch (not reproducible)")
     add_bool_flag(p, "verbose", False, "print LTP's per-epoch scores on --dev_file")

@@ -24,7 +24,7 @@ import time
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from ..alignment import WordSpans
-from ..files import decode_lines, expand_input_files, read_bytes
+from ..files import check_writable_folder, decode_lines, expand_input_files, read_bytes
 from ..pool import progress_bar, run_tasks
 from .._threads import check_num_threads, resolve_num_threads
 from ._spans import concat_spans
@@ -176,7 +176,7 @@ def segment_files(input_files, segmenter: str, output_dir: str, *,
     spec = seg.spec
     if seg_files is not None and getattr(seg, "kind", "") != "pre":
         raise ValueError("segmented_file is only used with a 'pre:DELIM' segmenter")
-    os.makedirs(output_dir, exist_ok=True)
+    check_writable_folder(output_dir, "output_dir")
 
     shards = []
     n_skipped = 0

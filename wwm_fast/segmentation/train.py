@@ -27,8 +27,9 @@ from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence
 import numpy as np
 
 from ..alignment import WordSpans, align_words
-from ..files import TMP_SUFFIX, decode_lines, expand_input_files, read_bytes
 from .._threads import check_num_threads
+from .._warnings import SEGMENTED_WORD_CHARS_WARNING, warn
+from ..files import atomic_path, decode_lines, expand_input_files, read_bytes
 from ..tokenization import FullTokenizer
 from ._spans import concat_spans
 from .base import Segmenter
@@ -135,14 +136,13 @@ def train_ltp_segmenter(train_file, output_model: str, *, dev_file=None, fmt: st
     if num_threads == -1:
         num_threads = os.cpu_count() or 1
     t0 = time.perf_counter()
-    out_dir = os.path.dirname(os.path.abspath(output_model))
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"cannot create the folder of output_model {out_dir!r}: {e}") from None
-    with tempfile.TemporaryDirectory(prefix="wwm-train-") as tmp:
+    # the model's temporary file is made first: a folder that cannot be written fails before the
+    # training, not after it
+    with atomic_path(output_model) as tmp_model, \
+            tempfile.TemporaryDirectory(prefix="wwm-train-") as tmp:
         sample: List[str] = []
-        sentences = read_segmented(train_file, fmt, errors)
+        shape = _Shape(fmt)
+        sentences = shape.count(read_segmented(train_file, fmt, errors))
         if shuffle and seed is not None:
             import random
 
@@ -151,6 +151,7 @@ def train_ltp_segmenter(train_file, output_model: str, *, dev_file=None, fmt: st
         with _trainer_file(sentences, tmp, "train.txt", sample) as (train_path, n_train):
             if n_train == 0:
                 raise ValueError(f"train_file {train_file!r} has no non-blank line")
+            shape.warn_if_unsegmented(train_file)
             trainer = CWSTrainer()
             trainer.epoch = epoch
             trainer.verbose = bool(verbose)
@@ -176,17 +177,33 @@ def train_ltp_segmenter(train_file, output_model: str, *, dev_file=None, fmt: st
             _call(trainer.load_eval_data, dev_path, "dev_file")
             with _quiet_stdout(to_stderr=bool(verbose)):
                 model = _call(trainer.train, None, "training")
-        fd, tmp_model = tempfile.mkstemp(prefix="." + os.path.basename(output_model) + ".",
-                                         suffix=TMP_SUFFIX, dir=out_dir)
-        os.close(fd)
-        try:
-            _call(model.save, tmp_model, "output_model")
-            os.replace(tmp_model, output_model)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_model)
-            raise
+        _call(model.save, tmp_model, "output_model")
     return TrainResult(os.path.abspath(output_model), n_train, n_dev, time.perf_counter() - t0)
+
+
+class _Shape:
+    """Characters per word of the training text, for the warning when it is not segmented (an
+    unsegmented line is one "word"; in ``tagged`` format a token without ``/tag`` too)."""
+
+    def __init__(self, fmt: str):
+        self.fmt = fmt
+        self.words = self.chars = 0
+
+    def count(self, sentences: Iterable[List[str]]) -> Iterator[List[str]]:
+        for words in sentences:
+            self.words += len(words)
+            self.chars += sum(map(len, words))
+            yield words
+
+    def warn_if_unsegmented(self, train_file) -> None:
+        chars_per_word = self.chars / max(1, self.words)
+        if chars_per_word > SEGMENTED_WORD_CHARS_WARNING:
+            how = ("words separated by spaces" if self.fmt == "words"
+                   else "word/tag tokens separated by spaces")
+            warn(f"train_file {train_file!r} does not look segmented: its words average "
+                 f"{chars_per_word:.1f} characters (segmented Chinese: under 2); format "
+                 f"{self.fmt!r} expects {how}, one sentence per line. A segmenter trained on "
+                 f"unsegmented lines learns to keep whole lines as words", stacklevel=4)
 
 
 @contextlib.contextmanager
