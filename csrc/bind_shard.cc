@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
 #include <type_traits>
 #include <string>
 #include <utility>
@@ -72,10 +73,13 @@ struct Chunk {
 class Shard {
  public:
   // Builds the instances (GIL released). `corpus` points into `owned` or `borrowed`.
+  // `rand_ids` is what cfg.rand_ids points into (held here: the kernel may go first).
   Shard(std::unique_ptr<wwm::OwnedCorpus> owned, std::vector<py::buffer_info> borrowed,
-        const wwm::Corpus& corpus, const wwm::BuildConfig& cfg, uint64_t seed, uint64_t index,
-        int32_t unk_id, size_t chunk_bytes, int64_t lines)
-      : owned_(std::move(owned)), borrowed_(std::move(borrowed)), lines_(lines) {
+        std::shared_ptr<const std::vector<int32_t>> rand_ids, const wwm::Corpus& corpus,
+        const wwm::BuildConfig& cfg, uint64_t seed, uint64_t index, int32_t unk_id,
+        size_t chunk_bytes, int64_t lines)
+      : owned_(std::move(owned)), borrowed_(std::move(borrowed)), rand_ids_(std::move(rand_ids)),
+        lines_(lines) {
     {
       py::gil_scoped_release release;
       writer_ = std::make_unique<wwm::ShardWriter>(corpus, cfg, seed, index);
@@ -84,24 +88,33 @@ class Shard {
     chunk_bytes_ = std::max(chunk_bytes, writer_->max_record_bytes());
   }
 
+  // One call at a time per shard (mu_: Python threads may share a shard).
   py::object NextChunk(int num_threads) {
-    if (writer_->done()) return py::none();
-    std::shared_ptr<wwm::PodVector<uint8_t>>& buf = buffers_[turn_++ % 3];
-    if (!buf) {
-      buf = std::make_shared<wwm::PodVector<uint8_t>>();
-      buf->resize_uninitialized(chunk_bytes_);
-    }
+    std::shared_ptr<wwm::PodVector<uint8_t>> buf;
     int64_t n_done = 0;
-    size_t used;
+    size_t used = 0;
+    bool finished = false;
     {
       py::gil_scoped_release release;
-      used = writer_->Next(buf->data(), buf->size(), num_threads, &n_done);
+      std::lock_guard<std::mutex> lock(mu_);
+      finished = writer_->done();
+      if (!finished) {
+        std::shared_ptr<wwm::PodVector<uint8_t>>& slot = buffers_[turn_++ % 3];
+        if (!slot) {
+          slot = std::make_shared<wwm::PodVector<uint8_t>>();
+          slot->resize_uninitialized(chunk_bytes_);
+        }
+        buf = slot;
+        used = writer_->Next(buf->data(), buf->size(), num_threads, &n_done);
+      }
     }
+    if (finished) return py::none();
     if (n_done == 0) throw std::runtime_error("a record did not fit the chunk buffer");
     return py::cast(Chunk{buf, used});
   }
 
   py::dict Figures() const {
+    std::lock_guard<std::mutex> lock(mu_);  // never held while waiting for the GIL
     const wwm::InstanceFigures& f = writer_->figures();
     py::dict d;
     d["lines"] = lines_;
@@ -128,13 +141,17 @@ class Shard {
  private:
   std::unique_ptr<wwm::OwnedCorpus> owned_;
   std::vector<py::buffer_info> borrowed_;
+  std::shared_ptr<const std::vector<int32_t>> rand_ids_;
   std::unique_ptr<wwm::ShardWriter> writer_;
+  mutable std::mutex mu_;
   wwm::CorpusFigures corpus_figures_;
   int64_t lines_;
   size_t chunk_bytes_ = 0;
   std::shared_ptr<wwm::PodVector<uint8_t>> buffers_[3];
   uint64_t turn_ = 0;
 };
+
+constexpr size_t kMaxChunkBytes = size_t{1} << 30;
 
 // A job's tokenizer and configuration, shared by its shards (immutable after construction).
 class Kernel {
@@ -155,7 +172,13 @@ class Kernel {
     };
     unk_id_ = need(unk_token);
     const int32_t cls = need("[CLS]"), sep = need("[SEP]"), mask = need("[MASK]");
-    rand_ids_ = vocab.ids;  // Google's vocab_words order: the entries' ids in vocab order
+    if (chunk_bytes > kMaxChunkBytes) {
+      throw std::invalid_argument("chunk_bytes must be at most " +
+                                  std::to_string(kMaxChunkBytes) + ", got " +
+                                  std::to_string(chunk_bytes));
+    }
+    // Google's vocab_words order: the entries' ids in vocab order
+    rand_ids_ = std::make_shared<const std::vector<int32_t>>(vocab.ids);
     int32_t max_id = 0;
     for (int32_t id : vocab.ids) max_id = std::max(max_id, id);
     suffix_.assign(static_cast<size_t>(max_id) + 1, 0);
@@ -165,7 +188,7 @@ class Kernel {
     }
     cfg_ = wwm::BuildConfig{max_seq_length, max_predictions, masked_lm_prob, short_seq_prob,
                             dupe_factor, whole_word, next_sentence, cls, sep, mask,
-                            rand_ids_.data(), static_cast<int64_t>(rand_ids_.size())};
+                            rand_ids_->data(), static_cast<int64_t>(rand_ids_->size())};
     wwm::ValidateConfig(cfg_, false);
     tokenizer_ = std::make_unique<wwm::FullTokenizer>(vocab.keys, vocab.ids, unk_id_,
                                                       do_lower_case, max_input_chars_per_word);
@@ -207,8 +230,9 @@ class Kernel {
                                            splits[err.line + 1]));
     }
     const wwm::Corpus view = corpus->View();
-    auto shard = std::make_unique<Shard>(std::move(corpus), std::vector<py::buffer_info>(), view,
-                                         cfg_, seed_, index, unk_id_, chunk_bytes_, n_lines);
+    auto shard = std::make_unique<Shard>(std::move(corpus), std::vector<py::buffer_info>(),
+                                         rand_ids_, view, cfg_, seed_, index, unk_id_,
+                                         chunk_bytes_, n_lines);
     return py::make_tuple(py::cast(std::move(shard)), py::none());
   }
 
@@ -236,8 +260,8 @@ class Kernel {
                            static_cast<const uint8_t*>(held[1].ptr), n_ids,
                            static_cast<const int64_t*>(held[2].ptr), held[2].shape[0] - 1,
                            static_cast<const int64_t*>(held[3].ptr), held[3].shape[0] - 1};
-    return std::make_unique<Shard>(nullptr, std::move(held), view, cfg_, seed_, index, unk_id_,
-                                   chunk_bytes_, lines);
+    return std::make_unique<Shard>(nullptr, std::move(held), rand_ids_, view, cfg_, seed_, index,
+                                   unk_id_, chunk_bytes_, lines);
   }
 
   size_t max_record_bytes() const {
@@ -249,7 +273,7 @@ class Kernel {
   uint64_t seed_;
   size_t chunk_bytes_;
   int32_t unk_id_ = -1;
-  std::vector<int32_t> rand_ids_;
+  std::shared_ptr<const std::vector<int32_t>> rand_ids_;
   std::vector<uint8_t> suffix_;
   wwm::BuildConfig cfg_{};
   std::unique_ptr<wwm::FullTokenizer> tokenizer_;
