@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import gzip
+import os
 
 import numpy as np
 import pytest
@@ -292,3 +293,25 @@ def test_threads_share_a_shard_safely(vocab_file, sample_text):
         t.join()
     assert sum(sizes) == want and len(sizes) == shard.n_instances
     assert shard.figures() == first.figures()
+
+
+# -- through create_instances --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("vocab, message", [
+    (b"[UNK]\n[CLS]\n[SEP]\n\xff\n", r"line 4: invalid UTF-8 b'\\xff'"),
+    (b"[CLS]\n[SEP]\n[MASK]\n", r"has no '\[UNK\]' entry"),
+    (b"[UNK]\n[CLS]\n[SEP]\n", r"lacks \['\[MASK\]'\]"),
+    (b"", "vocab_file is empty"),
+])
+def test_bad_vocab_errors_in_fast_mode(tmp_path, vocab, message):
+    """Fast mode checks the vocab with the kernel; its errors are still the tokenizer's, naming
+    the file, line and entry, and nothing is written."""
+    import wwm_fast
+
+    (tmp_path / "vocab.txt").write_bytes(vocab)
+    (tmp_path / "in.txt").write_text("中国人\n")
+    with pytest.raises(ValueError, match=message):
+        wwm_fast.create_instances(str(tmp_path / "in.txt"), str(tmp_path / "vocab.txt"),
+                                  str(tmp_path / "out" / "x.tfrecord"), progress=False)
+    assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")

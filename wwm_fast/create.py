@@ -28,7 +28,7 @@ from .compat import create_compat
 from .files import check_writable_folder, expand_input_files
 from .instances import _check_common, special_ids
 from .pool import run_interruptibly, run_shards
-from .shard import (ShardJob, check_not_empty, is_cache, remove_stale_temporaries,
+from .shard import (ShardJob, check_not_empty, is_cache, kernel_for, remove_stale_temporaries,
                     resolve_num_workers, tokenizer_for)
 from .stats import CreateStats, ShardStats
 from ._threads import check_num_threads
@@ -153,11 +153,15 @@ def create_instances(
                    dupe_factor, int(random_seed), bool(do_whole_word_mask), seg_spec, mode,
                    bool(next_sentence), bool(gzip), errors,
                    None if num_threads is None else check_num_threads(num_threads))
-    tokenizer = tokenizer_for(job)  # validates the vocab before any work (reused in-process)
+    # the vocab is checked before any work (and the tokenizer or kernel reused in-process)
+    tokenizer = tokenizer_for(job) if mode in _CORPUS_MODES else None
     if runner == "local":  # a read-only folder fails now, not after the first shard's work
         for folder in sorted({os.path.dirname(os.path.abspath(o)) for o in outputs}):
             check_writable_folder(folder, "folder of output_file")
-    special_ids(tokenizer)
+    if tokenizer is not None:
+        special_ids(tokenizer)
+    else:
+        kernel_for(job)  # a bad vocab: FullTokenizer's or special_ids' error
     if mode in _CORPUS_MODES:
         if job.num_threads is None:  # one process: every core tokenizes
             job = dataclasses.replace(job, num_threads=os.cpu_count() or 1)

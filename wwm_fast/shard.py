@@ -89,9 +89,9 @@ def tokenizer_for(job: ShardJob) -> FullTokenizer:
 
 
 def prepare_worker(job: ShardJob) -> None:
-    """Build this process's tokenizer and segmenter now (a worker's set-up), not at its first
-    shard."""
-    tokenizer_for(job)
+    """Build this process's shard kernel (and segmenter) now (a worker's set-up), not at its
+    first shard; the tokenizer is built when a shard needs it (a segmentation cache)."""
+    kernel_for(job)
     if job.segmenter is not None:
         from .segmentation.registry import cached_segmenter
         cached_segmenter(job.segmenter)
@@ -290,7 +290,8 @@ def kernel_for(job: ShardJob):
         stamp = (st.st_size, st.st_mtime_ns)
     except OSError:
         stamp = None
-    key = (job.vocab_file, stamp, dataclasses.astuple(job))
+    settings = dataclasses.astuple(dataclasses.replace(job, num_threads=None))
+    key = (job.vocab_file, stamp, settings)
     kernel = _KERNELS.get(key)
     if kernel is not None:
         return kernel
