@@ -22,11 +22,10 @@ import os
 import time
 from typing import List, Optional, Sequence, Union
 
-from ._limits import MAX_DUPE_FACTOR, MAX_SEED, MAX_SEQ_LENGTH, MAX_THREADS, check_int
+from ._limits import (MAX_DUPE_FACTOR, MAX_SEED, MAX_SEQ_LENGTH, MAX_THREADS, check_common,
+                      check_int)
 from ._warnings import UNK_RATE_WARNING, WWM_CONTINUATION_WARNING, warn
-from .compat import create_compat
 from .files import check_writable_folder, expand_input_files
-from .instances import _check_common, special_ids
 from .pool import run_interruptibly, run_shards
 from .shard import (ShardJob, check_not_empty, is_cache, kernel_for, remove_stale_temporaries,
                     resolve_num_workers, tokenizer_for)
@@ -37,9 +36,17 @@ __all__ = ["create_instances", "CreateStats", "ShardStats"]
 
 MODES = ("fast", "compat")
 RUNNERS = ("local", "beam")
-# Modes that read the whole corpus in one process (no shards, no runner): mode -> function of
-# (inputs, outputs, job, tokenizer, progress) returning one ShardStats per output file.
-_CORPUS_MODES = {"compat": create_compat}
+# Modes that read the whole corpus in one process (no shards, no runner): mode -> "module:function"
+# of (inputs, outputs, job, tokenizer, progress) returning one ShardStats per output file. Imported
+# when used: fast mode on text runs without numpy (wwm_fast/__init__.py).
+_CORPUS_MODES = {"compat": "compat:create_compat"}
+
+
+def _corpus_mode(mode: str):
+    import importlib
+
+    module, function = _CORPUS_MODES[mode].split(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), function)
 
 
 def create_instances(
@@ -132,7 +139,7 @@ def create_instances(
     if errors not in ("strict", "ignore"):
         raise ValueError(f"errors must be one of ['strict', 'ignore'], got {errors!r}")
     _check_limits(max_seq_length, dupe_factor, random_seed, num_workers, num_threads)
-    _check_common(max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob,
+    check_common(max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob,
                   dupe_factor)
     if mode == "compat" and not next_sentence:
         raise ValueError("next_sentence=False (single-segment, no NSP) is not what Google's script "
@@ -159,6 +166,7 @@ def create_instances(
         for folder in sorted({os.path.dirname(os.path.abspath(o)) for o in outputs}):
             check_writable_folder(folder, "folder of output_file")
     if tokenizer is not None:
+        from .instances import special_ids
         special_ids(tokenizer)
     else:
         kernel_for(job)  # a bad vocab: FullTokenizer's or special_ids' error
@@ -166,7 +174,7 @@ def create_instances(
         if job.num_threads is None:  # one process: every core tokenizes
             job = dataclasses.replace(job, num_threads=os.cpu_count() or 1)
         try:
-            shards = run_interruptibly(_CORPUS_MODES[mode], inputs, outputs, job, tokenizer,
+            shards = run_interruptibly(_corpus_mode(mode), inputs, outputs, job, tokenizer,
                                        progress)
         except KeyboardInterrupt:  # the abandoned thread's temporary file
             remove_stale_temporaries(list(outputs))
@@ -222,7 +230,7 @@ def _is_cache(path: str) -> bool:
 
 def _check_limits(max_seq_length, dupe_factor, random_seed, num_workers, num_threads) -> None:
     """The documented bounds (wwm_fast/_limits.py), checked before any work; the lower bounds
-    and types of max_seq_length and dupe_factor are ``_check_common``'s."""
+    and types of max_seq_length and dupe_factor are ``check_common``'s."""
     for name, value, lo, hi in (("max_seq_length", max_seq_length, 5, MAX_SEQ_LENGTH),
                                 ("dupe_factor", dupe_factor, 1, MAX_DUPE_FACTOR)):
         if isinstance(value, int) and value > hi:

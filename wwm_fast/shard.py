@@ -18,18 +18,18 @@ import glob
 import json
 import os
 import time
-from typing import Dict, List, Optional, Tuple
-
-import numpy as np
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ._version import __version__
-from .alignment import WordSpans, align_words
 from ._threads import resolve_num_threads
-from .files import TMP_SUFFIX, decode_lines, read_bytes
-from .instances import documents_from_encoding
+from .files import TMP_SUFFIX, decode_lines, read_bytes, write_records
 from .stats import STATS_SUFFIX, ShardStats, write_stats
-from .tfrecord import write_records
-from .tokenization import Encoding, FullTokenizer
+
+if TYPE_CHECKING:  # numpy and the staged modules load only for caches and segmenters
+    import numpy as np
+
+    from .alignment import WordSpans
+    from .tokenization import Encoding, FullTokenizer
 
 __all__ = ["ShardJob", "run_shard", "read_shard", "is_cache", "tokenizer_for", "prepare_worker",
            "Storage", "LOCAL", "fingerprint", "load_complete", "remove_stale_temporaries",
@@ -74,8 +74,10 @@ class ShardJob:
 _TOKENIZERS: Dict[tuple, FullTokenizer] = {}
 
 
-def tokenizer_for(job: ShardJob) -> FullTokenizer:
+def tokenizer_for(job: ShardJob) -> "FullTokenizer":
     """One tokenizer per process and vocab (its tables take ~50 ms to build)."""
+    from .tokenization import FullTokenizer
+
     try:
         st = os.stat(job.vocab_file)
         stamp = (st.st_size, st.st_mtime_ns)
@@ -97,11 +99,22 @@ def prepare_worker(job: ShardJob) -> None:
         cached_segmenter(job.segmenter)
 
 
+# every segmentation cache starts with segmentation.cache.MAGIC, which begins with these bytes
+# (tests/test_fast_shard.py)
+_CACHE_MAGIC_PREFIX = b"WWMSEG"
+
+
 # -- reading a shard -----------------------------------------------------------------------------------
 
 
 def is_cache(path: str) -> bool:
     """``path`` is a segmentation cache (``wwm-fast segment``'s output), not text."""
+    try:  # most inputs are text: no need to load the segmentation package (and numpy) for them
+        with open(path, "rb") as f:
+            if not f.read(len(_CACHE_MAGIC_PREFIX)) == _CACHE_MAGIC_PREFIX:
+                return False
+    except OSError:
+        return False
     try:
         from .segmentation.cache import is_cache_file
     except ImportError:  # segmentation stage not installed in this build
@@ -117,6 +130,10 @@ def read_shard(path: str, job: ShardJob,
     whole word masking; WordPiece groups, or segmenter words from a cache or ``job.segmenter``,
     with it). ``n_fallback`` counts the lines whose words could not be aligned to the tokens.
     """
+    import numpy as np
+
+    from .alignment import align_words
+
     words: Optional[WordSpans] = None
     if is_cache(path):
         from .segmentation.cache import read_cache
@@ -247,6 +264,8 @@ def run_shard(index: int, path: str, output: str, job: ShardJob, overwrite: bool
         n_bytes = len(data)
         del data
     else:
+        from .instances import documents_from_encoding
+
         enc, word_start, n_fallback, n_bytes = read_shard(path, job, tokenizer_for(job))
         docs = documents_from_encoding(enc, word_start)
         lines = len(enc.row_splits) - 1
