@@ -1,6 +1,7 @@
 #include "fast_shard.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -180,23 +181,30 @@ size_t ShardWriter::Next(uint8_t* out, size_t capacity, int num_threads, int64_t
   constexpr int64_t kMinPerThread = 256;  // below this a thread costs more than it saves
   const int threads = static_cast<int>(std::max<int64_t>(
       1, std::min<int64_t>(ResolveNumThreads(num_threads), n_fit / kMinPerThread)));
-  // Thread t writes records [begin_t, end_t) into its own region, sized by the record bound so
-  // that the whole run always fits; the regions are then closed up in order.
-  std::vector<size_t> used(static_cast<size_t>(threads));
-  std::vector<InstanceFigures> parts(static_cast<size_t>(threads));
+  // The run is cut into pieces that the threads claim one at a time (kPiecesPerThread each on
+  // average): on a busy machine a thread that is descheduled holds up one piece, not its whole
+  // share of the chunk. Piece q writes records [begin_q, end_q) into its own region, sized by
+  // the record bound so that the whole run always fits; the regions are then closed up in order.
+  constexpr int64_t kPiecesPerThread = 8;
+  const int64_t pieces = threads == 1 ? 1 : int64_t{threads} * kPiecesPerThread;
+  std::vector<size_t> used(static_cast<size_t>(pieces));
+  std::vector<InstanceFigures> parts(static_cast<size_t>(pieces));
+  std::atomic<int64_t> claim{0};
   const int S = cfg_.max_seq_length, P = cfg_.max_predictions;
-  ParallelFor(threads, [&](int t) {
-    const int64_t begin = n_fit * t / threads, end = n_fit * (t + 1) / threads;
+  ParallelFor(threads, [&](int) {
     Scratch scratch(S, P);
-    used[t] = WriteRange(next_ + begin, next_ + end, out + static_cast<size_t>(begin) * bound_,
-                         &scratch, &parts[t]);
+    for (int64_t q = claim.fetch_add(1); q < pieces; q = claim.fetch_add(1)) {
+      const int64_t begin = n_fit * q / pieces, end = n_fit * (q + 1) / pieces;
+      used[q] = WriteRange(next_ + begin, next_ + end, out + static_cast<size_t>(begin) * bound_,
+                           &scratch, &parts[q]);
+    }
   });
   size_t total = 0;
-  for (int t = 0; t < threads; ++t) {
-    const int64_t begin = n_fit * t / threads;
-    if (t > 0) std::memmove(out + total, out + static_cast<size_t>(begin) * bound_, used[t]);
-    total += used[t];
-    const InstanceFigures& f = parts[t];
+  for (int64_t q = 0; q < pieces; ++q) {
+    const int64_t begin = n_fit * q / pieces;
+    if (q > 0) std::memmove(out + total, out + static_cast<size_t>(begin) * bound_, used[q]);
+    total += used[q];
+    const InstanceFigures& f = parts[q];
     figures_.masked_tokens += f.masked_tokens;
     figures_.mask_replaced += f.mask_replaced;
     figures_.random_replaced += f.random_replaced;
