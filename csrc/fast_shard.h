@@ -15,6 +15,8 @@
 // Args: the corpus and cfg.rand_ids are borrowed for the writer's lifetime. The writer builds its
 //   instances itself from a corpus it checks (CheckCorpus), and checks each one again when it
 //   orders them (CheckInstance); the records are then written from those checked ranges.
+// Equivalent to: b"".join(serialize_instances(docs, sample_masks(docs, build_instances(docs,
+//   ...)), shuffled_order(n, seed, shard), ...)), docs = documents_from_encoding(encoding).
 // Complexity: O(tokens * dupe_factor) to build; O(max_seq_length + max_predictions) per record;
 //   memory: the corpus, 40 bytes per instance, and per thread O(max_seq_length) of scratch.
 #ifndef WWM_FAST_CSRC_FAST_SHARD_H_
