@@ -140,7 +140,7 @@ def create_instances(
         raise ValueError(f"errors must be one of ['strict', 'ignore'], got {errors!r}")
     _check_limits(max_seq_length, dupe_factor, random_seed, num_workers, num_threads)
     check_common(max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob,
-                  dupe_factor)
+                 dupe_factor)
     if mode == "compat" and not next_sentence:
         raise ValueError("next_sentence=False (single-segment, no NSP) is not what Google's script "
                          "does; use mode='fast'")
