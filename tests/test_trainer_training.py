@@ -33,9 +33,11 @@ def real_records(tmp_path_factory):
     out = d / "pd.tfrecord"
     import wwm_fast
 
-    wwm_fast.create_instances([str(text)], str(VOCAB), [str(out)], max_seq_length=REAL_SEQ,
-                              max_predictions_per_seq=REAL_PRED, dupe_factor=1, random_seed=12345,
-                              do_whole_word_mask=True, progress=False)
+    # no segmenter on purpose: whole word masking groups ## pieces only, and says so
+    with pytest.warns(wwm_fast.OutputWarning, match="## pieces only"):
+        wwm_fast.create_instances([str(text)], str(VOCAB), [str(out)], max_seq_length=REAL_SEQ,
+                                  max_predictions_per_seq=REAL_PRED, dupe_factor=1,
+                                  random_seed=12345, do_whole_word_mask=True, progress=False)
     return str(out)
 
 
