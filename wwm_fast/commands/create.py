@@ -16,7 +16,6 @@ import warnings
 
 from .._warnings import OutputWarning
 from ..create import create_instances
-from ..masking import parse_ngram_probs
 from ._flags import (MAX_DUPE_FACTOR, MAX_SEED, MAX_SEQ_LENGTH, MAX_THREADS, add_bool_flag,
                      float_flag, int_flag, threads_flag)
 from ._garden_flags import add_garden_flags, garden_kwargs
@@ -122,6 +121,8 @@ def _ngram_probs(text: str):
     """``type=`` of --ngram_probs: the table checked while parsing, like the numeric flags
     (wwm_fast/_limits.py): ``argument --ngram_probs: '0.5,0.6': probabilities must sum to 1,
     they sum to 1.1``, exit status 2."""
+    from ..masking import parse_ngram_probs  # (numpy: only when the flag is given)
+
     try:
         return parse_ngram_probs(text, name="")
     except ValueError as e:

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from ..files import expand_input_files
-from ..tfrecord import read_examples
 from ._flags import add_bool_flag, int_flag
 
 DESCRIPTION = """\
@@ -54,6 +51,8 @@ def add_parser(subparsers, formatter):
 
 
 def run(args) -> int:
+    from ..tfrecord import read_examples  # (imported when run: numpy)
+
     files = expand_input_files(",".join(args.files))
     inv, mask_id = None, GOOGLE_MASK_ID
     if args.vocab_file:
@@ -131,10 +130,12 @@ SPAN_HIST_LEN = 17
 _CREATOR_HISTS = ("masked_group_hist", "masked_ngram_hist", "ngram_drawn_hist")
 
 
-def masked_span_hist(positions: np.ndarray, used: np.ndarray) -> np.ndarray:
+def masked_span_hist(positions: "np.ndarray", used: "np.ndarray") -> "np.ndarray":
     """Histogram of the runs of consecutive masked positions (index = run length in tokens, the
     last entry = SPAN_HIST_LEN - 1 or more) over records ``positions`` [n, max_predictions],
     ``used`` = the masked_lm_weights > 0. Positions need not be sorted."""
+    import numpy as np  # (inspect loads numpy only when it decodes)
+
     big = np.iinfo(np.int64).max
     pos = np.where(used, positions.astype(np.int64), big)
     pos.sort(axis=1)
@@ -172,6 +173,8 @@ def summarize(files, mask_id: int = GOOGLE_MASK_ID) -> dict:
 
     Files are decoded one at a time, so memory follows the largest file, not the total.
     """
+    import numpy as np
+
     from ..tfrecord import read_bert_records
 
     per_file, lengths, n_pred = {}, [], []
