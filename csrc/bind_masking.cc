@@ -42,7 +42,7 @@ PYBIND11_MODULE(_masking, m) {
       "pred_positions, pred_input_ids, pred_labels, group_hist.");
 
   // n-gram whole-word masking (csrc/ngram.h), fast mode's --ngram_masking
-  m.attr("MAX_NGRAM_SIZE") = wwm::kMaxNgramSize;
+  m.attr("MAX_NGRAM_TABLE_SIZE") = wwm::kMaxNgramTableSize;
   m.def(
       "sample_ngram_masks",
       [](py::dict corpus, py::dict instances, int max_seq_length, int max_predictions,

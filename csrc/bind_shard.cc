@@ -76,13 +76,13 @@ class Shard {
   // `rand_ids` is what cfg.rand_ids points into (held here: the kernel may go first).
   Shard(std::unique_ptr<wwm::OwnedCorpus> owned, std::vector<py::buffer_info> borrowed,
         std::shared_ptr<const std::vector<int32_t>> rand_ids, const wwm::Corpus& corpus,
-        const wwm::BuildConfig& cfg, uint64_t seed, uint64_t index, int32_t unk_id,
-        size_t chunk_bytes, int64_t lines)
+        const wwm::BuildConfig& cfg, const wwm::NgramTable* ngram, uint64_t seed, uint64_t index,
+        int32_t unk_id, size_t chunk_bytes, int64_t lines)
       : owned_(std::move(owned)), borrowed_(std::move(borrowed)), rand_ids_(std::move(rand_ids)),
         lines_(lines) {
     {
       py::gil_scoped_release release;
-      writer_ = std::make_unique<wwm::ShardWriter>(corpus, cfg, seed, index);
+      writer_ = std::make_unique<wwm::ShardWriter>(corpus, cfg, seed, index, ngram);
       corpus_figures_ = wwm::CountCorpus(corpus, unk_id);
     }
     chunk_bytes_ = std::max(chunk_bytes, writer_->max_record_bytes());
@@ -132,6 +132,16 @@ class Shard {
     py::list hist;
     for (int h = 0; h < wwm::kWordSizeHistLen; ++h) hist.append(f.group_hist[h]);
     d["masked_group_hist"] = hist;
+    // n-gram masking: as stats.count_instances reports them (a shard with documents)
+    if (writer_->ngram() && corpus_figures_.documents > 0) {
+      py::list masked, drawn;
+      for (int h = 0; h < wwm::kNgramHistLen; ++h) {
+        masked.append(f.ngram_masked[h]);
+        drawn.append(f.ngram_drawn[h]);
+      }
+      d["masked_ngram_hist"] = masked;
+      d["ngram_drawn_hist"] = drawn;
+    }
     return d;
   }
 
@@ -159,8 +169,27 @@ class Kernel {
   Kernel(const wwm::ParsedVocab& vocab, const std::string& unk_token, bool do_lower_case,
          int max_input_chars_per_word, int max_seq_length, int max_predictions,
          double masked_lm_prob, double short_seq_prob, int dupe_factor, bool whole_word,
-         bool next_sentence, uint64_t seed, size_t chunk_bytes)
+         bool next_sentence, uint64_t seed, size_t chunk_bytes, const py::object& ngram_probs)
       : seed_(seed), chunk_bytes_(chunk_bytes) {
+    if (!ngram_probs.is_none()) {
+      // checked here whatever the caller checked: MakeNgramTable names the bad entry or sum
+      if (py::isinstance<py::str>(ngram_probs) || py::isinstance<py::bytes>(ngram_probs)) {
+        throw py::type_error("ngram_probs must be a sequence of numbers or None, got a string");
+      }
+      std::vector<double> probs;
+      int64_t n = 0;
+      for (const py::handle item : ngram_probs) {
+        if (!PyNumber_Check(item.ptr()) || py::isinstance<py::str>(item)) {
+          throw py::type_error("ngram_probs entry " + std::to_string(n + 1) +
+                               " must be a number, got " + std::string(py::repr(item)));
+        }
+        const double p = PyFloat_AsDouble(item.ptr());
+        if (p == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+        if (n++ <= wwm::kMaxNgramTableSize) probs.push_back(p);  // a longer table is refused below
+      }
+      ngram_ = wwm::MakeNgramTable(probs.data(), n);
+      has_ngram_ = true;
+    }
     if (vocab.error_line >= 0) {
       throw std::invalid_argument("vocab line " + std::to_string(vocab.error_line + 1) +
                                   " is not valid UTF-8");
@@ -231,8 +260,8 @@ class Kernel {
     }
     const wwm::Corpus view = corpus->View();
     auto shard = std::make_unique<Shard>(std::move(corpus), std::vector<py::buffer_info>(),
-                                         rand_ids_, view, cfg_, seed_, index, unk_id_,
-                                         chunk_bytes_, n_lines);
+                                         rand_ids_, view, cfg_, ngram(), seed_, index,
+                                         unk_id_, chunk_bytes_, n_lines);
     return py::make_tuple(py::cast(std::move(shard)), py::none());
   }
 
@@ -260,8 +289,8 @@ class Kernel {
                            static_cast<const uint8_t*>(held[1].ptr), n_ids,
                            static_cast<const int64_t*>(held[2].ptr), held[2].shape[0] - 1,
                            static_cast<const int64_t*>(held[3].ptr), held[3].shape[0] - 1};
-    return std::make_unique<Shard>(nullptr, std::move(held), rand_ids_, view, cfg_, seed_, index,
-                                   unk_id_, chunk_bytes_, lines);
+    return std::make_unique<Shard>(nullptr, std::move(held), rand_ids_, view, cfg_, ngram(),
+                                   seed_, index, unk_id_, chunk_bytes_, lines);
   }
 
   size_t max_record_bytes() const {
@@ -270,8 +299,12 @@ class Kernel {
   }
 
  private:
+  const wwm::NgramTable* ngram() const { return has_ngram_ ? &ngram_ : nullptr; }
+
   uint64_t seed_;
   size_t chunk_bytes_;
+  bool has_ngram_ = false;
+  wwm::NgramTable ngram_;
   int32_t unk_id_ = -1;
   std::shared_ptr<const std::vector<int32_t>> rand_ids_;
   std::vector<uint8_t> suffix_;
@@ -285,6 +318,7 @@ PYBIND11_MODULE(_shard, m) {
   m.doc() = "Fast mode's native shard kernel and vocab parser. Private: used by wwm_fast.shard.";
   m.attr("MAX_THREADS") = wwm::kMaxThreads;
   m.attr("WORD_SIZE_HIST_LEN") = wwm::kWordSizeHistLen;
+  m.attr("MAX_NGRAM_TABLE_SIZE") = wwm::kMaxNgramTableSize;
 
   py::class_<wwm::ParsedVocab>(m, "Vocab")
       .def(py::init([](const py::buffer& data) {
@@ -331,12 +365,16 @@ PYBIND11_MODULE(_shard, m) {
 
   py::class_<Kernel>(m, "Kernel")
       .def(py::init<const wwm::ParsedVocab&, const std::string&, bool, int, int, int, double,
-                    double, int, bool, bool, uint64_t, size_t>(),
+                    double, int, bool, bool, uint64_t, size_t, const py::object&>(),
            py::arg("vocab"), py::arg("unk_token"), py::arg("do_lower_case"),
            py::arg("max_input_chars_per_word"), py::arg("max_seq_length"),
            py::arg("max_predictions"), py::arg("masked_lm_prob"), py::arg("short_seq_prob"),
            py::arg("dupe_factor"), py::arg("whole_word"), py::arg("next_sentence"),
-           py::arg("seed"), py::arg("chunk_bytes") = size_t{4} << 20)
+           py::arg("seed"), py::arg("chunk_bytes") = size_t{4} << 20,
+           py::arg("ngram_probs") = py::none(),
+           "A job's tokenizer and configuration. ngram_probs: None (whole-word masking) or the "
+           "n-gram size table (1 to MAX_NGRAM_TABLE_SIZE finite entries >= 0 summing to 1 "
+           "within 1e-5; a ValueError names the bad entry or sum)")
       .def("text_shard", &Kernel::TextShard, py::arg("data"), py::arg("errors"),
            py::arg("index"), py::arg("num_threads"))
       .def("documents_shard", &Kernel::DocumentsShard, py::arg("ids"), py::arg("word_start"),

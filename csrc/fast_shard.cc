@@ -67,6 +67,7 @@ CorpusFigures CountCorpus(const Corpus& c, int32_t unk_id) {
 // Per-thread working memory of WriteRange.
 struct ShardWriter::Scratch {
   FastMaskScratch mask;
+  NgramScratch ngram;
   std::vector<int32_t> input_ids;  // max_seq_length + 1: the instance, masked, then zeros
   std::vector<uint32_t> positions, labels;
   int last_length = 0;  // input_ids[last_length, max_seq_length) are zero
@@ -77,15 +78,26 @@ struct ShardWriter::Scratch {
         labels(static_cast<size_t>(max_predictions)) {
     mask.Reserve(max_seq_length);
   }
+  void ReserveNgram(int max_seq_length) { ngram.Reserve(max_seq_length); }
 };
 
 ShardWriter::ShardWriter(const Corpus& corpus, const BuildConfig& cfg, uint64_t seed,
-                         uint64_t shard)
+                         uint64_t shard, const NgramTable* ngram)
     : corpus_(corpus),
       cfg_(cfg),
       write_cfg_{cfg.max_seq_length, cfg.max_predictions, cfg.cls_id, cfg.sep_id, corpus.n_ids},
       mask_cfg_(MaskConfigOf(cfg)),
+      ngram_(ngram != nullptr),
       bound_(0) {
+  if (ngram != nullptr) {
+    // (a table not from MakeNgramTable: its sizes index the histograms)
+    if (ngram->n_sizes < 1 || ngram->n_sizes > kMaxNgramTableSize) {
+      throw std::invalid_argument("the n-gram table must have 1 to " +
+                                  std::to_string(kMaxNgramTableSize) + " sizes, got " +
+                                  std::to_string(ngram->n_sizes));
+    }
+    table_ = *ngram;
+  }
   InstanceSet set;
   BuildFast(corpus, cfg, seed, shard, &set);  // validates cfg and the corpus
   bound_ = MaxRecordBytes(write_cfg_);
@@ -150,16 +162,22 @@ size_t ShardWriter::WriteRange(int64_t begin, int64_t end, uint8_t* out, Scratch
     s->last_length = length;
     int n_pred = 0;
     int64_t shown_mask = 0, shown_random = 0;
-    MaskFastInstance(c.word_start + r.a_start, a_len, c.word_start + r.b_start, b_len, in,
-                     length, whole_word, mask_cfg_, r.key, &s->mask, hist,
-                     [&](int pos, int32_t shown, int32_t original) {
-                       positions[n_pred] = static_cast<uint32_t>(pos);
-                       labels[n_pred] = static_cast<uint32_t>(original);
-                       ++n_pred;
-                       in[pos] = shown;
-                       shown_mask += shown == mask_id;
-                       shown_random += shown != original && shown != mask_id;
-                     });
+    auto emit = [&](int pos, int32_t shown, int32_t original) {
+      positions[n_pred] = static_cast<uint32_t>(pos);
+      labels[n_pred] = static_cast<uint32_t>(original);
+      ++n_pred;
+      in[pos] = shown;
+      shown_mask += shown == mask_id;
+      shown_random += shown != original && shown != mask_id;
+    };
+    if (ngram_) {
+      MaskNgramInstance(c.word_start + r.a_start, a_len, c.word_start + r.b_start, b_len, in,
+                        length, whole_word, mask_cfg_, table_, r.key, &s->ngram, hist,
+                        f->ngram_masked, f->ngram_drawn, emit);
+    } else {
+      MaskFastInstance(c.word_start + r.a_start, a_len, c.word_start + r.b_start, b_len, in,
+                       length, whole_word, mask_cfg_, r.key, &s->mask, hist, emit);
+    }
     f->masked_tokens += n_pred;
     f->mask_replaced += shown_mask;
     f->random_replaced += shown_random;
@@ -193,6 +211,7 @@ size_t ShardWriter::Next(uint8_t* out, size_t capacity, int num_threads, int64_t
   const int S = cfg_.max_seq_length, P = cfg_.max_predictions;
   ParallelFor(threads, [&](int) {
     Scratch scratch(S, P);
+    if (ngram_) scratch.ReserveNgram(S);
     for (int64_t q = claim.fetch_add(1); q < pieces; q = claim.fetch_add(1)) {
       const int64_t begin = n_fit * q / pieces, end = n_fit * (q + 1) / pieces;
       used[q] = WriteRange(next_ + begin, next_ + end, out + static_cast<size_t>(begin) * bound_,
@@ -209,6 +228,10 @@ size_t ShardWriter::Next(uint8_t* out, size_t capacity, int num_threads, int64_t
     figures_.mask_replaced += f.mask_replaced;
     figures_.random_replaced += f.random_replaced;
     for (int h = 0; h < kWordSizeHistLen; ++h) figures_.group_hist[h] += f.group_hist[h];
+    for (int h = 0; h < kNgramHistLen; ++h) {
+      figures_.ngram_masked[h] += f.ngram_masked[h];
+      figures_.ngram_drawn[h] += f.ngram_drawn[h];
+    }
   }
   next_ += n_fit;
   *n_done = n_fit;

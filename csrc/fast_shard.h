@@ -5,7 +5,7 @@
 //   * DocumentsFromLines -- Google's documents from tokenized lines (documents_from_encoding);
 //   * ShardWriter -- BuildFast, the shard's write order (ShuffledOrder), then per instance *in
 //     write order* its masks (MaskFastInstance, keyed by the instance: the predictions SampleMasks
-//     gives) and its framed tf.train.Example (WriteRecord). The predictions are never stored:
+//     gives; with an n-gram table MaskNgramInstance, what SampleNgramMasks gives) and its framed tf.train.Example (WriteRecord). The predictions are never stored:
 //     an instance's masks are drawn when its record is written, one random access into the
 //     corpus per instance instead of two.
 //   The bytes equal build_instances + sample_masks + shuffled_order + serialize_instances, the
@@ -28,6 +28,7 @@
 #include "corpus.h"
 #include "instances.h"
 #include "masking.h"
+#include "ngram.h"
 #include "pod_vector.h"
 #include "tfrecord.h"
 
@@ -68,14 +69,21 @@ struct InstanceFigures {
   int64_t instances = 0, instance_tokens = 0, random_next = 0, single_segment = 0;
   int64_t masked_tokens = 0, mask_replaced = 0, random_replaced = 0;
   int64_t group_hist[kWordSizeHistLen] = {};
+  // n-gram masking only: n-grams masked by size in words, and the sizes drawn (NgramHist)
+  int64_t ngram_masked[kNgramHistLen] = {};
+  int64_t ngram_drawn[kNgramHistLen] = {};
 };
 
 class ShardWriter {
  public:
   // Builds the instances of one shard (BuildFast: throws std::invalid_argument on a bad corpus
   // or configuration) and puts them in write order. The instance figures are complete here; the
-  // masking figures grow as records are written and are complete once done().
-  ShardWriter(const Corpus& corpus, const BuildConfig& cfg, uint64_t seed, uint64_t shard);
+  // masking figures grow as records are written and are complete once done(). `ngram` (copied;
+  // null: whole-word masking) masks n-grams of whole words instead (MaskNgramInstance: the
+  // predictions SampleNgramMasks gives); build it with MakeNgramTable, which checks the table.
+  ShardWriter(const Corpus& corpus, const BuildConfig& cfg, uint64_t seed, uint64_t shard,
+              const NgramTable* ngram = nullptr);
+  bool ngram() const { return ngram_; }
 
   int64_t n_instances() const { return static_cast<int64_t>(records_.size()); }
   bool done() const { return next_ >= n_instances(); }
@@ -105,6 +113,8 @@ class ShardWriter {
   BuildConfig cfg_;
   WriteConfig write_cfg_;
   MaskConfig mask_cfg_;
+  bool ngram_ = false;
+  NgramTable table_;
   size_t bound_;
   PodVector<Record> records_;
   int64_t next_ = 0;

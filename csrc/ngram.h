@@ -38,18 +38,22 @@
 #ifndef WWM_FAST_CSRC_NGRAM_H_
 #define WWM_FAST_CSRC_NGRAM_H_
 
+#include <algorithm>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "corpus.h"
 #include "masking.h"
 #include "pod_vector.h"
+#include "random.h"
 
 namespace wwm {
 
 // Longest n-gram a table may ask for (SpanBERT's longest span; MacBERT uses 4).
-constexpr int kMaxNgramSize = 10;
-// Length of the n-gram histograms: index k in 1..kMaxNgramSize counts n-grams of k words.
-constexpr int kNgramHistLen = kMaxNgramSize + 1;
+constexpr int kMaxNgramTableSize = 10;
+// Length of the n-gram histograms: index k in 1..kMaxNgramTableSize counts n-grams of k words.
+constexpr int kNgramHistLen = kMaxNgramTableSize + 1;
 // How far the table's sum may be from 1 (then it is normalised): "0.4,0.3,0.2,0.1" sums to
 // 0.9999999999999999 in doubles, and a user writing thirds writes 0.333333.
 constexpr double kNgramSumTolerance = 1e-5;
@@ -58,7 +62,7 @@ constexpr double kNgramSumTolerance = 1e-5;
 // has cum 2.0, so every u in [0, 1) gets a size whatever the rounding.
 struct NgramTable {
   int n_sizes = 0;
-  double cum[kMaxNgramSize] = {};
+  double cum[kMaxNgramTableSize] = {};
 
   int Draw(double u) const {
     for (int k = 0; k < n_sizes; ++k) {
@@ -68,8 +72,8 @@ struct NgramTable {
   }
 };
 
-// Throws std::invalid_argument naming the bad value: n not in [1, kMaxNgramSize], a null table,
-// an entry negative, NaN or infinite, a sum not within kNgramSumTolerance of 1.
+// Throws std::invalid_argument naming the bad value: n not in [1, kMaxNgramTableSize], a null
+// table, an entry negative, NaN or infinite, a sum not within kNgramSumTolerance of 1.
 NgramTable MakeNgramTable(const double* probs, int64_t n);
 
 // The n-gram histograms of a sampling run, kNgramHistLen entries each (index 0 unused).
@@ -77,6 +81,110 @@ struct NgramHist {
   PodVector<int64_t> masked;  // n-grams masked, by their size in words
   PodVector<int64_t> drawn;   // the size drawn from the table for each masked n-gram
 };
+
+// Per-thread working memory of MaskNgramInstance; Reserve(max_seq_length) once.
+struct NgramScratch {
+  std::vector<FastGroup> words;  // the instance's words, in position order
+  std::vector<int32_t> order;    // the lazy shuffle of word indices
+  std::vector<uint8_t> covered;  // per word: 1 once in an n-gram
+  std::vector<uint64_t> chosen;  // bitmap over positions
+  std::vector<int32_t> shown;    // per chosen position: the id shown there
+
+  void Reserve(int length) {
+    if (words.size() < static_cast<size_t>(length) + 1) {
+      words.resize(static_cast<size_t>(length) + 1);
+      order.resize(static_cast<size_t>(length) + 1);
+      covered.resize(static_cast<size_t>(length) + 1);
+      chosen.assign(static_cast<size_t>(length) / 64 + 1, 0);
+      shown.resize(static_cast<size_t>(length) + 1);
+    }
+  }
+};
+
+// The n-gram predictions of one instance of `length` tokens ([CLS] A [SEP] (B [SEP])): A's
+// tokens at positions 1.., B's at a_len + 2..; `tokens` holds the instance's ids (the originals)
+// at those positions. The algorithm above, drawing from KeyedRng(key): what SampleNgramMasks
+// gives the instance of that key. Calls emit(position, shown_id, original_id) in position order;
+// counts each masked word's size in group_hist (kWordSizeHistLen entries), each n-gram's size in
+// words in masked_hist and its drawn size in drawn_hist (kNgramHistLen entries each); returns the
+// number of predictions. Trusts its arguments (the callers check the table and the instances).
+template <typename Emit>
+int MaskNgramInstance(const uint8_t* a_word_start, int32_t a_len, const uint8_t* b_word_start,
+                      int32_t b_len, const int32_t* tokens, int length, bool whole_word,
+                      const MaskConfig& cfg, const NgramTable& table, uint64_t key,
+                      NgramScratch* s, int64_t* group_hist, int64_t* masked_hist,
+                      int64_t* drawn_hist, Emit emit) {
+  FastGroup* words = s->words.data();
+  const int n_words_a = AppendFastGroups(a_word_start, a_len, 1, whole_word, words, 0);
+  const int n_words =
+      AppendFastGroups(b_word_start, b_len, a_len + 2, whole_word, words, n_words_a);
+  int32_t* order = s->order.data();
+  uint8_t* covered = s->covered.data();
+  uint64_t* chosen = s->chosen.data();
+  int32_t* shown = s->shown.data();
+  for (int g = 0; g < n_words; ++g) {
+    order[g] = g;
+    covered[g] = 0;
+  }
+  KeyedRng rng(key);
+  const int budget = NumToPredict(length, cfg);
+  int count = 0;
+  for (int idx = 0; idx < n_words && count < budget; ++idx) {
+    const int j = idx + static_cast<int>(rng.RandBelow(static_cast<uint64_t>(n_words - idx)));
+    std::swap(order[idx], order[j]);
+    const int w = order[idx];
+    const int room = budget - count;
+    if (covered[w] || words[w].size > room) continue;
+    const int drawn = table.Draw(rng.Random());
+    // w's segment is words [first, limit)
+    const int first = w < n_words_a ? 0 : n_words_a;
+    const int limit = w < n_words_a ? n_words_a : n_words;
+    int begin = w, end = w + 1;
+    int n_tokens = words[w].size;
+    while (end - begin < drawn && end < limit && !covered[end]) {
+      if (n_tokens + words[end].size > room) break;
+      n_tokens += words[end].size;
+      ++end;
+    }
+    while (end - begin < drawn && begin > first && !covered[begin - 1]) {
+      if (n_tokens + words[begin - 1].size > room) break;
+      n_tokens += words[begin - 1].size;
+      --begin;
+    }
+    for (int g = begin; g < end; ++g) {
+      covered[g] = 1;
+      const int b = words[g].start, e = b + words[g].size;
+      for (int pos = b; pos < e; ++pos) {
+        int32_t id;
+        if (rng.Random() < 0.8) {
+          id = cfg.mask_id;
+        } else if (rng.Random() < 0.5) {
+          id = tokens[pos];
+        } else {
+          id = cfg.rand_ids[rng.RandBelow(static_cast<uint64_t>(cfg.rand_size))];
+        }
+        shown[pos] = id;
+        chosen[pos >> 6] |= uint64_t{1} << (pos & 63);
+      }
+      ++group_hist[std::min(words[g].size, kWordSizeHistLen - 1)];
+    }
+    ++masked_hist[end - begin];
+    ++drawn_hist[drawn];
+    count += n_tokens;
+  }
+  // Position order: the set bits of the bitmap (cleared for the next instance).
+  const int n_bits = (length >> 6) + 1;
+  for (int b = 0; b < n_bits; ++b) {
+    uint64_t bits = chosen[b];
+    chosen[b] = 0;
+    while (bits) {
+      const int pos = (b << 6) + __builtin_ctzll(bits);
+      bits &= bits - 1;
+      emit(pos, shown[pos], tokens[pos]);
+    }
+  }
+  return count;
+}
 
 // Predictions of every instance with n-gram masking (the algorithm above), keyed by
 // instances.key (the output does not depend on num_threads), split over

@@ -258,10 +258,10 @@ def test_fuzz_sampler(c, inst, cfg, whole_word, threads, mask_id, rand_ids):
 
 
 ngram_tables = st.one_of(
-    st.lists(st.floats(0, 1), min_size=1, max_size=_masking.MAX_NGRAM_SIZE).filter(
+    st.lists(st.floats(0, 1), min_size=1, max_size=_masking.MAX_NGRAM_TABLE_SIZE).filter(
         lambda v: sum(v) > 0).map(lambda v: [x / sum(v) for x in v]),  # valid tables
     st.lists(st.one_of(st.floats(-2, 2), st.sampled_from([float("nan"), float("inf"), -0.0])),
-             max_size=_masking.MAX_NGRAM_SIZE + 2))
+             max_size=_masking.MAX_NGRAM_TABLE_SIZE + 2))
 
 
 @fuzz(300)
@@ -277,7 +277,8 @@ def test_fuzz_ngram_sampler(c, inst, cfg, whole_word, probs, threads, mask_id, r
     _check_preds(p, len(inst["a_start"]), cfg["seq"])
     assert np.all(np.diff(p["pred_splits"]) <= cfg["pred"])
     masked, drawn = p["ngram_hist"], p["ngram_drawn_hist"]
-    assert len(masked) == len(drawn) == _masking.MAX_NGRAM_SIZE + 1 and masked[0] == drawn[0] == 0
+    assert len(masked) == len(drawn) == _masking.MAX_NGRAM_TABLE_SIZE + 1
+    assert masked[0] == drawn[0] == 0
     assert masked.sum() == drawn.sum() and not drawn[len(probs) + 1:].any()
     assert not drawn[1:len(probs) + 1][np.array(probs) == 0].any()  # a size of probability 0
     sizes = np.arange(len(masked))

@@ -24,7 +24,7 @@ import wwm_fast
 from wwm_fast import _instances, _masking
 from wwm_fast.cli import main
 from wwm_fast.instances import build_instances, documents_from_encoding
-from wwm_fast.masking import MACBERT_NGRAM_PROBS, MAX_NGRAM_SIZE, sample_masks
+from wwm_fast.masking import MACBERT_NGRAM_PROBS, MAX_NGRAM_TABLE_SIZE, sample_masks
 
 import native_inputs as ni
 import ngram_reference as ref
@@ -102,7 +102,7 @@ def test_reference_rng_is_the_native_stream():
 
 def _check_against_reference(docs, inst, out, tok, probs, whole_word, pred, prob, sample):
     sp = wwm_fast.instances.special_ids(tok)
-    masked = np.zeros(MAX_NGRAM_SIZE + 1, np.int64)
+    masked = np.zeros(MAX_NGRAM_TABLE_SIZE + 1, np.int64)
     drawn = np.zeros_like(masked)
     for i in sample:
         a0, al, b0, bl = (int(x[i]) for x in (inst.a_start, inst.a_len, inst.b_start, inst.b_len))
@@ -189,7 +189,7 @@ def test_zh_all_mask_rate_histogram_and_80_10_10(masked, tok, capsys):
     sp = wwm_fast.instances.special_ids(tok)
     v = len(sp["rand_ids"])
     tokens = budget_sum = n_ngram = n_wwm = 0
-    drawn = np.zeros(MAX_NGRAM_SIZE + 1, np.int64)
+    drawn = np.zeros(MAX_NGRAM_TABLE_SIZE + 1, np.int64)
     hist = np.zeros_like(drawn)
     shown_counts = np.zeros(3, np.int64)
     for ng, wwm in masked:
@@ -317,7 +317,7 @@ def test_stats_json_and_inspect_report_the_ngram_histogram(pd_cache, vocab_file,
     saved = json.loads((tmp_path / "ng.tfrecord.stats.json").read_text())
     t = stats.total
     assert saved["masked_ngram_hist"] == t["masked_ngram_hist"]
-    assert len(t["ngram_drawn_hist"]) == MAX_NGRAM_SIZE + 1
+    assert len(t["ngram_drawn_hist"]) == MAX_NGRAM_TABLE_SIZE + 1
     assert sum(t["ngram_drawn_hist"][1:3]) == sum(t["masked_ngram_hist"]) > 1000
     assert not any(t["ngram_drawn_hist"][3:])
     assert "masked n-grams by size in words: 1: " in stats.summary()

@@ -13,7 +13,7 @@ def sample_masks(corpus: Dict[str, np.ndarray], instances: Dict[str, np.ndarray]
                  whole_word: bool, mask_id: int, rand_ids: np.ndarray,
                  num_threads: int) -> Dict[str, np.ndarray]: ...
 
-MAX_NGRAM_SIZE: int
+MAX_NGRAM_TABLE_SIZE: int
 
 def sample_ngram_masks(corpus: Dict[str, np.ndarray], instances: Dict[str, np.ndarray],
                        max_seq_length: int, max_predictions: int, masked_lm_prob: float,

@@ -1,10 +1,11 @@
 """Fast mode's native shard kernel and vocab parser (csrc/fast_shard.h). Private: used by
 wwm_fast.shard.run_shard (and kernel_for)."""
 
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 MAX_THREADS: int
 WORD_SIZE_HIST_LEN: int
+MAX_NGRAM_TABLE_SIZE: int
 
 _Bytes = Union[bytes, bytearray, memoryview]
 
@@ -36,7 +37,8 @@ class Kernel:
                  max_input_chars_per_word: int, max_seq_length: int, max_predictions: int,
                  masked_lm_prob: float, short_seq_prob: float, dupe_factor: int,
                  whole_word: bool, next_sentence: bool, seed: int,
-                 chunk_bytes: int = 4 << 20) -> None: ...
+                 chunk_bytes: int = 4 << 20,
+                 ngram_probs: Optional[Sequence[float]] = None) -> None: ...
     # (shard, None), or (None, (line, byte, length, line_begin, line_end)) for invalid UTF-8
     def text_shard(self, data: _Bytes, errors: str, index: int, num_threads: int
                    ) -> Tuple[Optional[Shard], Optional[Tuple[int, int, int, int, int]]]: ...

@@ -70,8 +70,8 @@ class Instances(NamedTuple):
     pred_input_ids: np.ndarray  # int32 [n_pred]: [MASK], the original id, or a random id
     pred_labels: np.ndarray  # int32 [n_pred]: the original id
     group_hist: np.ndarray  # int64 [WORD_SIZE_HIST_LEN]: masked whole words by size
-    # n-gram masking only (sample_masks with ngram_probs), int64 [MAX_NGRAM_SIZE + 1]: masked
-    # n-grams by size in words, as masked and as drawn from the table
+    # n-gram masking only (sample_masks with ngram_probs), int64 [MAX_NGRAM_TABLE_SIZE + 1]:
+    # masked n-grams by size in words, as masked and as drawn from the table
     ngram_hist: Optional[np.ndarray] = None
     ngram_drawn_hist: Optional[np.ndarray] = None
 

@@ -25,7 +25,7 @@ from ._threads import resolve_num_threads
 from .instances import Documents, Instances, special_ids
 from .tokenization import FullTokenizer
 
-__all__ = ["sample_masks", "parse_ngram_probs", "WORD_SIZE_HIST_LEN", "MAX_NGRAM_SIZE",
+__all__ = ["sample_masks", "parse_ngram_probs", "WORD_SIZE_HIST_LEN", "MAX_NGRAM_TABLE_SIZE",
            "MACBERT_NGRAM_PROBS"]
 
 #: Length of ``Instances.group_hist``, the histogram of masked whole words by size: index k in
@@ -34,9 +34,9 @@ __all__ = ["sample_masks", "parse_ngram_probs", "WORD_SIZE_HIST_LEN", "MAX_NGRAM
 WORD_SIZE_HIST_LEN: int = _masking.WORD_SIZE_HIST_LEN
 
 #: Longest n-gram (in whole words) an n-gram table may ask for; the n-gram histograms
-#: (``Instances.ngram_hist``, ``ngram_drawn_hist``) have MAX_NGRAM_SIZE + 1 entries, index 0
+#: (``Instances.ngram_hist``, ``ngram_drawn_hist``) have MAX_NGRAM_TABLE_SIZE + 1 entries, index 0
 #: unused. Defined once, in csrc/ngram.h.
-MAX_NGRAM_SIZE: int = _masking.MAX_NGRAM_SIZE
+MAX_NGRAM_TABLE_SIZE: int = _masking.MAX_NGRAM_TABLE_SIZE
 
 #: MacBERT's table: 1-, 2-, 3- and 4-grams of whole words with 40/30/20/10%.
 MACBERT_NGRAM_PROBS: Tuple[float, ...] = (0.4, 0.3, 0.2, 0.1)
@@ -48,15 +48,15 @@ NGRAM_SUM_TOLERANCE = 1e-5
 def parse_ngram_probs(value: Union[str, Sequence[float]],
                       name: str = "ngram_probs") -> Tuple[float, ...]:
     """The n-gram size table ``value`` (``"0.4,0.3,0.2,0.1"`` or a sequence of numbers), checked:
-    entry k is the probability of an n-gram of k whole words; 1 to MAX_NGRAM_SIZE entries, each a
-    finite number >= 0, summing to 1 (within 1e-5). ValueError (TypeError for a non-number in a
+    entry k is the probability of an n-gram of k whole words; 1 to MAX_NGRAM_TABLE_SIZE entries,
+    each a finite number >= 0, summing to 1 (within 1e-5). ValueError (TypeError for a non-number in a
     sequence) names ``name`` and the value; ``name=""`` leaves the name to the caller (the CLI's
     parser puts ``argument --ngram_probs:`` first)."""
     def where(shown: str) -> str:
         return f"{name} {shown}" if name else repr(shown)
 
-    example = (f"give 1 to {MAX_NGRAM_SIZE} comma-separated probabilities of 1-, 2-, ... word "
-               f"n-grams, e.g. 0.4,0.3,0.2,0.1")
+    example = (f"give 1 to {MAX_NGRAM_TABLE_SIZE} comma-separated probabilities of 1-, 2-, ... "
+               f"word n-grams, e.g. 0.4,0.3,0.2,0.1")
     if isinstance(value, str):
         if value.strip() == "":
             raise ValueError(f"{name + ' is ' if name else ''}empty: {example}")
@@ -80,9 +80,9 @@ def parse_ngram_probs(value: Union[str, Sequence[float]],
         shown = ",".join(f"{p:g}" for p in probs)
     if not probs:
         raise ValueError(f"{name + ' is ' if name else ''}empty: {example}")
-    if len(probs) > MAX_NGRAM_SIZE:
-        raise ValueError(f"{where(shown)}: {len(probs)} entries, at most {MAX_NGRAM_SIZE} "
-                         f"(n-grams of up to {MAX_NGRAM_SIZE} whole words)")
+    if len(probs) > MAX_NGRAM_TABLE_SIZE:
+        raise ValueError(f"{where(shown)}: {len(probs)} entries, at most {MAX_NGRAM_TABLE_SIZE} "
+                         f"(n-grams of up to {MAX_NGRAM_TABLE_SIZE} whole words)")
     for k, p in enumerate(probs, 1):
         if not math.isfinite(p) or p < 0:
             raise ValueError(f"{where(shown)}: the probability of {k}-grams must be a finite "

@@ -1,7 +1,7 @@
 """One shard of ``create`` (fast mode): the unit of work of every runner (local pool and Beam).
 
     read shard -> [segment] -> tokenize -> align words -> documents -> build instances
-               -> sample whole-word masks -> serialize -> write atomically + stats JSON
+               -> sample whole-word (or n-gram) masks -> serialize -> write atomically + stats JSON
 
 Owns the job description (``ShardJob``: the validated flags), reading a shard (text or a
 segmentation cache) into tokens and whole-word flags, the per-process tokenizer, the fingerprint
@@ -248,9 +248,10 @@ def run_shard(index: int, path: str, output: str, job: ShardJob, overwrite: bool
     atomically; returns the stats (``skipped`` when an earlier run already completed it).
 
     The work is one native pass (``_shard``: tokenize, documents, instances, and per record in
-    write order its masks and its framed bytes), fed with the text itself or, for a segmentation
-    cache or a segmenter, with the documents ``read_shard`` makes. Its bytes and figures equal
-    the staged API's (build_instances -> sample_masks -> shuffled_order -> serialize_instances;
+    write order its masks -- whole words, or n-grams of them with ``job.ngram_probs`` -- and its
+    framed bytes), fed with the text itself or, for a segmentation cache or a segmenter, with the
+    documents ``read_shard`` makes. Its bytes and figures equal the staged API's (build_instances
+    -> sample_masks (ngram_probs) -> shuffled_order -> serialize_instances;
     tests/test_fast_shard.py).
     """
     t0 = time.perf_counter()
@@ -259,8 +260,6 @@ def run_shard(index: int, path: str, output: str, job: ShardJob, overwrite: bool
         done = load_complete(output, fp)
         if done is not None:
             return done
-    if job.ngram_probs is not None:  # n-gram masking (issue 15): not in the native shard kernel yet
-        return _run_shard_staged(index, path, output, job, fp, t0)
     kernel = kernel_for(job)
     threads = resolve_num_threads(-1 if job.num_threads is None else job.num_threads)
     n_fallback = 0
@@ -289,44 +288,6 @@ def run_shard(index: int, path: str, output: str, job: ShardJob, overwrite: bool
     for key, value in shard.figures().items():
         setattr(stats, key, value)
     stats.align_fallback_lines = int(n_fallback)
-    stats.seconds = time.perf_counter() - t0
-    write_stats(stats)
-    return stats
-
-
-def _run_shard_staged(index: int, path: str, output: str, job: ShardJob, fp: str,
-                      t0: float) -> ShardStats:
-    """``run_shard`` through the staged API (build_instances -> sample_masks -> shuffled_order
-    -> serialize_instances): what n-gram masking uses until the native shard kernel has it (the
-    bytes are pinned by test_output_digests' fast_ngram case)."""
-    from .instances import build_instances, documents_from_encoding, shuffled_order
-    from .masking import sample_masks
-    from .stats import count_corpus, count_instances
-    from .tfrecord import serialize_instances
-
-    tokenizer = tokenizer_for(job)
-    enc, word_start, n_fallback, n_bytes = read_shard(path, job, tokenizer)
-    docs = documents_from_encoding(enc, word_start)
-    stats = ShardStats([path], output, input_bytes=n_bytes, lines=len(enc.row_splits) - 1,
-                       fingerprint=fp)
-    del enc, word_start  # what is still needed lives in docs
-    count_corpus(stats, docs, tokenizer.unk_id, n_fallback)
-    if docs.n_documents == 0:
-        chunks = []
-    else:
-        inst = build_instances(docs, tokenizer, mode="fast", shard=index, **job.build_kwargs())
-        inst = sample_masks(docs, inst, tokenizer, max_seq_length=job.max_seq_length,
-                            max_predictions_per_seq=job.max_predictions_per_seq,
-                            masked_lm_prob=job.masked_lm_prob,
-                            do_whole_word_mask=job.do_whole_word_mask, num_threads=job.num_threads,
-                            ngram_probs=job.ngram_probs)
-        order = shuffled_order(inst.n, job.random_seed, index)
-        chunks = serialize_instances(docs, inst, tokenizer, order,
-                                     max_seq_length=job.max_seq_length,
-                                     max_predictions_per_seq=job.max_predictions_per_seq,
-                                     num_threads=job.num_threads)
-        count_instances(stats, inst, tokenizer.vocab["[MASK]"])
-    stats.output_bytes = write_records(output, chunks, gzip=job.gzip)
     stats.seconds = time.perf_counter() - t0
     write_stats(stats)
     return stats
@@ -373,7 +334,8 @@ def kernel_for(job: ShardJob):
         kernel = _shard.Kernel(vocab, "[UNK]", job.do_lower_case, 200, job.max_seq_length,
                                job.max_predictions_per_seq, job.masked_lm_prob,
                                job.short_seq_prob, job.dupe_factor, job.do_whole_word_mask,
-                               job.next_sentence, job.random_seed)
+                               job.next_sentence, job.random_seed,
+                               ngram_probs=job.ngram_probs)
     except (OSError, ValueError):
         from .instances import special_ids
         special_ids(tokenizer_for(job))  # raises the error that names the file and entry

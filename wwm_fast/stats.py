@@ -52,8 +52,8 @@ class ShardStats:
     seconds: float = 0.0
     skipped: bool = False  # True: already complete from an earlier run
     fingerprint: str = ""
-    # n-gram masking only (absent from the JSON otherwise), MAX_NGRAM_SIZE + 1 entries, index 0
-    # unused: masked n-grams by size in whole words, and the sizes drawn from the table for them
+    # n-gram masking only (absent from the JSON otherwise), MAX_NGRAM_TABLE_SIZE + 1 entries,
+    # index 0 unused: masked n-grams by size in whole words, and the sizes drawn from the table for them
     masked_ngram_hist: Optional[List[int]] = None
     ngram_drawn_hist: Optional[List[int]] = None
 

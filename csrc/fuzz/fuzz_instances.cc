@@ -100,10 +100,10 @@ void Serialize(const CorpusData& c, const wwm::InstanceView& v, const wwm::Write
   FUZZ_CHECK(pos == used);
 }
 
-// An n-gram size table: mostly valid (normalised), sometimes empty, longer than kMaxNgramSize,
+// An n-gram size table: mostly valid (normalised), sometimes empty, longer than kMaxNgramTableSize,
 // with a negative, NaN or infinite entry, or not summing to 1.
 std::vector<double> NgramTable(wwm::FuzzInput& in) {
-  std::vector<double> p(in.Take<uint8_t>() % (wwm::kMaxNgramSize + 2));
+  std::vector<double> p(in.Take<uint8_t>() % (wwm::kMaxNgramTableSize + 2));
   double sum = 0.0;
   for (double& x : p) sum += (x = in.Take<uint8_t>());
   const uint8_t bad = in.Take<uint8_t>();
