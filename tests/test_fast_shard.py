@@ -52,21 +52,22 @@ def tokenizer(vocab_file):
     return FullTokenizer(vocab_file)
 
 
-def _kernel(vocab_file, seq, pred, ww, ns, dupe=2, seed=7, chunk_bytes=4 << 20):
+def _kernel(vocab_file, seq, pred, ww, ns, dupe=2, seed=7, chunk_bytes=4 << 20, ngram=None):
     with open(vocab_file, "rb") as f:
         vocab = _shard.Vocab(f.read())
     return _shard.Kernel(vocab, "[UNK]", True, 200, seq, pred, 0.15, 0.1, dupe, ww, ns, seed,
-                         chunk_bytes)
+                         chunk_bytes, ngram_probs=ngram)
 
 
-def _staged(tok, docs, lines, index, ww, ns, seq, pred, dupe=2, seed=7):
+def _staged(tok, docs, lines, index, ww, ns, seq, pred, dupe=2, seed=7, ngram=None):
     """The staged API's bytes and ShardStats for ``docs``."""
     inst = build_instances(docs, tok, mode="fast", shard=index, max_seq_length=seq,
                            max_predictions_per_seq=pred, masked_lm_prob=0.15, short_seq_prob=0.1,
                            dupe_factor=dupe, random_seed=seed, do_whole_word_mask=ww,
                            next_sentence=ns)
     inst = sample_masks(docs, inst, tok, max_seq_length=seq, max_predictions_per_seq=pred,
-                        masked_lm_prob=0.15, do_whole_word_mask=ww, num_threads=1)
+                        masked_lm_prob=0.15, do_whole_word_mask=ww, num_threads=1,
+                        ngram_probs=ngram)
     order = shuffled_order(inst.n, seed, index)
     data = b"".join(bytes(c) for c in serialize_instances(
         docs, inst, tok, order, max_seq_length=seq, max_predictions_per_seq=pred, num_threads=1))
@@ -163,6 +164,66 @@ def test_documents_shard_is_the_staged_pipeline(vocab_file, tokenizer, sample_te
                                    1, lines)
     assert _drain(shard, 2) == want
     _assert_figures(shard, stats)
+
+
+NGRAM_FIGURES = FIGURES + ["masked_ngram_hist", "ngram_drawn_hist"]
+
+
+@pytest.mark.parametrize("ww, ns, seq, pred, probs", [
+    (True, True, 128, 20, (0.4, 0.3, 0.2, 0.1)),  # MacBERT's table
+    (True, False, 64, 10, (0.0, 0.0, 1.0)),       # always 3 words: n-grams shortened at [SEP]
+    (False, True, 32, 5, (0.2,) * 5),              # tokens as words, a 5-entry table
+    (True, True, 128, 30, (0.05,) * 4 + (0.0,) * 5 + (0.8,)),  # up to 10 words, a gap of zeros
+])
+def test_ngram_text_shard_is_the_staged_pipeline(vocab_file, tokenizer, sample_text, ww, ns, seq,
+                                                 pred, probs):
+    """N-gram masking in the shard kernel (MaskNgramInstance per record) gives the bytes and the
+    n-gram histograms of the staged sample_masks(ngram_probs) (SampleNgramMasks), whatever the
+    thread count and the chunk size."""
+    docs, lines = _text_docs(tokenizer, sample_text, ww)
+    want, stats = _staged(tokenizer, docs, lines, 3, ww, ns, seq, pred, ngram=probs)
+    whole_word, _ = _staged(tokenizer, docs, lines, 3, ww, ns, seq, pred)
+    assert want != whole_word and sum(stats.masked_ngram_hist) > 0
+    kernel = _kernel(vocab_file, seq, pred, ww, ns, ngram=probs)
+    for threads in (1, 2, 3):
+        shard, err = kernel.text_shard(sample_text, "strict", 3, threads)
+        assert err is None and shard.n_instances == stats.instances
+        assert _drain(shard, threads) == want
+        figures = shard.figures()
+        assert {k: figures[k] for k in NGRAM_FIGURES} == \
+            {k: getattr(stats, k) for k in NGRAM_FIGURES}
+    small = _kernel(vocab_file, seq, pred, ww, ns, chunk_bytes=1, ngram=list(probs))
+    shard, _ = small.text_shard(sample_text, "strict", 3, 3)
+    assert _drain(shard, 3) == want
+
+
+def test_ngram_documents_shard_is_the_staged_pipeline(vocab_file, tokenizer, sample_text):
+    """Word starts at random places (a segmentation cache): long words, n-grams across them."""
+    docs, lines = _text_docs(tokenizer, sample_text, True)
+    rng = np.random.default_rng(11)
+    ws = (rng.random(len(docs.ids)) < 0.5).astype(np.uint8)
+    docs = Documents(docs.ids, ws, docs.sent_splits, docs.doc_splits)
+    probs = (0.4, 0.3, 0.2, 0.1)
+    want, stats = _staged(tokenizer, docs, lines, 1, True, True, 128, 20, ngram=probs)
+    kernel = _kernel(vocab_file, 128, 20, True, True, ngram=probs)
+    for threads in (1, 2, 3):
+        shard = kernel.documents_shard(docs.ids, docs.word_start, docs.sent_splits,
+                                       docs.doc_splits, 1, lines)
+        assert _drain(shard, threads) == want
+        figures = shard.figures()
+        assert {k: figures[k] for k in NGRAM_FIGURES} == \
+            {k: getattr(stats, k) for k in NGRAM_FIGURES}
+
+
+def test_ngram_figures_only_with_ngram_masking(vocab_file, sample_text):
+    """Whole-word shards report no n-gram histograms (their stats JSON has none); an n-gram
+    shard of an empty input reports none either (the staged path counted no instances)."""
+    shard, _ = _kernel(vocab_file, 64, 10, True, True).text_shard(sample_text, "strict", 0, 1)
+    _drain(shard, 1)
+    assert "masked_ngram_hist" not in shard.figures()
+    empty, _ = _kernel(vocab_file, 64, 10, True, True, ngram=(1.0,)).text_shard(b"", "strict", 0,
+                                                                                  1)
+    assert _drain(empty, 1) == b"" and "masked_ngram_hist" not in empty.figures()
 
 
 def test_every_line_kind(vocab_file, tokenizer):

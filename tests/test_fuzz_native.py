@@ -311,9 +311,26 @@ def test_fuzz_serializer(c, inst, cfg, order, threads, capacity):
 _SHARD_VOCAB = _shard.Vocab(("\n".join(_KEYS) + "\n").encode())
 
 
-def _shard_kernel(cfg, whole_word, next_sentence, chunk_bytes):
+def _shard_kernel(cfg, whole_word, next_sentence, chunk_bytes, ngram_probs=None):
     return _shard.Kernel(_SHARD_VOCAB, "[UNK]", True, 8, cfg["seq"], cfg["pred"], cfg["prob"],
-                         cfg["short"], cfg["dupe"], whole_word, next_sentence, 7, chunk_bytes)
+                         cfg["short"], cfg["dupe"], whole_word, next_sentence, 7, chunk_bytes,
+                         ngram_probs=ngram_probs)
+
+
+def _check_ngram_figures(shard, probs):
+    """With n-gram masking: the histograms as SampleNgramMasks reports them (a shard with
+    documents), every masked n-gram drawn once, no size of probability 0 drawn."""
+    f = shard.figures()
+    if probs is None or f["documents"] == 0:
+        assert "masked_ngram_hist" not in f
+        return
+    masked, drawn = np.array(f["masked_ngram_hist"]), np.array(f["ngram_drawn_hist"])
+    assert len(masked) == len(drawn) == _shard.MAX_NGRAM_TABLE_SIZE + 1
+    assert masked[0] == drawn[0] == 0 and masked.sum() == drawn.sum()
+    assert not drawn[len(probs) + 1:].any()
+    assert not drawn[1:len(probs) + 1][np.array(probs) == 0].any()
+    sizes = np.arange(len(masked))
+    assert (sizes * masked).sum() == sum(f["masked_group_hist"])
 
 
 def _check_shard(shard, threads, seq, pred):
@@ -332,10 +349,12 @@ def _check_shard(shard, threads, seq, pred):
 
 @fuzz(300)
 @given(raw_bytes.map(lambda b: b * 3), st.sampled_from(["strict", "ignore"]), configs,
-       st.booleans(), st.booleans(), st.integers(1, 3), st.integers(0, 3000))
-def test_fuzz_shard_text(data, errors, cfg, whole_word, next_sentence, threads, chunk_bytes):
+       st.booleans(), st.booleans(), st.integers(1, 3), st.integers(0, 3000),
+       st.one_of(st.none(), ngram_tables))
+def test_fuzz_shard_text(data, errors, cfg, whole_word, next_sentence, threads, chunk_bytes,
+                         probs):
     try:
-        kernel = _shard_kernel(cfg, whole_word, next_sentence, chunk_bytes)
+        kernel = _shard_kernel(cfg, whole_word, next_sentence, chunk_bytes, probs)
     except ERRORS:
         return
     shard, err = kernel.text_shard(data, errors, 5, threads)
@@ -346,20 +365,22 @@ def test_fuzz_shard_text(data, errors, cfg, whole_word, next_sentence, threads, 
         assert byte + length <= end - begin
         return
     _check_shard(shard, threads, cfg["seq"], cfg["pred"])
+    _check_ngram_figures(shard, probs)
 
 
 @fuzz(300)
 @given(corpora(), configs, st.booleans(), st.booleans(), st.integers(1, 3),
-       st.integers(-3, 2**40))
-def test_fuzz_shard_documents(c, cfg, whole_word, next_sentence, threads, lines):
+       st.integers(-3, 2**40), st.one_of(st.none(), ngram_tables))
+def test_fuzz_shard_documents(c, cfg, whole_word, next_sentence, threads, lines, probs):
     try:
-        kernel = _shard_kernel(cfg, whole_word, next_sentence, 1)
+        kernel = _shard_kernel(cfg, whole_word, next_sentence, 1, probs)
         shard = kernel.documents_shard(c["ids"], c["word_start"], c["sent_splits"],
                                        c["doc_splits"], 2, lines)
     except ERRORS:
         return
     _check_shard(shard, threads, cfg["seq"], cfg["pred"])
     assert shard.figures()["corpus_tokens"] == len(c["ids"])
+    _check_ngram_figures(shard, probs)
 
 
 @fuzz(300)

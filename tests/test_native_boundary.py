@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 import wwm_fast
-from wwm_fast import _align, _garden, _instances, _masking, _records, _tfrecord, _wordpiece
+from wwm_fast import (_align, _garden, _instances, _masking, _records, _shard, _tfrecord,
+                      _wordpiece)
 from wwm_fast.tfrecord import read_bert_records, read_examples, read_records, serialize_instances
 
 import native_inputs as ni
@@ -306,6 +307,38 @@ def test_corpus_splits_are_checked_by_every_kernel(split, message):
     for call in calls:
         with pytest.raises(ValueError, match=message):
             call()
+
+
+def test_shard_kernel_checks_the_ngram_table():
+    """The shard kernel checks ngram_probs itself (the Python side's parse_ngram_probs is not
+    trusted): a bad table is a ValueError naming the value, a non-number a TypeError; the
+    histograms are indexed by the drawn size, so a table longer than MAX_NGRAM_TABLE_SIZE must
+    never reach the sampler."""
+    vocab = _shard.Vocab(("\n".join(ni.VOCAB) + "\n").encode())
+    args = (vocab, "[UNK]", True, 200, 16, 3, 0.15, 0.1, 2, True, True, 1)
+    n_max = _shard.MAX_NGRAM_TABLE_SIZE
+    assert n_max == _masking.MAX_NGRAM_TABLE_SIZE == 10
+    for probs, message in (
+            ([], r"1 to 10 entries, got 0"),
+            ([0.1] * 11, r"1 to 10 entries, got 11"),
+            ([1e-3] * 1000, r"1 to 10 entries, got 1000"),
+            ([0.5, float("nan"), 0.5], r"size 2 must be a finite number >= 0, got nan"),
+            ([float("inf")], r"size 1 must be a finite number >= 0, got inf"),
+            ([1.5, -0.5], r"size 2 must be a finite number >= 0, got -0.5"),
+            ([0.4, 0.3, 0.2], r"must sum to 1, got 0.9"),
+            ([0.0, 0.0], r"must sum to 1, got 0.0"),
+            ((0.5, 0.5 + 2e-5), r"must sum to 1, got 1.00002")):
+        with pytest.raises(ValueError, match=message):
+            _shard.Kernel(*args, ngram_probs=probs)
+    for bad in ("0.5,0.5", [0.5, "0.5"], [0.5, None], 3):
+        with pytest.raises(TypeError):
+            _shard.Kernel(*args, ngram_probs=bad)
+    # within the tolerance, any sequence of numbers (numpy, ints, a generator)
+    for good in ((1,), np.array([0.4, 0.3, 0.2, 0.1]), (0.5, 0.5 + 5e-6), [0.1] * 10,
+                 (p for p in (0.25, 0.75))):
+        shard, err = _shard.Kernel(*args, ngram_probs=good).text_shard(
+            " ".join(ni.VOCAB[5:]).encode() + b"\n", "strict", 0, 1)
+        assert err is None and "masked_ngram_hist" in shard.figures()
 
 
 def test_builder_config_ranges():
