@@ -217,7 +217,8 @@ def test_ngram_documents_shard_is_the_staged_pipeline(vocab_file, tokenizer, sam
 
 def test_ngram_figures_only_with_ngram_masking(vocab_file, sample_text):
     """Whole-word shards report no n-gram histograms (their stats JSON has none); an n-gram
-    shard of an empty input reports none either (the staged path counted no instances)."""
+    shard of an empty input reports none either (as the staged API: stats.count_instances is
+    not called for a shard without documents)."""
     shard, _ = _kernel(vocab_file, 64, 10, True, True).text_shard(sample_text, "strict", 0, 1)
     _drain(shard, 1)
     assert "masked_ngram_hist" not in shard.figures()
