@@ -336,26 +336,36 @@ def main(argv=None) -> int:
     del args.verbose
     _check_ranges(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        tensorflow = _import_tensorflow(verbose)
-    except ImportError as e:
-        print(f"wwm-train: error: TensorFlow is not installed ({e}); install the trainer with: "
-              f"pip install 'wwm-fast[train]'", file=sys.stderr)
-        return 2
-    _quiet_tensorflow_python(verbose)
-    from .checkpoint import export_model
+    # an export to a transformers folder from local files needs no TensorFlow (tf_bundle.py
+    # reads the checkpoint): not importing it saves seconds and hundreds of MB
+    tensorflow = None
+    if not (export and args.format == "hf" and "://" not in args.checkpoint):
+        try:
+            tensorflow = _import_tensorflow(verbose)
+        except ImportError as e:
+            print(f"wwm-train: error: TensorFlow is not installed ({e}); install the trainer "
+                  f"with: pip install 'wwm-fast[train]'", file=sys.stderr)
+            return 2
+        _quiet_tensorflow_python(verbose)
     from .config import BertConfig
-    from .distribute import NoTPUError
-    from .training import TrainOptions, run
 
+    errors = (ValueError, FloatingPointError, OSError)
+    if tensorflow is not None:
+        from .distribute import NoTPUError
+
+        errors += (NoTPUError, tensorflow.errors.OpError)
     try:
         if export:
+            from .checkpoint import export_model
+
             out = export_model(args.checkpoint, BertConfig.from_json_file(args.bert_config_file),
                                args.vocab_file, args.export_dir, format=args.format,
                                do_lower_case=args.do_lower_case,
                                hf_architecture=args.hf_architecture)
             print(f"exported {out}")
             return 0
+        from .training import TrainOptions, run
+
         args = vars(args)
         master = args.pop("master")
         if args["tpu_name"] is None and master:
@@ -371,12 +381,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("wwm-train: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, NoTPUError, FloatingPointError, OSError, tensorflow.errors.OpError) as e:
+    except errors as e:
         if verbose:
             import traceback
 
             traceback.print_exc()
-        line = _error_line(e, tf_error=isinstance(e, tensorflow.errors.OpError))
+        line = _error_line(e, tf_error=tensorflow is not None and isinstance(e, tensorflow.errors.OpError))
         print(f"wwm-train: error: {line}", file=sys.stderr)
         return 2
 

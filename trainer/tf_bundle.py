@@ -156,6 +156,18 @@ def _fields(buf: bytes, what) -> list[tuple[int, int, object]]:
     return out
 
 
+def _message(fields, number: int, what) -> bytes:
+    """A singular embedded message: protobuf merges repeated occurrences, which is parsing
+    their concatenation."""
+    parts = []
+    for n, w, v in fields:
+        if n == number:
+            if w != 2:
+                raise BundleFormatError(f"{what()}: field {number} has wire type {w}, expected 2")
+            parts.append(v)
+    return b"".join(parts)
+
+
 def _int64(value: int) -> int:
     """A varint read as a two's-complement int64/int32 (protobuf's encoding of negatives)."""
     return value - (1 << 64) if value >= 1 << 63 else value
@@ -287,8 +299,9 @@ class BundleReader:
             self._fail("bad magic number at the end of the file: not a TensorFlow checkpoint "
                        "index (or truncated)")
         what = lambda: f"checkpoint index {self.index_path}: table footer"  # noqa: E731
-        _, _, pos = _block_handle(footer, 0, 40, what)  # the metaindex: unused by bundles
+        meta_offset, meta_size, pos = _block_handle(footer, 0, 40, what)
         index_offset, index_size, _ = _block_handle(footer, pos, 40, what)
+        self._block(data, meta_offset, meta_size, "metaindex")  # unused by bundles; checked
         index = self._block(data, index_offset, index_size, "index")
         table_end = 0  # the data blocks lie in order, before the index block, without overlap
         last_key = None
@@ -327,7 +340,7 @@ class BundleReader:
         fields = _fields(value, what)
         num_shards = _int64(_scalar(fields, 1, 0, what))
         endianness = _scalar(fields, 2, 0, what)
-        version = _fields(_scalar(fields, 3, 2, what, b""), what)
+        version = _fields(_message(fields, 3, what), what)
         min_consumer = _int64(_scalar(version, 2, 0, what))
         bad = [_int64(v) for n, w, v in version if n == 3 and w == 0]
         if not 1 <= num_shards <= 99999:
@@ -344,7 +357,7 @@ class BundleReader:
         what = lambda: f"checkpoint index {self.index_path} (entry {key!r})"  # noqa: E731
         fields = _fields(value, what)
         dtype = _scalar(fields, 1, 0, what)
-        shape_fields = _fields(_scalar(fields, 2, 2, what, b""), what)
+        shape_fields = _fields(_message(fields, 2, what), what)
         if _scalar(shape_fields, 3, 0, what):
             self._fail("unknown rank", key)
         dims = []
@@ -356,7 +369,7 @@ class BundleReader:
         if any(d < 0 for d in dims) or len(dims) > _MAX_RANK:
             self._fail(f"invalid shape {dims} (rank at most {_MAX_RANK}, sizes >= 0)", key)
         count = math.prod(dims)
-        if math.prod(d for d in dims if d) >= 1 << 62:
+        if math.prod(d for d in dims if d) >= 1 << 58:  # x 16 bytes (complex128) fits numpy
             self._fail(f"shape {dims} has too many elements", key)
         shard = _int64(_scalar(fields, 3, 0, what))
         offset = _int64(_scalar(fields, 4, 0, what))
@@ -429,8 +442,10 @@ class BundleReader:
             raise BundleFormatError(f"checkpoint data file {path} (tensor {name!r}): {message}")
 
         if entry.sliced:
-            fail("a partitioned (sliced) variable; this reader reads whole tensors only (read "
-                 "the checkpoint with TensorFlow)")
+            raise BundleFormatError(
+                f"checkpoint {self.prefix} (tensor {name!r}): stored in slices (a partitioned "
+                f"variable, or tf.train.Checkpoint's MaxShardSizePolicy); this reader reads whole "
+                f"tensors only: read the checkpoint with TensorFlow")
         np_dtype = self._np_dtype(entry.dtype)
         if np_dtype is None:
             extra = " (install ml_dtypes)" if entry.dtype == 14 else ""
