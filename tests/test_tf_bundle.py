@@ -269,9 +269,11 @@ def test_latest_checkpoint_without_tensorflow(trained, tmp_path):
 
 
 # ============================================================================ the HF export without TensorFlow
-def _cli(*argv, env_extra=None):
-    """`python -m wwm_trainer.cli ARGV` in a fresh interpreter, reporting the modules it loaded."""
-    code = ("import sys, json\nfrom wwm_trainer.cli import main\nrc = main(sys.argv[1:])\n"
+def _cli(*argv, env_extra=None, without_tensorflow=False):
+    """`wwm-train ARGV` (cli.main) in a fresh interpreter, reporting the modules it loaded.
+    `without_tensorflow`: as if TensorFlow were not installed (its import raises ImportError)."""
+    block = "sys.modules['tensorflow'] = None\n" if without_tensorflow else ""
+    code = ("import sys, json\n" + block + "from wwm_trainer.cli import main\nrc = main(sys.argv[1:])\n"
             "print(json.dumps({'rc': rc, 'tf': sorted(m for m in sys.modules "
             "if m.split('.')[0] in ('tensorflow', 'keras', 'torch'))}))\n")
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
@@ -312,6 +314,23 @@ def test_google_export_equal_with_either_reader(trained, tmp_path):
     assert names == b.get_variable_to_shape_map() and "global_step" not in names
     for n in names:
         assert a.get_tensor(n).tobytes() == b.get_tensor(n).tobytes()
+
+
+def test_hf_export_runs_without_tensorflow_installed(trained, tmp_path):
+    report, proc = _cli("export", "--format=hf", f"--checkpoint={trained['ckpt']}",
+                        f"--bert_config_file={trained['config']}",
+                        f"--vocab_file={trained['vocab']}", f"--export_dir={tmp_path / 'a'}",
+                        without_tensorflow=True)
+    assert report["rc"] == 0, proc.stderr
+    via_tf = export_model(trained["ckpt"], trained["cfg"], trained["vocab"], str(tmp_path / "tf"),
+                          format="hf", reader="tensorflow")
+    assert _files(tmp_path / "a") == _files(via_tf)
+    # the Google format says which extra to install
+    report, proc = _cli("export", f"--checkpoint={trained['ckpt']}",
+                        f"--bert_config_file={trained['config']}", f"--export_dir={tmp_path / 'g'}",
+                        without_tensorflow=True)
+    assert report["rc"] == 2 and "TensorFlow is not installed" in proc.stderr
+    assert "wwm-fast[train]" in proc.stderr
 
 
 def test_hf_export_of_a_corrupt_checkpoint_is_one_clear_error(trained, tmp_path):
