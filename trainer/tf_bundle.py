@@ -26,8 +26,9 @@ ValueError) naming the file, and the tensor where there is one. Checksums are ve
 index blocks' when the index is opened, a tensor's when it is read. Tensors are read one at a time
 with plain file reads (`get_tensor`), so reading a checkpoint holds one tensor, never a whole data
 file. Not supported, each with a clear error: snappy-compressed index blocks (TensorFlow writes
-its bundles uncompressed), big-endian bundles, partitioned (sliced) variables, and the resource,
-variant and quantized dtypes.
+its bundles uncompressed), big-endian bundles, and the resource, variant and quantized dtypes.
+Tensors stored in slices (TF1 partitioned variables, tf.train.Checkpoint's MaxShardSizePolicy)
+are put together from their slices, which are checked to tile the tensor exactly.
 """
 
 from __future__ import annotations
@@ -185,6 +186,42 @@ def _scalar(fields, number: int, wire: int, what, default=0):
     return value
 
 
+# ============================================================================ slice names
+# A slice of a sliced tensor is stored under TensorFlow's "ordered code" of (0, name, rank,
+# start and length of each dimension): an unsigned number as a length byte + big-endian bytes; a
+# string with 0x00 -> 00 ff and 0xff -> ff 00 escaped, ended by 00 01; a signed number in 1-10
+# bytes whose leading bits give the sign and the length (see tensorflow/core/lib/strings/
+# ordered_code.cc). Only the encoder is needed: the reader looks the slices up by name.
+_SIGNED_HEADER = [(0, 0), (0x80, 0), (0xC0, 0), (0xE0, 0), (0xF0, 0), (0xF8, 0), (0xFC, 0),
+                  (0xFE, 0), (0xFF, 0), (0xFF, 0x80), (0xFF, 0xC0)]
+
+
+def _ordered_unsigned(value: int) -> bytes:
+    body = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return bytes([len(body)]) + body
+
+
+def _ordered_signed(value: int) -> bytes:
+    magnitude = ~value if value < 0 else value
+    n = 1
+    while magnitude >= 1 << (7 * n - 1):
+        n += 1
+    out = bytearray((value % (1 << 80)).to_bytes(10, "big")[10 - n:])
+    out[0] ^= _SIGNED_HEADER[n][0]
+    if n > 1:
+        out[1] ^= _SIGNED_HEADER[n][1]
+    return bytes(out)
+
+
+def _slice_key(name: str, extents) -> bytes:
+    escaped = b"".join(b"\x00\xff" if c == 0 else b"\xff\x00" if c == 0xFF else bytes([c])
+                       for c in name.encode("utf-8"))
+    out = [_ordered_unsigned(0), escaped, b"\x00\x01", _ordered_unsigned(len(extents))]
+    for start, length in extents:
+        out += [_ordered_signed(start), _ordered_signed(length)]
+    return b"".join(out)
+
+
 # ============================================================================ the table
 class _Entry:
     __slots__ = ("dtype", "shape", "shard", "offset", "size", "crc", "sliced")
@@ -215,6 +252,7 @@ class BundleReader:
         self.prefix = prefix
         self.index_path = prefix + ".index"
         self._entries: dict[str, _Entry] = {}
+        self._slices: dict[bytes, _Entry] = {}  # encoded slice name -> its entry
         self._data_sizes: dict[int, int] = {}
         self.num_shards: int | None = None
         path = self.index_path
@@ -325,7 +363,8 @@ class BundleReader:
                     continue
                 if self.num_shards is None:
                     self._fail("no header entry (the empty key) before the tensors")
-                if raw_key[:1] == b"\x00":  # a slice of a partitioned variable (encoded name)
+                if raw_key[:1] == b"\x00":  # one slice of a sliced tensor (an encoded name)
+                    self._slices[raw_key] = self._parse_entry(f"slice {raw_key!r}", bytes(value))
                     continue
                 try:
                     key = raw_key.decode("utf-8")
@@ -375,7 +414,9 @@ class BundleReader:
         offset = _int64(_scalar(fields, 4, 0, what))
         size = _int64(_scalar(fields, 5, 0, what))
         crc = _scalar(fields, 6, 5, what)
-        sliced = any(n == 7 for n, _, _ in fields)
+        sliced = [self._parse_slice(key, v, dims, what) for n, w, v in fields if n == 7 and w == 2]
+        if any(n == 7 and w != 2 for n, w, _ in fields):
+            self._fail("slices field of the wrong wire type", key)
         if not sliced:
             if not 0 <= shard < self.num_shards:
                 self._fail(f"shard {shard} outside the bundle's {self.num_shards} shard(s)", key)
@@ -390,6 +431,30 @@ class BundleReader:
                 if size < count + 4 * (count > 0):
                     self._fail(f"size {size} bytes is too small for {count} strings", key)
         return _Entry(dtype, dims, shard, offset, size, crc, sliced)
+
+    def _parse_slice(self, key: str, value: bytes, dims: list[int], what) -> list[tuple[int, int]]:
+        """A TensorSliceProto: (start, length) per dimension; length -1 is the whole extent (a
+        dimension without an extent, or an extent without a length)."""
+        extents = []
+        for n, w, v in _fields(value, what):
+            if n == 1:
+                if w != 2:
+                    self._fail(f"slice extent has wire type {w}", key)
+                ext = _fields(v, what)
+                start = _int64(_scalar(ext, 1, 0, what))
+                has_length = any(m == 2 for m, _, _ in ext)
+                length = _int64(_scalar(ext, 2, 0, what)) if has_length else -1
+                extents.append((start, length))
+        if not extents:
+            extents = [(0, -1)] * len(dims)
+        if len(extents) != len(dims):
+            self._fail(f"a slice of {len(extents)} extents for a tensor of rank {len(dims)}", key)
+        for (start, length), dim in zip(extents, dims):
+            full = length == -1 and start == 0
+            if not full and not (0 <= start and 0 <= length and start + length <= dim):
+                self._fail(f"slice extent start {start} length {length} outside a dimension of "
+                           f"{dim}", key)
+        return extents
 
     # ------------------------------------------------------------------ public
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
@@ -434,18 +499,56 @@ class BundleReader:
 
     def get_tensor(self, name: str):
         """One tensor, read from its shard and checked against its CRC32C: a numpy array, or for
-        a scalar a numpy scalar (bytes for a string), as TensorFlow's reader returns them."""
+        a scalar a numpy scalar (bytes for a string), as TensorFlow's reader returns them. A
+        tensor stored in slices (a partitioned variable, tf.train.Checkpoint's
+        MaxShardSizePolicy) is put together from them."""
         entry = self._entry(name)
+        value = self._read_sliced(name, entry) if entry.sliced else self._read(name, entry)
+        return value[()] if not entry.shape else value  # a scalar as TensorFlow's reader gives it
+
+    def _read_sliced(self, name: str, entry: _Entry) -> np.ndarray:
+        def fail(message):
+            raise BundleFormatError(f"checkpoint {self.prefix} (tensor {name!r}): {message}")
+
+        np_dtype = self._np_dtype(entry.dtype)
+        if np_dtype is None:
+            fail(f"dtype {_DTYPE_NAMES.get(entry.dtype, entry.dtype)} is not supported")
+        parts = []
+        for extents in entry.sliced:
+            box = [(0, dim) if length == -1 else (start, start + length)
+                   for (start, length), dim in zip(extents, entry.shape)]
+            part = self._slices.get(_slice_key(name, extents))
+            if part is None:
+                fail(f"its slice {box} is missing from the index")
+            if part.dtype != entry.dtype or part.shape != [b - a for a, b in box]:
+                fail(f"its slice {box} is stored as {_DTYPE_NAMES.get(part.dtype, part.dtype)} "
+                     f"{part.shape}")
+            parts.append((box, part))
+        if sum(math.prod(b - a for a, b in box) for box, _ in parts) != math.prod(entry.shape):
+            fail(f"its {len(parts)} slices do not cover its shape {entry.shape} exactly")
+        # before allocating the tensor: its slices are bytes of the data files, not a claim
+        shards = {part.shard for _, part in parts}
+        on_disk = sum(self._data_size(s, data_filename(self.prefix, s, self.num_shards), name)
+                      for s in shards)
+        if sum(part.size for _, part in parts) > on_disk:
+            fail(f"its slices claim more bytes than its data files hold ({on_disk})")
+        out = np.empty(entry.shape, np_dtype)
+        covered = np.zeros(entry.shape, bool)
+        for box, part in parts:
+            where = tuple(slice(a, b) for a, b in box)
+            if covered[where].any():
+                fail(f"its slice {box} overlaps another")
+            covered[where] = True
+            out[where] = self._read(f"{name} {box}", part)
+        return out
+
+    def _read(self, name: str, entry: _Entry) -> np.ndarray:
+        """The array of an unsliced entry, its CRC32C checked."""
         path = data_filename(self.prefix, entry.shard, self.num_shards)
 
         def fail(message):
             raise BundleFormatError(f"checkpoint data file {path} (tensor {name!r}): {message}")
 
-        if entry.sliced:
-            raise BundleFormatError(
-                f"checkpoint {self.prefix} (tensor {name!r}): stored in slices (a partitioned "
-                f"variable, or tf.train.Checkpoint's MaxShardSizePolicy); this reader reads whole "
-                f"tensors only: read the checkpoint with TensorFlow")
         np_dtype = self._np_dtype(entry.dtype)
         if np_dtype is None:
             extra = " (install ml_dtypes)" if entry.dtype == 14 else ""
@@ -467,8 +570,7 @@ class BundleReader:
             return self._strings(raw, entry, fail, f"checkpoint data file {path} (tensor {name!r})")
         if entry.size and crc32c(raw) != _unmask(entry.crc):
             fail("the data fails its CRC32C check (the file is corrupt)")
-        value = raw.view(np_dtype).reshape(entry.shape)
-        return value[()] if not entry.shape else value  # a scalar as TensorFlow's reader gives it
+        return raw.view(np_dtype).reshape(entry.shape)
 
     def _strings(self, raw: np.ndarray, entry: _Entry, fail, where: str) -> np.ndarray:
         count = math.prod(entry.shape)
@@ -497,7 +599,7 @@ class BundleReader:
         checksummed += buf[end - sum(lengths):]
         if entry.size and crc32c(bytes(checksummed)) != _unmask(entry.crc):
             fail("the data fails its CRC32C check (the file is corrupt)")
-        return values[0] if not entry.shape else values.reshape(entry.shape)
+        return values.reshape(entry.shape)
 
     def _data_size(self, shard: int, path: str, name: str) -> int:
         if shard not in self._data_sizes:
