@@ -703,11 +703,20 @@ def test_every_flipped_index_byte_is_caught(trained, tmp_path):
 # ============================================================================ fuzz
 @pytest.fixture(scope="module")
 def fuzz_seed_files(tmp_path_factory):
+    """Valid bundles to mutate: the test writer's, SaveV2's of every dtype (strings included), and
+    a sliced one (MaxShardSizePolicy: slice entries, several shards). name -> (index bytes, prefix)."""
     d = tmp_path_factory.mktemp("fuzz")
-    prefix = _write_bundle(d / "seed", {k: v for k, v in list(TENSORS.items())[:4]})
-    real, _ = _every_dtype(d)
-    return {"ours": Path(prefix + ".index").read_bytes(), "real": Path(real + ".index").read_bytes(),
-            "dir": d, "real_prefix": real}
+    (d / "ours").mkdir()
+    (d / "real").mkdir()
+    ours = _write_bundle(d / "ours" / "seed", {k: v for k, v in list(TENSORS.items())[:4]})
+    real, _ = _every_dtype(d / "real")
+    values = {"a": tf.Variable(np.arange(600, dtype=np.float32).reshape(60, 10)),
+              "b": tf.Variable(np.arange(30, dtype=np.int64))}
+    policy = tf.train.experimental.MaxShardSizePolicy(max_shard_size=1000)
+    sliced = tf.train.Checkpoint(**values).write(
+        str(d / "sliced" / "ck"), options=tf.train.CheckpointOptions(experimental_sharding_callback=policy))
+    return {name: (Path(prefix + ".index").read_bytes(), prefix)
+            for name, prefix in (("ours", ours), ("real", real), ("sliced", sliced))}
 
 
 def _read_all(prefix: str) -> None:
@@ -725,28 +734,25 @@ _edits = st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_siz
 
 @settings(max_examples=300, deadline=timedelta(seconds=20),
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(which=st.sampled_from(["ours", "real"]), edits=_edits, cut=st.integers(0, 4000),
+@given(which=st.sampled_from(["ours", "real", "sliced"]), edits=_edits, cut=st.integers(0, 4000),
        recrc=st.booleans())
 def test_fuzz_mutated_index(fuzz_seed_files, which, edits, cut, recrc):
     """Bytes of a valid index overwritten (optionally with every block's CRC made valid again, so
     that the entry and protobuf parsers see the damage) and the file cut: a BundleFormatError or
-    a successful read, never another exception or a hang."""
-    raw = bytearray(fuzz_seed_files[which])
+    a successful read, never another exception or a hang. (Each example writes the index next to
+    the original data files.)"""
+    good, prefix = fuzz_seed_files[which]
+    raw = bytearray(good)
     for pos, value in edits:
         raw[pos % len(raw)] = value
     if recrc:
         _recrc_blocks(raw)
     raw = raw[:cut] if cut < len(raw) else raw
-    d = fuzz_seed_files["dir"]
-    prefix = str(d / "dtypes") if which == "real" else str(d / "seed")
-    mutated = d / ("m_" + which)
-    mutated.mkdir(exist_ok=True)
-    for f in d.glob(Path(prefix).name + ".data-*"):
-        if not (mutated / f.name).exists():
-            shutil.copy(f, mutated / f.name)
-    target = str(mutated / Path(prefix).name)
-    Path(target + ".index").write_bytes(bytes(raw))
-    _read_all(target)
+    Path(prefix + ".index").write_bytes(bytes(raw))
+    try:
+        _read_all(prefix)
+    finally:
+        Path(prefix + ".index").write_bytes(good)
 
 
 def _recrc_blocks(raw: bytearray) -> None:
