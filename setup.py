@@ -61,6 +61,7 @@ def native(name, sources, include_dirs=()):
 EXTENSIONS = [
     native("_align", ["align.cc", "bind_align.cc"]),
     native("_instances", ["bind_instances.cc", "corpus.cc", "instances.cc", "masking.cc"]),
+    native("_ltp_cws", ["bind_ltp_cws.cc", "ltp_cws.cc"]),
     native("_masking", ["bind_masking.cc", "corpus.cc", "masking.cc"]),
     native("_tfrecord", ["bind_tfrecord.cc", "corpus.cc", "tfrecord.cc"]),
     native("_wordpiece", ["bind_wordpiece.cc", "unicode_props.cc", "wordpiece.cc"]),
@@ -126,6 +127,7 @@ TEST_DEPS = [
     "torch==2.13.0",
     "transformers>=5.0,<6",
     "safetensors>=0.4",
+    "opencc>=1.1",
 ]
 
 setup(
@@ -153,6 +155,7 @@ setup(
         "ltp": ["ltp-extension>=0.1.13"],
         "ltp-neural": ["ltp>=4.2"],
         "jieba": ["jieba>=0.42"],
+        "opencc": ["opencc>=1.1"],
         "beam": ["apache-beam==2.77.*", "protobuf<7"],
     },
     entry_points={

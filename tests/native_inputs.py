@@ -1,5 +1,6 @@
 """Crafted inputs for the native-boundary tests: a tiny vocab, TFRecord framing, protobuf bytes,
-and hand-built corpora and instances (nothing here trusts or needs the shared data)."""
+LTP's Avro cws record, and hand-built corpora and instances (nothing here trusts or needs the
+shared data)."""
 
 from __future__ import annotations
 
@@ -100,3 +101,37 @@ def instances(a_start, a_len, b_start, b_len, *, preds=None) -> dict:
 
 
 RAND_IDS = np.arange(len(VOCAB), dtype=np.int32)
+
+
+# -- LTP legacy model records (Avro binary encoding) ---------------------------------------------
+
+def avro_long(n: int) -> bytes:
+    u = (n << 1) if n >= 0 else ((-n) << 1) - 1
+    out = bytearray()
+    while u >= 0x80:
+        out.append((u & 0x7F) | 0x80)
+        u >>= 7
+    out.append(u)
+    return bytes(out)
+
+
+def avro_string(b) -> bytes:
+    b = b.encode("utf-8") if isinstance(b, str) else b
+    return avro_long(len(b)) + b
+
+
+def cws_datum(features, params, map_blocks=1) -> bytes:
+    """LTP's cws record in Avro binary: definition {}, features map, parameters array."""
+    out = bytearray()
+    items = list(features)
+    step = max(1, -(-len(items) // map_blocks))
+    for a in range(0, len(items), step):
+        block = items[a:a + step]
+        out += avro_long(len(block))
+        for k, v in block:
+            out += avro_string(k) + avro_long(v)
+    out += avro_long(0)
+    if len(params):
+        out += avro_long(len(params)) + struct.pack(f"<{len(params)}d", *params)
+    out += avro_long(0)
+    return bytes(out)

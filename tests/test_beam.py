@@ -394,7 +394,7 @@ def test_pipeline_options(given, workers, expect_runner, expect_direct):
 
 
 def test_bad_arguments(shards, vocab_file, tmp_path):
-    with pytest.raises(ValueError, match="num_workers must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"num_workers must be in \[1, 256\], got 0"):
         _create(shards[:1], tmp_path / "x.tfrecord", "beam", vocab_file=vocab_file,
                 num_workers=0)
     with pytest.raises(ValueError, match="batch pipeline; drop --streaming"):

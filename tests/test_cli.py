@@ -386,18 +386,22 @@ def _has(module: str) -> bool:
 
 @pytest.fixture(scope="module")
 def big_shards(tmp_path_factory):
-    """Four shards of ~13 MB (People's Daily + the reviews): seconds of work each, and with two
-    workers more shards than workers (a pool hands a waiting shard to a worker ahead of time)."""
+    """Sixteen shards of ~26 MB (People's Daily + the reviews; one file and fifteen links to it):
+    seconds of work each, so a run outlasts the moment of the interrupt however fast create gets,
+    and with two workers more shards than workers (a pool hands a waiting shard to a worker
+    ahead of time)."""
     folder = tmp_path_factory.mktemp("big")
     with gzip.open(PEOPLE_DAILY, "rb") as f:
         a = f.read()
     with gzip.open(REVIEWS, "rb") as f:
         b = f.read()
-    paths = []
-    for i in range(4):
-        p = folder / f"big{i}.txt"
-        p.write_bytes(a + b"\n" + b + b"\n")
-        paths.append(str(p))
+    first = folder / "big0.txt"
+    first.write_bytes(a + b"\n" + b + b"\n")
+    paths = [str(first)]
+    for i in range(1, 16):
+        link = folder / f"big{i}.txt"
+        link.symlink_to(first.name)
+        paths.append(str(link))
     return paths
 
 

@@ -22,7 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wwm_fast import _align, _instances, _masking, _records, _tfrecord, _wordpiece
+from wwm_fast import (_align, _instances, _ltp_cws, _masking, _records, _tfrecord,
+                      _wordpiece)
 
 import native_inputs as ni
 
@@ -348,6 +349,145 @@ def test_fuzz_decode_bert_records(data, copies):
     np.testing.assert_array_equal(out["input_ids"][0], [1, 2, 3])
 
 
+# -- LTP legacy segmentation -------------------------------------------------------------------
+
+_LTP_CHARS = ["中", "国", "人", "a", "1", " ", "\x00", "😀"]
+
+
+def _ltp_features():
+    """Every LTP feature template over _LTP_CHARS (characters -2..+2, the four bigrams, the
+    class pair, ch[-2] == ch[0]), each with its own index."""
+    keys = [t + c for t in "01234" for c in _LTP_CHARS]
+    keys += [t + a + b for t in "5678" for a in _LTP_CHARS for b in _LTP_CHARS]
+    keys += ["c"] + [f"d{a}{b}" for a in range(1, 7) for b in range(1, 7)]
+    return [(k, i) for i, k in enumerate(keys)]
+
+
+_LTP_FEATURES = _ltp_features()
+_LTP_PARAMS = [((i * 7919) % 23 - 11) / 4.0 for i in range(4 * (len(_LTP_FEATURES) + 4))]
+_LTP_MODEL = _ltp_cws.Model.from_avro_block(ni.cws_datum(_LTP_FEATURES, _LTP_PARAMS), 1)
+_LTP_FRAGMENTS = [c.encode() for c in _LTP_CHARS + ["\u3000", "\t", "\n", "字", "é"]]
+ltp_bytes = st.lists(st.one_of(st.sampled_from(_LTP_FRAGMENTS), st.binary(max_size=4)),
+                     max_size=60).map(b"".join)
+
+
+def _check_words(out, row_chars, ltp_words):
+    """Spans inside their row, in order, not overlapping; WordSpans hold no whitespace."""
+    starts, ends, rs = out
+    assert len(rs) == len(row_chars) + 1 and rs[0] == 0 and rs[-1] == len(starts) == len(ends)
+    assert np.all(np.diff(rs) >= 0) and np.all(starts < ends)
+    for i, chars in enumerate(row_chars):
+        s, e = starts[rs[i]:rs[i + 1]], ends[rs[i]:rs[i + 1]]
+        assert np.all(s >= 0) and np.all(e <= len(chars)) and np.all(e[:-1] <= s[1:])
+        if not ltp_words:
+            assert "".join(chars[a:b] for a, b in zip(s, e)) == "".join(chars.split())
+
+
+@fuzz(300)
+@given(ltp_bytes, st.lists(st.integers(0, 300), max_size=6), st.booleans(), st.booleans(),
+       st.integers(1, 3), st.sampled_from([1] * 7 + [2000]))
+def test_fuzz_ltp_segment(data, cuts, in_chars, ltp_words, threads, repeat):
+    """Rows of arbitrary bytes, split in bytes or in code points; `repeat` makes some inputs
+    large enough (> 128 KB) to be split over threads."""
+    data *= repeat
+    splits = np.array([0] + sorted(min(c * repeat, len(data)) for c in cuts) + [len(data)],
+                      np.int64)
+    try:
+        out = _LTP_MODEL.segment(data, splits, in_chars, ltp_words, threads)
+    except ValueError:
+        try:  # an error only for invalid UTF-8 or splits past the text
+            text = data.decode("utf-8")
+            assert not in_chars or splits[-1] != len(text)
+            return
+        except UnicodeDecodeError:
+            return
+    if in_chars:
+        text = data.decode("utf-8")
+        rows = [text[a:b] for a, b in zip(splits[:-1], splits[1:])]
+    else:
+        rows = [data[a:b].decode("utf-8") for a, b in zip(splits[:-1], splits[1:])]
+    _check_words(out, rows, ltp_words)
+    if threads > 1:  # the words do not depend on the threads
+        for x, y in zip(out, _LTP_MODEL.segment(data, splits, in_chars, ltp_words, 1)):
+            np.testing.assert_array_equal(x, y)
+
+
+def _ltp_model_works(m):
+    text = "中国人民 a1\x00中😀".encode()
+    _check_words(m.segment(text, np.array([0, len(text)], np.int64), False, False, 2),
+                 [text.decode()], False)
+
+
+@fuzz(300)
+@given(st.one_of(st.binary(max_size=400), ltp_bytes), st.integers(-1, 3))
+def test_fuzz_ltp_avro_record(blob, count):
+    try:
+        _ltp_cws.Model.check_avro_block(blob, count)
+        checked = True
+    except ERRORS:
+        checked = False
+    try:
+        m = _ltp_cws.Model.from_avro_block(blob, count)
+    except ERRORS:
+        return
+    assert checked  # what loads also passes the check
+    _ltp_model_works(m)
+
+
+_LTP_DATUM = ni.cws_datum([("2中", 4), ("5中国", 5), ("6国人", 4), ("c", 6), ("d55", 5),
+                           ("0人", 6), ("8人民", 5)], [0.5 * i - 3 for i in range(28)],
+                          map_blocks=2)
+
+
+@fuzz(300)
+@given(st.lists(st.tuples(st.integers(0, len(_LTP_DATUM) - 1), st.integers(0, 255),
+                          st.sampled_from(["set", "insert", "delete", "cut"])),
+                min_size=1, max_size=4), st.integers(1, 2))
+def test_fuzz_ltp_avro_record_mutations(edits, count):
+    """A valid record with bytes changed, inserted, deleted or cut off: an error or a model
+    (a changed weight or name is still a model), never a crash."""
+    blob = bytearray(_LTP_DATUM * count)
+    for at, value, op in edits:
+        at = min(at, len(blob))
+        if op == "set" and at < len(blob):
+            blob[at] = value
+        elif op == "insert":
+            blob.insert(at, value)
+        elif op == "delete" and at < len(blob):
+            del blob[at]
+        elif op == "cut":
+            del blob[at:]
+    try:
+        _ltp_cws.Model.check_avro_block(bytes(blob), count)
+        m = _ltp_cws.Model.from_avro_block(bytes(blob), count)
+    except ERRORS:
+        return
+    _ltp_model_works(m)
+
+
+@fuzz(200)
+@given(st.lists(st.binary(max_size=9), max_size=30),
+       st.lists(st.integers(-3, 40), min_size=30, max_size=30),
+       st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=80),
+       st.sampled_from([None, "shift", "reverse", "short"]))
+def test_fuzz_ltp_model_arrays(keys, index, params, bad_offsets):
+    blob = b"".join(keys)
+    offsets = np.zeros(len(keys) + 1, np.int64)
+    np.cumsum([len(k) for k in keys], out=offsets[1:])
+    if bad_offsets == "shift" and len(keys):
+        offsets[len(keys) // 2] += 1000
+    elif bad_offsets == "reverse" and len(keys) > 1:
+        offsets[1:-1] = offsets[1:-1][::-1]
+    elif bad_offsets == "short":
+        offsets = offsets[:-1]
+    try:
+        m = _ltp_cws.Model.from_arrays(blob, offsets, np.array(index[:len(keys)], np.int64),
+                                       np.array(params, np.float64))
+    except ERRORS:
+        return
+    _ltp_model_works(m)
+
+
 def test_fuzz_targets_cover_every_native_entry_point():
     """A new native function must get a fuzz target here (or be listed as not taking input)."""
     targets = {
@@ -359,6 +499,7 @@ def test_fuzz_targets_cover_every_native_entry_point():
         "_tfrecord": {"serialize_into", "max_record_bytes", "frame_records", "crc32c"},
         "_records": {"index_records", "iter_records", "parse_example", "decode_bert_records",
                      "crc32c"},
+        "_ltp_cws": {"Model"},  # from_avro_block, check_avro_block, from_arrays, segment
     }
     import wwm_fast
 

@@ -351,12 +351,11 @@ def test_ltp_bad_model_files(ltp_model, tmp_path):
         with pytest.raises(ValueError, match=name.replace(".", r"\.") + ".*not a valid"):
             get_segmenter(f"ltp:{bad}")
     # A flipped byte inside a deflate block: deflate has no checksum, so such a file either cannot
-    # be decoded (ltp-extension panics; the probe in a child process turns that into a ValueError
-    # naming the file) or decodes to a model with one changed value. Either way nothing crashes:
-    # a refused file is named, and a model that loads segments every line into words that
-    # rebuild it. The byte at a given offset depends on the trained model (its hash ordering
-    # varies), so nine offsets are tried, and the probe must refuse at least one of them (7 of 9
-    # when this was written).
+    # be decoded (the native reader refuses it at first use, naming the file) or decodes to a
+    # model with one changed value. Either way nothing crashes: a refused file is named, and a
+    # model that loads segments every line into words that rebuild it. The byte at a given offset
+    # depends on the trained model (its hash ordering varies), so nine offsets are tried, and at
+    # least one of them must be refused.
     lines = [g.replace(" ", "") for g in gold_sentences()[3000:3050]]
     outcomes = []
     for k in range(1, 10):
@@ -364,13 +363,13 @@ def test_ltp_bad_model_files(ltp_model, tmp_path):
         flipped[len(data) * k // 10] ^= 0xFF
         bad = tmp_path / f"flipped{k}.bin"
         bad.write_bytes(bytes(flipped))
-        try:
-            seg = get_segmenter(f"ltp:{bad}")
+        try:  # the native kernel reads the model at its first use
+            words = get_segmenter(f"ltp:{bad}").words(lines)
         except ValueError as e:
             assert re.search(rf"flipped{k}\.bin.*(is corrupt|not a valid)", str(e)), str(e)
             outcomes.append("refused")
             continue
-        assert ["".join(words) for words in seg.words(lines)] == lines
+        assert ["".join(w) for w in words] == lines
         outcomes.append("loaded")
     assert "refused" in outcomes, outcomes
 
@@ -389,7 +388,8 @@ def test_ltp_not_installed(monkeypatch, ltp_model):
     monkeypatch.setitem(sys.modules, "ltp_extension", None)
     monkeypatch.setitem(sys.modules, "ltp_extension.perceptron", None)
     with pytest.raises(ValueError, match=r"ltp-extension.*not installed.*wwm-fast\[ltp\]"):
-        get_segmenter(f"ltp:{ltp_model}")
+        get_segmenter(f"ltp-rust:{ltp_model}")
+    assert get_segmenter(f"ltp:{ltp_model}").segment("中国")  # native: needs no ltp-extension
 
 
 # -- LTP neural -------------------------------------------------------------------------------

@@ -31,14 +31,10 @@ def real_records(tmp_path_factory):
     text = d / "pd.txt"
     text.write_bytes(b"\n".join(lines) + b"\n")
     out = d / "pd.tfrecord"
-    import warnings
-
     import wwm_fast
-    from wwm_fast._warnings import OutputWarning
 
-    with warnings.catch_warnings():  # WordPiece-group masking is meant (Google's flag)
-        warnings.filterwarnings("ignore", "whole word masking without word boundaries",
-                                OutputWarning)
+    # no segmenter on purpose: whole word masking groups ## pieces only, and says so
+    with pytest.warns(wwm_fast.OutputWarning, match="## pieces only"):
         wwm_fast.create_instances([str(text)], str(VOCAB), [str(out)], max_seq_length=REAL_SEQ,
                                   max_predictions_per_seq=REAL_PRED, dupe_factor=1,
                                   random_seed=12345, do_whole_word_mask=True, progress=False)

@@ -94,6 +94,8 @@ def write_real_records(folder: Path, *, n_lines: int, seq_len: int, max_pred: in
     vocab. The caller skips when ../shared/data is absent."""
     import gzip
 
+    import pytest
+
     import wwm_fast
 
     with gzip.open(SHARED_DATA / "people_daily_199801.txt.gz", "rb") as f:
@@ -101,18 +103,11 @@ def write_real_records(folder: Path, *, n_lines: int, seq_len: int, max_pred: in
     text = folder / "pd.txt"
     text.write_bytes(b"\n".join(lines) + b"\n")
     out = folder / "pd.tfrecord"
-    import warnings
-
-    from wwm_fast._warnings import OutputWarning
-
-    with warnings.catch_warnings():
-        # WordPiece-group masking without a segmenter is what these records are meant to have
-        # (Google's flag); create_instances says so with an OutputWarning, an error under pytest
-        warnings.filterwarnings("ignore", "whole word masking without word boundaries",
-                                OutputWarning)
+    # no segmenter on purpose: whole word masking groups ## pieces only, and says so
+    with pytest.warns(wwm_fast.OutputWarning, match="## pieces only"):
         wwm_fast.create_instances([str(text)], str(VOCAB), [str(out)], max_seq_length=seq_len,
-                                  max_predictions_per_seq=max_pred, dupe_factor=1,
-                                  random_seed=seed, do_whole_word_mask=True, progress=False)
+                                  max_predictions_per_seq=max_pred, dupe_factor=1, random_seed=seed,
+                                  do_whole_word_mask=True, progress=False)
     return str(out)
 
 

@@ -24,6 +24,11 @@ Segmenters (--segmenter):
                        --segmented_file the words come from those files and must rebuild the
                        lines of --input_file (whitespace ignored)
 
+--convert t2s segments an OpenCC-converted copy of each line (traditional -> simplified, for a
+segmenter trained on simplified text such as LTP's models) and maps the words back onto the
+original characters: the cache keeps the original text, only the word boundaries come from the
+converted copy. Any OpenCC config is accepted (tw2s, hk2s, tw2sp, ...); needs wwm-fast[opencc].
+
 Work is spread over --num_workers processes by chunks of lines; --num_threads threads inside
 each LTP segmenter. A rerun skips shards whose cache is complete for the same segmenter, decode
 policy and input; an interrupted run leaves no half-written cache.
@@ -40,6 +45,9 @@ def add_parser(subparsers, formatter):
     p.add_argument("--segmented_file", default=None,
                    help="with pre:DELIM: comma-separated globs of the segmented twin of each "
                         "input file (same order, line-aligned)")
+    p.add_argument("--convert", default=None, metavar="CONFIG",
+                   help="segment an OpenCC-converted copy of the text (t2s, tw2s, hk2s, ...) and "
+                        "map the words back to the original characters; recorded in the caches")
     p.add_argument("--num_workers", type=threads_flag(), default=-1,
                    help="processes; -1 = all cores")
     p.add_argument("--num_threads", type=threads_flag(), default=1,
@@ -61,7 +69,8 @@ def run(args) -> int:
     report = segment_files(
         args.input_file, args.segmenter, args.output_dir, segmented_files=args.segmented_file,
         num_workers=args.num_workers, num_threads=args.num_threads, errors=args.errors,
-        overwrite=args.overwrite, compress=args.compress, progress=args.progress)
+        overwrite=args.overwrite, compress=args.compress, progress=args.progress,
+        convert=args.convert)
     rate = report.n_chars / report.seconds / 1e6 if report.seconds > 0 else 0.0
     print(f"segmented {report.n_segmented} file(s), skipped {report.n_skipped} already done: "
           f"{report.n_lines:,} lines, {report.n_chars:,} chars, {report.n_words:,} words in "
@@ -70,4 +79,10 @@ def run(args) -> int:
     if report.n_unmatched:
         print(f"warning: {report.n_unmatched} line(s) where the segmenter's output did not match "
               f"the text got one word per character (no whole-word grouping)", file=sys.stderr)
+    if report.n_convert_realigned:
+        print(f"{report.n_convert_realigned} line(s) were aligned with their conversion (an "
+              f"OpenCC phrase that changes length, or may)", file=sys.stderr)
+    if report.n_convert_fallback:
+        print(f"warning: {report.n_convert_fallback} line(s) whose conversion could not be "
+              f"mapped back to the original were segmented unconverted", file=sys.stderr)
     return 0

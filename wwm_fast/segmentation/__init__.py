@@ -10,6 +10,8 @@
   ``segment_batch(lines)`` returns ``WordSpans`` (code point spans per line).
 * ``segment_files`` (``wwm-fast segment``): shards -> segmentation caches, in parallel, resumable;
   ``read_cache`` / ``is_cache_file`` / ``write_cache`` for the cache files.
+* ``ConvertedSegmenter`` (``wwm-fast segment --convert t2s``): any segmenter run on an
+  OpenCC-converted copy of the text, words mapped back to the original characters.
 * ``train_ltp_segmenter`` (``wwm-fast train-segmenter``) and ``evaluate_segmenter``.
 * ``chinese_ref_ids`` (``wwm-fast refs``): HuggingFace ``chinese_ref`` for ``run_mlm_wwm.py``.
 
@@ -23,6 +25,7 @@ import importlib
 # does for every input, to recognise caches) costs nothing until a segmenter is needed
 _EXPORTS = {
     "Segmenter": "base", "get_segmenter": "registry",
+    "ConvertedSegmenter": "convert",
     "SegmentedShard": "cache", "is_cache_file": "cache", "read_cache": "cache",
     "read_cache_header": "cache", "write_cache": "cache",
     "SegmentReport": "pipeline", "segment_files": "pipeline",
@@ -31,6 +34,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "ConvertedSegmenter",
     "SegmentReport",
     "SegmentationScores",
     "SegmentedShard",

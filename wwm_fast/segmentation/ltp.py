@@ -43,8 +43,8 @@ def _import_ltp_extension():
         from ltp_extension.perceptron import CWSModel
     except ImportError:
         raise ValueError(
-            "segmenter 'ltp' needs the package ltp-extension, which is not installed: "
-            "pip install 'wwm-fast[ltp]'") from None
+            "segmenter 'ltp-rust' needs the package ltp-extension, which is not installed: "
+            "pip install 'wwm-fast[ltp]' (or use 'ltp:PATH', native, which does not)") from None
     return CWSModel
 
 
@@ -185,7 +185,8 @@ def check_model_file(path: str) -> dict:
 
 
 class LTPLegacySegmenter(Segmenter):
-    """LTP legacy word segmentation (averaged perceptron in Rust, ``ltp-extension``).
+    """LTP legacy word segmentation (averaged perceptron in Rust, ``ltp-extension``): the
+    ``ltp-rust:PATH`` segmenter (``ltp:PATH`` is the native ``LTPNativeSegmenter``, same words).
 
     Parameters
     ----------
@@ -200,7 +201,7 @@ class LTPLegacySegmenter(Segmenter):
         changed is refused.
     """
 
-    kind = "ltp-legacy"
+    kind = "ltp-rust"
 
     def __init__(self, path: str, num_threads: int = 1, fingerprint: Optional[str] = None):
         model_file = resolve_legacy_model(path)
@@ -216,7 +217,7 @@ class LTPLegacySegmenter(Segmenter):
             raise ValueError(
                 f"LTP model file {model_file!r} has changed since it was recorded "
                 f"(sha256 {digest}..., expected {fingerprint}...): re-segment with the new model")
-        super().__init__(f"ltp-legacy:{model_file}#{digest}", num_threads)
+        super().__init__(f"{self.kind}:{model_file}#{digest}", num_threads)
         self.model_file = model_file
         _probe_load(model_file, full_digest)
         self._model = None  # loaded on first use (a second or so for a full-size model)

@@ -44,6 +44,8 @@ class SegmentReport(NamedTuple):
     n_unmatched: int  # lines whose segmenter output could not be matched (one word per char)
     seconds: float
     segmenter: str
+    n_convert_fallback: int = 0  # --convert: lines segmented unconverted (not mappable back)
+    n_convert_realigned: int = 0  # --convert: lines whose conversion needed aligning
 
 
 def cache_path_for(input_path: str, output_dir: str) -> str:
@@ -86,13 +88,18 @@ def _worker_segment(spec: str, num_threads: int, lines: List[str],
 
 
 def _run_segmenter(seg, lines, segmented, source, segmented_source, line_offset):
-    before = seg.n_unmatched
+    """(word spans, then what this chunk added to the segmenter's counters: unmatched lines,
+    and with ``--convert`` lines segmented unconverted and lines realigned)."""
+    before = (seg.n_unmatched, getattr(seg, "n_convert_fallback", 0),
+              getattr(seg, "n_convert_realigned", 0))
     if segmented is not None:
         words = seg.segment_batch(lines, segmented=segmented, source=source,
                                   segmented_source=segmented_source, line_offset=line_offset)
     else:
         words = seg.segment_batch(lines, source=source, line_offset=line_offset)
-    return words, seg.n_unmatched - before
+    return (words, seg.n_unmatched - before[0],
+            getattr(seg, "n_convert_fallback", 0) - before[1],
+            getattr(seg, "n_convert_realigned", 0) - before[2])
 
 
 def _chunks(lines: Sequence[str], chunk_chars: int):
@@ -123,12 +130,15 @@ class _Shard:
         self.n_chars = 0
         self.n_lines = 0
         self.n_unmatched = 0
+        self.n_convert_fallback = 0
+        self.n_convert_realigned = 0
 
 
 def segment_files(input_files, segmenter: str, output_dir: str, *,
                   segmented_files=None, num_workers: int = 1, num_threads: int = 1,
                   errors: str = "strict", overwrite: bool = False, compress: bool = False,
-                  progress: bool = True, chunk_chars: int = 200_000) -> SegmentReport:
+                  progress: bool = True, chunk_chars: int = 200_000,
+                  convert: Optional[str] = None) -> SegmentReport:
     """Segment text shards into segmentation caches in ``output_dir`` (one per input file).
 
     Parameters
@@ -148,6 +158,10 @@ def segment_files(input_files, segmenter: str, output_dir: str, *,
         Invalid UTF-8: "strict" stops naming file and line, "ignore" drops the bytes (Google).
     overwrite : bool
         Segment again even where a matching cache exists.
+    convert : str, optional
+        An OpenCC config (``"t2s"``, ``"tw2s"``, ...): segment a converted copy of each line and
+        map the words back to the original text (``wwm_fast.segmentation.convert``). Recorded in
+        the caches' segmenter spec, so the workers build the same converted segmenter from it.
     """
     t0 = time.perf_counter()
     num_workers = resolve_num_threads(num_workers, "num_workers")
@@ -173,7 +187,12 @@ def segment_files(input_files, segmenter: str, output_dir: str, *,
         seen[c] = p
     # Build the segmenter here first: a missing package, model or bad spec fails before any work.
     seg = get_segmenter(segmenter, num_threads=num_threads)
+    if convert is not None:
+        from .convert import ConvertedSegmenter
+
+        seg = ConvertedSegmenter(seg, convert)
     spec = seg.spec
+    converting = hasattr(seg, "converter")  # --convert, or a "SPEC|convert=..." segmenter
     if seg_files is not None and getattr(seg, "kind", "") != "pre":
         raise ValueError("segmented_file is only used with a 'pre:DELIM' segmenter")
     check_writable_folder(output_dir, "output_dir")
@@ -186,7 +205,8 @@ def segment_files(input_files, segmenter: str, output_dir: str, *,
             continue
         shards.append(_Shard(i, p, seg_files[i] if seg_files else None, c, os.path.getsize(p)))
 
-    totals = {"lines": 0, "chars": 0, "words": 0, "unmatched": 0}
+    totals = {"lines": 0, "chars": 0, "words": 0, "unmatched": 0, "convert_fallback": 0,
+              "convert_realigned": 0}
 
     def tasks():
         for shard in shards:
@@ -209,22 +229,30 @@ def segment_files(input_files, segmenter: str, output_dir: str, *,
             del lines, seg_lines
 
     def finish(shard: _Shard, k: int, result):
-        words, n_bad = result
+        words, n_bad, n_conv_fallback, n_conv_realigned = result
         shard.parts[k] = words
         shard.n_unmatched += n_bad
+        shard.n_convert_fallback += n_conv_fallback
+        shard.n_convert_realigned += n_conv_realigned
         done_lines = len(words.row_splits) - 1
         bar.update(shard.disk_size * done_lines / max(1, shard.n_lines))
         if len(shard.parts) == shard.n_chunks:
             allwords = concat_spans([shard.parts[j] for j in range(shard.n_chunks)])
+            extra = {"n_unmatched": shard.n_unmatched,
+                     "segmented_source": (os.path.abspath(shard.seg_path)
+                                          if shard.seg_path else None)}
+            if converting:
+                extra.update(n_convert_fallback=shard.n_convert_fallback,
+                             n_convert_realigned=shard.n_convert_realigned)
             write_cache(shard.cache, shard.data, allwords, segmenter=spec,
                         source=os.path.abspath(shard.path), errors=errors, compress=compress,
-                        extra={"n_unmatched": shard.n_unmatched,
-                               "segmented_source": (os.path.abspath(shard.seg_path)
-                                                    if shard.seg_path else None)})
+                        extra=extra)
             totals["lines"] += len(allwords.row_splits) - 1
             totals["chars"] += shard.n_chars
             totals["words"] += len(allwords.starts)
             totals["unmatched"] += shard.n_unmatched
+            totals["convert_fallback"] += shard.n_convert_fallback
+            totals["convert_realigned"] += shard.n_convert_realigned
             shard.data = b""
             shard.parts.clear()
 
@@ -247,4 +275,5 @@ def segment_files(input_files, segmenter: str, output_dir: str, *,
         finally:
             bar.close()
     return SegmentReport(caches, len(shards), n_skipped, totals["lines"], totals["chars"],
-                         totals["words"], totals["unmatched"], time.perf_counter() - t0, spec)
+                         totals["words"], totals["unmatched"], time.perf_counter() - t0, spec,
+                         totals["convert_fallback"], totals["convert_realigned"])

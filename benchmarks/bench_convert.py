@@ -1,0 +1,212 @@
+"""`wwm-fast segment --convert t2s` against the plain segment stage, on a traditional zh_all.
+
+    pytest benchmarks/bench_convert.py --benchmark-columns=min,median,rounds -s
+
+Input: zh_all (People's Daily 1998 + reviews) converted to traditional script with OpenCC
+``s2t`` (same number of characters, 4,407,659), written as two files; built once, not timed.
+LTP model: the one of ``bench_segment.py`` ($WWM_FAST_LTP_MODEL, or trained there once and kept in
+pytest's cache folder).
+
+* ``TestCommand``: ``segment_files`` (``wwm-fast segment``), 1 worker, the whole stage (reading,
+  segmenting, spans, writing the caches), without and with ``convert="t2s"``.
+* ``TestInProcess``: ``Segmenter.segment_batch`` on all lines, model loaded, without and with
+  ``ConvertedSegmenter(seg, "t2s")``; and OpenCC's conversion alone.
+* ``test_alternating``: the two command variants run in turns (plain, t2s, plain, t2s, ...), so
+  that machine load drifts hit both alike; the ratio of the best of each. A third variant in the
+  same turns: the plain command on the original (simplified) zh_all -- the same text as the
+  segmenter sees with --convert, so the difference is what the conversion itself costs.
+* ``test_alternating_raw``: where the extra time goes -- raw ``batch_predict`` on the traditional
+  lines and on their t2s conversion, in turns: the LTP model does more work on text in the script
+  it was trained on (more of its features are known), apart from the cost of the conversion.
+
+The issue's target: the conversion adds <= 15% to the segment stage (command rows, wall time).
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("pytest_benchmark")
+pytest.importorskip("opencc")
+
+from bench_segment import CPU, _cpu, _timed, ltp_model_file  # noqa: E402,F401
+from conftest import ZH_ALL_FILES, _need_data  # noqa: E402
+
+RESULTS: dict = {}
+
+
+@pytest.fixture(scope="module")
+def trad_dir(tmp_path_factory):
+    """zh_all in traditional script (OpenCC s2t), one file per zh_all file."""
+    _need_data()
+    import opencc
+
+    s2t = opencc.OpenCC("s2t.json")
+    folder = tmp_path_factory.mktemp("zh_all_trad")
+    for p in ZH_ALL_FILES:
+        text = gzip.open(p, "rb").read().decode("utf-8")
+        trad = s2t.convert(text)
+        assert len(trad) == len(text)
+        (folder / p.name.replace(".txt.gz", ".trad.txt")).write_bytes(trad.encode("utf-8"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trad_lines(trad_dir):
+    lines = []
+    for p in sorted(trad_dir.glob("*.txt")):
+        part = p.read_bytes().decode("utf-8").split("\n")
+        if part[-1] == "":
+            part.pop()
+        lines += part
+    return lines
+
+
+@pytest.fixture(scope="module")
+def n_chars(trad_lines):
+    return sum(map(len, trad_lines))
+
+
+@pytest.fixture(scope="module")
+def ltp(ltp_model_file):
+    from wwm_fast.segmentation import get_segmenter
+
+    seg = get_segmenter(f"ltp:{ltp_model_file}")
+    seg.load()
+    return seg
+
+
+def _record(benchmark, key, n_chars, **info):
+    stats = benchmark.stats.stats
+    RESULTS[key] = stats.min
+    benchmark.extra_info.update(chars=n_chars,
+                                mchars_per_s_best=round(n_chars / stats.min / 1e6, 3),
+                                cpu_s_best=round(CPU.get(key, float("nan")), 2), **info)
+
+
+def _segment(trad_dir, model, out, convert):
+    from wwm_fast.segmentation import segment_files
+
+    return segment_files(str(trad_dir / "*.txt"), f"ltp:{model}", str(out), overwrite=True,
+                         num_workers=1, progress=False, convert=convert)
+
+
+class TestCommand:
+    @pytest.mark.parametrize("convert", [None, "t2s"])
+    def test_segment(self, benchmark, trad_dir, ltp_model_file, tmp_path, n_chars, convert):
+        key = f"cmd_{convert or 'plain'}"
+        report = benchmark.pedantic(_timed(key, _segment),
+                                    args=(trad_dir, ltp_model_file, tmp_path, convert), rounds=3,
+                                    warmup_rounds=0)
+        assert report.n_chars == n_chars and report.n_segmented == 2
+        assert report.n_convert_fallback == 0 and report.n_convert_realigned == 0
+        _record(benchmark, key, n_chars, words=report.n_words)
+
+
+class TestInProcess:
+    def test_opencc_alone(self, benchmark, trad_lines, n_chars):
+        from wwm_fast.segmentation.convert import get_converter
+
+        conv = get_converter("t2s")
+        out, failed = benchmark.pedantic(_timed("opencc", conv.convert_lines), args=(trad_lines,),
+                                         rounds=3, warmup_rounds=1)
+        assert len(out) == len(trad_lines) and not failed
+        _record(benchmark, "opencc", n_chars)
+
+    @pytest.mark.parametrize("convert", [None, "t2s"])
+    def test_segment_batch(self, benchmark, ltp, trad_lines, n_chars, convert):
+        from wwm_fast.segmentation.convert import ConvertedSegmenter
+
+        seg = ConvertedSegmenter(ltp, convert) if convert else ltp
+        key = f"batch_{convert or 'plain'}"
+        words = benchmark.pedantic(_timed(key, seg.segment_batch), args=(trad_lines,), rounds=2,
+                                   warmup_rounds=0)
+        assert len(words.row_splits) == len(trad_lines) + 1
+        _record(benchmark, key, n_chars, words=len(words.starts))
+
+
+def test_alternating(trad_dir, zh_all_dir, ltp_model_file, tmp_path, n_chars):
+    """Plain and t2s on the traditional text, and plain on the simplified original, in turns,
+    3 rounds each: best of each, wall and CPU."""
+    variants = [(None, trad_dir), ("t2s", trad_dir), ("simplified", zh_all_dir)]
+    best = {name: (float("inf"), float("inf")) for name, _ in variants}
+    for _ in range(3):
+        for name, folder in variants:
+            convert = "t2s" if name == "t2s" else None
+            c0, t0 = _cpu(), time.perf_counter()
+            report = _segment(folder, ltp_model_file, tmp_path / str(name), convert)
+            wall, cpu = time.perf_counter() - t0, _cpu() - c0
+            assert report.n_chars == n_chars
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    RESULTS["alt"] = best
+
+    def pct(a, b, k):
+        return f"{100 * (best[a][k] / best[b][k] - 1):+.1f}%"
+
+    print(f"\nalternating, best of 3: plain {best[None][0]:.2f} s ({best[None][1]:.2f} s CPU), "
+          f"t2s {best['t2s'][0]:.2f} s ({best['t2s'][1]:.2f} s CPU), simplified original "
+          f"{best['simplified'][0]:.2f} s ({best['simplified'][1]:.2f} s CPU); t2s over plain "
+          f"{pct('t2s', None, 0)} wall, {pct('t2s', None, 1)} CPU; t2s over the simplified "
+          f"original {pct('t2s', 'simplified', 0)} wall, {pct('t2s', 'simplified', 1)} CPU",
+          file=sys.stderr)
+
+
+def test_alternating_raw(ltp, trad_lines, n_chars):
+    """LTP itself on the traditional lines and on their t2s conversion, in turns (3 rounds)."""
+    from wwm_fast.segmentation.convert import get_converter
+
+    model = ltp.load()
+    simplified, _ = get_converter("t2s").convert_lines(trad_lines)
+    best = {"trad": (float("inf"),) * 2, "simp": (float("inf"),) * 2}
+    for _ in range(3):
+        for name, lines in (("trad", trad_lines), ("simp", simplified)):
+            c0, t0 = _cpu(), time.perf_counter()
+            model.batch_predict(lines, parallelism=False)
+            wall, cpu = time.perf_counter() - t0, _cpu() - c0
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    RESULTS["raw"] = best
+    print(f"\nraw batch_predict, best of 3: traditional {best['trad'][0]:.2f} s "
+          f"({best['trad'][1]:.2f} s CPU), simplified {best['simp'][0]:.2f} s "
+          f"({best['simp'][1]:.2f} s CPU): {100 * (best['simp'][0] / best['trad'][0] - 1):+.1f}% "
+          f"wall, {100 * (best['simp'][1] / best['trad'][1] - 1):+.1f}% CPU", file=sys.stderr)
+
+
+def test_summary(capsys, n_chars):
+    r = RESULTS
+    rows = []
+    for key, label in [("cmd_plain", "segment command, ltp, 1 worker"),
+                       ("cmd_t2s", "segment command, ltp, 1 worker, --convert t2s"),
+                       ("batch_plain", "segment_batch (ltp), in process"),
+                       ("batch_t2s", "segment_batch, ConvertedSegmenter(ltp, t2s)"),
+                       ("opencc", "OpenCC t2s alone (convert_lines)")]:
+        if key in r:
+            rows.append(f"  {label:48s} {r[key]:7.2f} s wall {n_chars / r[key] / 1e6:6.3f} "
+                        f"M chars/s, {CPU.get(key, float('nan')):7.2f} s CPU")
+    for a, b, what in [("cmd_plain", "cmd_t2s", "command"), ("batch_plain", "batch_t2s",
+                                                             "segment_batch")]:
+        if a in r and b in r:
+            rows.append(f"  --convert t2s over plain, {what}: "
+                        f"{100 * (r[b] / r[a] - 1):+.1f}% wall, "
+                        f"{100 * (CPU[b] / CPU[a] - 1):+.1f}% CPU")
+    if "alt" in r:
+        best = r["alt"]
+        rows.append(f"  alternating rounds: {100 * (best['t2s'][0] / best[None][0] - 1):+.1f}% "
+                    f"wall, {100 * (best['t2s'][1] / best[None][1] - 1):+.1f}% CPU; over the "
+                    f"plain command on the simplified original: "
+                    f"{100 * (best['t2s'][0] / best['simplified'][0] - 1):+.1f}% wall, "
+                    f"{100 * (best['t2s'][1] / best['simplified'][1] - 1):+.1f}% CPU")
+    if "raw" in r:
+        best = r["raw"]
+        rows.append(f"  raw batch_predict on the t2s text vs the traditional text: "
+                    f"{100 * (best['simp'][0] / best['trad'][0] - 1):+.1f}% wall, "
+                    f"{100 * (best['simp'][1] / best['trad'][1] - 1):+.1f}% CPU")
+    if "opencc" in r and "cmd_plain" in r:
+        rows.append(f"  OpenCC alone over the plain command: "
+                    f"{100 * r['opencc'] / r['cmd_plain']:+.1f}% wall, "
+                    f"{100 * CPU['opencc'] / CPU['cmd_plain']:+.1f}% CPU")
+    with capsys.disabled():
+        print("\n--convert t2s on traditional zh_all (best round):\n" + "\n".join(rows))

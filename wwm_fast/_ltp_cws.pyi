@@ -1,0 +1,29 @@
+"""Native LTP legacy word segmentation (csrc/ltp_cws.h). Private: use
+wwm_fast.segmentation.get_segmenter("ltp:PATH")."""
+
+from typing import Tuple
+
+import numpy as np
+
+MAX_THREADS: int
+
+class Model:
+    @staticmethod
+    def from_avro_block(data: bytes, count: int) -> "Model": ...
+    @staticmethod
+    def check_avro_block(data: bytes, count: int) -> None: ...
+    @staticmethod
+    def from_arrays(keys: bytes, key_offsets: np.ndarray, indices: np.ndarray,
+                    params: np.ndarray) -> "Model": ...
+    def segment(self, text: bytes, row_splits: np.ndarray, splits_in_chars: bool,
+                ltp_words: bool, num_threads: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    @property
+    def num_features(self) -> int: ...
+    @property
+    def num_parameters(self) -> int: ...
+    @property
+    def num_chars(self) -> int: ...
+    @property
+    def num_pairs(self) -> int: ...
+    @property
+    def memory_bytes(self) -> int: ...

@@ -1,0 +1,531 @@
+"""The `segment` stage through a converted view of the text (``wwm-fast segment --convert t2s``).
+
+LTP's models and the People's Daily gold are in simplified script; a segmenter trained on them cuts
+traditional text worse. ``ConvertedSegmenter`` wraps any segmenter: it converts each line with
+OpenCC (``t2s``, ``tw2s``, ``hk2s``, ... any config of the installed ``opencc`` package), segments
+the converted copy, and maps the word boundaries back onto the *original* line. The spans point
+into the original text, so everything downstream (tokens, ids, records) is what it would be
+without conversion; only where the words begin and end changes.
+
+>>> seg = ConvertedSegmenter(get_segmenter("ltp:cws.bin"), "t2s")    # doctest: +SKIP
+>>> seg.segment("們說這個軟體很好")                                   # doctest: +SKIP
+['們', '說', '這個', '軟體', '很', '好']
+
+Mapping back. Most OpenCC configs replace every phrase by a phrase of the same length (all the
+dictionaries of ``t2s``, ``tw2s``, ``hk2s``, ``s2t``, ...: ``LENGTH_PRESERVING_DICTS``), so a
+converted line lines up character by character and its spans are the original's. The
+regional-phrase configs (``tw2sp``, ``hk2sp``, ``s2twp``, ``s2hkp``) can change a line's length
+(``資料來源`` -> ``数据源``, ``埠`` -> ``端口``). Such lines, and any line whose length changed,
+are aligned (``OpenCCConverter.alignment``): where the line and its character-by-character
+conversion agree, positions correspond one to one; each run of differences is widened to places
+where OpenCC's conversion splits (checked by converting both sides), so a phrase converted as a
+whole is one block. A block of equal lengths maps position by position; a block whose lengths
+differ goes whole into the word of its first converted character (a boundary inside it has no
+counterpart). Every non-whitespace character of the original still belongs to exactly one word.
+
+A line whose conversion cannot be lined up with it (whitespace where the original has none or the
+reverse, in a block that maps character by character; OpenCC never does this, but a dictionary
+could) is segmented unconverted instead and counted in ``n_convert_fallback`` (``wwm-fast
+segment`` reports it). ``n_convert_realigned`` counts the lines that needed the alignment.
+
+The spec of a converted segmenter is the inner spec plus ``|convert=opencc:CONFIG@VERSION``
+(``ltp-legacy:/m/cws.bin#3c218c9571f9|convert=opencc:t2s@1.4.2``): segmentation caches record it,
+so caches made with and without conversion (or with another OpenCC version) are never mixed up,
+and ``get_segmenter(spec)`` rebuilds the same converted segmenter (``SPEC|convert=t2s`` is
+accepted wherever a segmenter spec is: ``create --segmenter`` on text, ``refs``). Parsing such a
+spec is the registry's (``registry._converted``): this module is a segmenter like the kinds, it
+imports ``base`` and never the registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from bisect import bisect_left, bisect_right
+from difflib import SequenceMatcher
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..alignment import WordSpans
+from ._spans import _WS_TABLE, empty_spans, spans_from_pieces
+from .base import Segmenter, _check_lines
+
+__all__ = ["ConvertedSegmenter", "OpenCCConverter", "get_converter", "opencc_configs",
+           "SPEC_SEP", "OPENCC_EXTRA"]
+
+SPEC_SEP = "|convert="
+_MAX_WIDEN = 32  # characters a run of differences is widened by, at most, to find a split
+OPENCC_EXTRA = "opencc"  # pip install 'wwm-fast[opencc]'
+
+# OpenCC dictionaries whose every entry maps a key to a value of the same length (checked against
+# the installed package by tests/test_convert.py). A config made only of these converts each
+# phrase to a phrase of its length, so a line keeps its length and lines up character by
+# character. The regional phrase dictionaries (TWPhrases, TWPhrasesRev, HKPhrases, HKPhrasesRev:
+# 記憶體 -> 内存) are not in the list: configs using them are aligned line by line.
+LENGTH_PRESERVING_DICTS = frozenset({
+    "CJK_Compatibility_Ideographs", "HKVariants", "HKVariantsPhrases", "HKVariantsRev",
+    "HKVariantsRevPhrases", "JPShinjitaiCharacters", "JPShinjitaiCharactersRev",
+    "JPShinjitaiPhrases", "STCharacters", "STPhrases", "STPhrases_GeneratedFromRegionalPhrases",
+    "TSCharacters", "TSCharactersExt", "TSPhrases", "TWVariants", "TWVariantsPhrases",
+    "TWVariantsRev", "TWVariantsRevPhrases",
+})
+
+
+def _import_opencc():
+    try:
+        import opencc
+    except ImportError:
+        raise ValueError(f"--convert needs the package opencc, which is not installed: "
+                         f"pip install 'wwm-fast[{OPENCC_EXTRA}]'") from None
+    return opencc
+
+
+def _share_dir(opencc) -> Optional[str]:
+    for d in (getattr(opencc, "_opencc_share_dir", None),
+              os.path.join(os.path.dirname(opencc.__file__), "clib", "share", "opencc")):
+        if d and os.path.isdir(d):
+            return d
+    return None
+
+
+def opencc_configs() -> List[str]:
+    """Names of the OpenCC configs of the installed ``opencc`` package (``t2s``, ``tw2s``, ...)."""
+    opencc = _import_opencc()
+    names = getattr(opencc, "CONFIGS", None)
+    if not names:
+        share = _share_dir(opencc)
+        names = os.listdir(share) if share else []
+    return sorted({n[:-5] for n in names if n.endswith(".json")})
+
+
+def _opencc_version(opencc) -> str:
+    v = getattr(opencc, "__version__", None)
+    if not v:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("opencc")
+        except PackageNotFoundError:  # pragma: no cover - imported, so it is installed
+            v = "unknown"
+    return str(v)
+
+
+def _config_dicts(path: Optional[str]) -> Optional[List[str]]:
+    """Dictionary names (file names without extension) a config JSON uses; None if unreadable."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return None
+    out: List[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            f = node.get("file")
+            if isinstance(f, str):
+                out.append(os.path.splitext(os.path.basename(f))[0])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(config)
+    return out
+
+
+class OpenCCConverter:
+    """One OpenCC config, loaded once per process, converting batches of lines.
+
+    Parameters
+    ----------
+    config : str
+        An OpenCC config name (``t2s``, ``tw2s``, ...; ``t2s.json`` and ``opencc:t2s`` also
+        accepted); ``opencc_configs()`` lists them.
+    version : str, optional
+        The OpenCC version recorded in a spec: another installed version is refused (its
+        dictionaries may convert differently).
+
+    Attributes
+    ----------
+    spec : str
+        ``opencc:CONFIG@VERSION``, as recorded in caches.
+    may_change_length : bool
+        False when every dictionary of the config is known to keep phrase lengths
+        (``LENGTH_PRESERVING_DICTS``): same-length lines then line up character by character.
+    """
+
+    def __init__(self, config: str, version: Optional[str] = None):
+        if not isinstance(config, str):
+            raise TypeError(f"convert must be an OpenCC config name (str), got "
+                            f"{type(config).__name__}")
+        opencc = _import_opencc()
+        name = config.strip().lower()
+        if name.startswith("opencc:"):
+            name = name[len("opencc:"):]
+        if name.endswith(".json"):
+            name = name[:-5]
+        valid = opencc_configs()
+        if name not in valid:
+            raise ValueError(f"unknown OpenCC config {config!r} for convert: expected one of "
+                             f"{', '.join(valid)} (t2s: traditional to simplified)")
+        installed = _opencc_version(opencc)
+        if version is not None and version != installed:
+            raise ValueError(f"conversion 'opencc:{name}@{version}' was recorded with OpenCC "
+                             f"{version}, but {installed} is installed: re-segment with this "
+                             f"version")
+        try:
+            self._cc = opencc.OpenCC(name + ".json")
+        except Exception as e:  # the C++ library raises RuntimeError for a missing file
+            raise ValueError(f"OpenCC cannot load the config {name!r}: {e}") from None
+        self.config = name
+        self.version = installed
+        self.spec = f"opencc:{name}@{installed}"
+        share = _share_dir(opencc)
+        path = getattr(self._cc, "config", None)
+        if not (isinstance(path, str) and os.path.isfile(path)) and share:
+            path = os.path.join(share, name + ".json")
+        dicts = _config_dicts(path)
+        self.dictionaries = tuple(dicts) if dicts is not None else None
+        self.may_change_length = dicts is None or not set(dicts) <= LENGTH_PRESERVING_DICTS
+        self._chars: Dict[int, str] = {}  # code point -> its conversion alone
+        self._codes: Optional[np.ndarray] = None  # the same as code points (char_codes)
+
+    def __repr__(self) -> str:
+        return f"OpenCCConverter({self.spec!r})"
+
+    def convert(self, text: str) -> str:
+        """OpenCC's conversion of ``text``."""
+        return self._cc.convert(text)
+
+    def convert_lines(self, lines: Sequence[str]) -> Tuple[List[str], List[int]]:
+        """Each line converted, and the indices of the lines OpenCC cannot convert (a lone
+        surrogate, which has no UTF-8 form: only possible from Python), left as they are.
+
+        One OpenCC call for the whole batch: no OpenCC phrase contains a line break, so each line
+        converts as it would alone.
+        """
+        if not lines:
+            return [], []
+        try:
+            out = self.convert("\n".join(lines)).split("\n")
+            if len(out) == len(lines):
+                return out, []
+        except UnicodeEncodeError:
+            pass
+        out, failed = [], []  # line by line
+        for i, x in enumerate(lines):
+            try:
+                out.append(self.convert(x))
+            except UnicodeEncodeError:
+                out.append(x)
+                failed.append(i)
+        return out, failed
+
+    def convert_chars(self, line: str) -> List[str]:
+        """The conversion of each character of ``line`` taken alone (cached per code point)."""
+        table = self._chars
+        missing = sorted({c for c in line if ord(c) not in table})
+        if missing:
+            conv = self.convert("\n".join(missing)).split("\n")
+            if len(conv) != len(missing):
+                conv = [self.convert(c) for c in missing]
+            for c, v in zip(missing, conv):
+                table[ord(c)] = v
+        return [table[ord(c)] for c in line]
+
+    def char_codes(self, cps: np.ndarray) -> np.ndarray:
+        """For code points ``cps``: the code point of each one's conversion taken alone, -1 where
+        that conversion is not one character."""
+        if self._codes is None:
+            self._codes = np.full(0x110000, -2, dtype=np.int32)  # -2: not looked up yet
+        out = self._codes[cps]
+        unknown = out == -2
+        if unknown.any():
+            new = np.unique(cps[unknown])
+            conv = self.convert_chars("".join(map(chr, new.tolist())))
+            self._codes[new] = [ord(v) if len(v) == 1 else -1 for v in conv]
+            out = self._codes[cps]
+        return out
+
+    def alignment(self, line: str, converted: str) -> List[Tuple[int, int]]:
+        """Points ``(i, j)``: original position ``i`` corresponds to converted position ``j``.
+
+        Starts with ``(0, 0)``, ends with ``(len(line), len(converted))``, increasing. Between
+        two points lies a block: a block of equal lengths maps position by position, a block of
+        different lengths is a phrase that OpenCC converted as a whole.
+
+        The line is compared with its character-by-character conversion (each character converted
+        alone; ``difflib.SequenceMatcher``): where the two agree, positions correspond one to one.
+        Each run of differences is widened until both its ends are places where OpenCC's
+        conversion splits -- ``converted`` is the conversion of ``line[:i]`` followed by that of
+        ``line[i:]``, checked by converting both sides -- so that a phrase converted as a whole
+        (``資料來源`` -> ``数据源``, ``滑鼠`` -> ``鼠标``, where a character matches at another
+        place) is one block.
+        """
+        pieces = self.convert_chars(line)
+        per_char = "".join(pieces)
+        n, m = len(line), len(converted)
+        opcodes = SequenceMatcher(None, per_char, converted, autojunk=False).get_opcodes()
+        if n == m and all(i2 - i1 == j2 - j1 for _, i1, i2, j1, j2 in opcodes):
+            return [(0, 0), (n, m)]  # only same-length replacements: position by position
+        starts = [0]  # per_char position of each original boundary
+        for p in pieces:
+            starts.append(starts[-1] + len(p))
+        sync: Dict[int, int] = {}  # original boundary in equal text -> its converted position
+        regions = []  # runs of differences: (start, end) per_char positions
+        for tag, i1, i2, j1, _j2 in opcodes:
+            if tag == "equal":
+                for i in range(bisect_left(starts, i1), bisect_right(starts, i2)):
+                    sync.setdefault(i, j1 + starts[i] - i1)
+            elif regions and regions[-1][1] == i1:
+                regions[-1] = (regions[-1][0], i2)
+            else:
+                regions.append((i1, i2))
+
+        def split(a: int, ja: int, i: int) -> Optional[int]:
+            """j when the conversion splits at i (given that it splits at a, ja), else None."""
+            head = self.convert(line[a:i])
+            j = ja + len(head)
+            if converted[ja:j] == head and self.convert(line[i:]) == converted[j:]:
+                return j
+            return None
+
+        cuts = {0: 0, n: m}  # the ends of the widened runs of differences
+        blocks = []  # (lo, hi): original positions strictly inside hold no point
+        a, ja = 0, 0
+        for x1, x2 in regions:
+            lo = bisect_right(starts, x1) - 1  # widen to the left...
+            j = None
+            while lo > a and lo > x1 - _MAX_WIDEN and (j := split(a, ja, lo)) is None:
+                lo -= 1
+            if lo > a and j is not None:
+                cuts[lo] = j
+                a, ja = lo, j
+            lo = a if lo <= a else lo
+            hi = max(bisect_left(starts, x2), a + 1)  # ... and to the right
+            j = None
+            while hi < n and hi < x2 + _MAX_WIDEN and (j := split(a, ja, hi)) is None:
+                hi += 1
+            if hi >= n or j is None:  # no split nearby: the rest of the line is one block
+                blocks.append((lo, n))
+                break
+            cuts[hi] = j
+            blocks.append((lo, hi))
+            a, ja = hi, j
+        points = dict(cuts)
+        for i, j in sync.items():
+            if i not in points and not any(lo < i < hi for lo, hi in blocks):
+                points[i] = j
+        return sorted(points.items())
+
+
+_CONVERTERS: Dict[Tuple[str, Optional[str]], OpenCCConverter] = {}
+
+
+def get_converter(config: str, version: Optional[str] = None) -> OpenCCConverter:
+    """An ``OpenCCConverter``, one per config and process (a config loads in ~10 ms)."""
+    key = (config, version)
+    conv = _CONVERTERS.get(key)
+    if conv is None:
+        conv = _CONVERTERS[key] = OpenCCConverter(config, version)
+    return conv
+
+
+def parse_convert(arg: str) -> Tuple[str, Optional[str]]:
+    """``t2s`` / ``opencc:t2s`` / ``opencc:t2s@1.4.2`` -> (config, version or None)."""
+    arg = arg.strip()
+    version = None
+    if "@" in arg:
+        arg, version = arg.rsplit("@", 1)
+    return arg, version
+
+
+class ConvertedSegmenter(Segmenter):
+    """A segmenter that segments an OpenCC-converted copy of each line (see the module docstring).
+
+    Parameters
+    ----------
+    segmenter : Segmenter
+        The segmenter to run on the converted text (LTP, jieba, ...; not ``pre``, whose words
+        are given by the text itself).
+    convert : str or OpenCCConverter
+        An OpenCC config name (``t2s``, ``tw2s``, ``hk2s``, ...).
+
+    Attributes
+    ----------
+    spec : str
+        ``<segmenter spec>|convert=opencc:CONFIG@VERSION``.
+    n_convert_fallback : int
+        Lines so far whose conversion could not be mapped back: segmented unconverted.
+    n_convert_realigned : int
+        Lines so far that needed the alignment (their conversion changed their length, or the
+        config may change phrase lengths and the line has such a phrase).
+    """
+
+    def __init__(self, segmenter: Segmenter, convert):
+        if not isinstance(segmenter, Segmenter):
+            raise TypeError(f"segmenter must be a wwm_fast Segmenter, got "
+                            f"{type(segmenter).__name__}")
+        if isinstance(segmenter, ConvertedSegmenter):
+            raise ValueError(f"segmenter {segmenter.spec!r} already converts its input; "
+                             f"give the convert option once")
+        if segmenter.kind == "pre":
+            raise ValueError("convert does not apply to a pre-segmented input ('pre:DELIM'): "
+                             "its words are given by the text itself")
+        converter = convert if isinstance(convert, OpenCCConverter) else get_converter(convert)
+        super().__init__(segmenter.spec + SPEC_SEP + converter.spec, segmenter.num_threads)
+        self.kind = segmenter.kind
+        self.segmenter = segmenter
+        self.converter = converter
+        self.n_convert_fallback = 0
+        self.n_convert_realigned = 0
+
+    def _segment(self, lines):  # pragma: no cover - segment_batch is overridden
+        raise NotImplementedError("ConvertedSegmenter works through segment_batch")
+
+    def close(self) -> None:
+        self.segmenter.close()
+
+    def segment_batch(self, lines: Sequence[str], *, source: Optional[str] = None,
+                      line_offset: int = 0) -> WordSpans:
+        lines = _check_lines(lines)
+        if not lines:
+            return empty_spans(0)
+        inner = self.segmenter
+        conv = self.converter
+        converted, failed = conv.convert_lines(lines)
+        before = inner.n_unmatched
+        words = inner.segment_batch(converted, source=source, line_offset=line_offset)
+        # lines OpenCC could not convert were segmented as they are: they are the fallback
+        fallback = set(failed)
+        n = len(lines)
+        len_o = np.fromiter(map(len, lines), dtype=np.int64, count=n)
+        len_c = np.fromiter(map(len, converted), dtype=np.int64, count=n)
+        same = len_o == len_c
+        same[failed] = False
+        check = set(np.flatnonzero(len_o != len_c).tolist())  # lines to align
+        # Same-length lines map position by position when whitespace sits at the same places
+        # (OpenCC never moves it) and, for a config whose phrases may change length, when each
+        # character is converted as it is alone (else a phrase may have changed length inside a
+        # line of unchanged length: align the line).
+        bad_ws, differs = _same_length_checks(lines, converted, np.flatnonzero(same),
+                                              conv if conv.may_change_length else None)
+        check.update(differs)
+        fallback.update(set(bad_ws) - check)
+        fixed: Dict[int, List[str]] = {}
+        for i in sorted(check):
+            self.n_convert_realigned += 1
+            pieces = _map_line(lines[i], converted[i], words, i,
+                               conv.alignment(lines[i], converted[i]))
+            if pieces is None:
+                fallback.add(i)
+            else:
+                fixed[i] = pieces
+        replaced: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+        if fixed:
+            rows = sorted(fixed)
+            spans, _ = spans_from_pieces([lines[i] for i in rows], [fixed[i] for i in rows])
+            replaced.update(_rows(spans, rows))
+        self.n_convert_fallback += len(fallback)
+        redo = sorted(fallback - set(failed))
+        if redo:  # the unconverted lines, segmented as they are
+            spans = inner.segment_batch([lines[i] for i in redo], source=source,
+                                        line_offset=line_offset)
+            replaced.update(_rows(spans, redo))
+        self.n_unmatched += inner.n_unmatched - before
+        return _replace_rows(words, replaced) if replaced else words
+
+
+def _same_length_checks(lines: List[str], converted: List[str], rows: np.ndarray,
+                        conv: Optional[OpenCCConverter]) -> Tuple[List[int], List[int]]:
+    """Among ``rows`` (lines whose conversion kept their length): the lines whose converted copy
+    has whitespace at other places, and (with ``conv``) the lines where a character is not
+    converted as it is alone. Vectorised over the batch; only differing positions are looked at."""
+    if not len(rows):
+        return [], []
+    if len(rows) == len(lines):
+        a, b = "".join(lines), "".join(converted)
+    else:
+        a = "".join([lines[i] for i in rows])
+        b = "".join([converted[i] for i in rows])
+    if a == b:
+        return [], []
+    ca = np.frombuffer(a.encode("utf-32-le"), dtype="<u4")
+    cb = np.frombuffer(b.encode("utf-32-le"), dtype="<u4")
+    pos = np.flatnonzero(ca != cb)
+    lim = len(_WS_TABLE) - 1
+    ws = pos[_WS_TABLE[np.minimum(ca[pos], lim)] != _WS_TABLE[np.minimum(cb[pos], lim)]]
+    ends = np.cumsum(np.fromiter((len(lines[i]) for i in rows), dtype=np.int64, count=len(rows)))
+    bad_ws = sorted(set(rows[np.searchsorted(ends, ws, side="right")].tolist()))
+    differs: List[int] = []
+    if conv is not None:
+        alone = conv.char_codes(ca[pos])
+        other = pos[alone != cb[pos].astype(np.int64)]
+        differs = sorted(set(rows[np.searchsorted(ends, other, side="right")].tolist()))
+    return bad_ws, differs
+
+
+def _map_line(line: str, converted: str, words: WordSpans, row: int,
+              points: List[Tuple[int, int]]) -> Optional[List[str]]:
+    """Pieces of ``line`` from the words of ``converted`` (row ``row`` of ``words``) through the
+    alignment ``points``; None when a character-by-character block disagrees on whitespace."""
+    a, b = int(words.row_splits[row]), int(words.row_splits[row + 1])
+    word_of = [-1] * len(converted)
+    for k, (s, e) in enumerate(zip(words.starts[a:b].tolist(), words.ends[a:b].tolist())):
+        word_of[s:e] = [k] * (e - s)
+    ids = [-1] * len(line)
+    fresh = b - a  # ids for original characters with no converted word
+    for (oa, ca), (ob, cb) in zip(points, points[1:]):
+        if ob - oa == cb - ca:
+            for t in range(ob - oa):
+                if line[oa + t].isspace() != converted[ca + t].isspace():
+                    return None
+                ids[oa + t] = word_of[ca + t]
+        elif ob > oa:
+            # an n:m block (a phrase that changed length): whole, in its first word
+            k = next((w for w in word_of[ca:cb] if w >= 0), -1)
+            if k < 0:
+                k, fresh = fresh, fresh + 1
+            ids[oa:ob] = [k] * (ob - oa)
+    pieces = []
+    start = 0
+    for i in range(1, len(line)):
+        if ids[i] != ids[i - 1]:
+            pieces.append(line[start:i])
+            start = i
+    if line:
+        pieces.append(line[start:])
+    return pieces
+
+
+def _rows(spans: WordSpans, rows: List[int]) -> Dict[int, Tuple[np.ndarray, np.ndarray]]:
+    rs = spans.row_splits
+    return {r: (spans.starts[rs[k]:rs[k + 1]], spans.ends[rs[k]:rs[k + 1]])
+            for k, r in enumerate(rows)}
+
+
+def _replace_rows(words: WordSpans, rows: Dict[int, Tuple[np.ndarray, np.ndarray]]) -> WordSpans:
+    """``words`` with the given rows replaced by other spans."""
+    rs = words.row_splits
+    n = len(rs) - 1
+    starts, ends = [], []
+    counts = np.diff(rs).astype(np.int64)
+    prev = 0  # first line not yet copied
+    for r in sorted(rows):
+        starts.append(words.starts[rs[prev]:rs[r]])
+        ends.append(words.ends[rs[prev]:rs[r]])
+        s, e = rows[r]
+        starts.append(s)
+        ends.append(e)
+        counts[r] = len(s)
+        prev = r + 1
+    starts.append(words.starts[rs[prev]:rs[n]])
+    ends.append(words.ends[rs[prev]:rs[n]])
+    row_splits = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=row_splits[1:])
+    return WordSpans(np.concatenate(starts).astype(np.int32, copy=False),
+                     np.concatenate(ends).astype(np.int32, copy=False), row_splits)
