@@ -339,7 +339,8 @@ def main(argv=None) -> int:
     # an export to a transformers folder from local files needs no TensorFlow (tf_bundle.py
     # reads the checkpoint): not importing it saves seconds and hundreds of MB
     tensorflow = None
-    if not (export and args.format == "hf" and "://" not in args.checkpoint):
+    if not (export and args.format == "hf"
+            and "://" not in args.checkpoint + args.bert_config_file):
         try:
             tensorflow = _import_tensorflow(verbose)
         except ImportError as e:
@@ -386,7 +387,8 @@ def main(argv=None) -> int:
             import traceback
 
             traceback.print_exc()
-        line = _error_line(e, tf_error=tensorflow is not None and isinstance(e, tensorflow.errors.OpError))
+        tf_error = tensorflow is not None and isinstance(e, tensorflow.errors.OpError)
+        line = _error_line(e, tf_error=tf_error)
         print(f"wwm-train: error: {line}", file=sys.stderr)
         return 2
 
