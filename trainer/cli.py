@@ -12,7 +12,8 @@ The command line is parsed, and every numeric flag checked against its range (`_
 TensorFlow is imported: `--help` and a bad flag answer at once, and without TensorFlow installed
 the error names the `train` extra. TensorFlow's start-up log lines (absl, oneDNN, cpu_feature_guard,
 tf.data warnings) are hidden unless `--verbose` (TF_CPP_MIN_LOG_LEVEL, when not set by the user).
-Exit status as `wwm-fast`: 0 done, 2 an error (one line on stderr; `--verbose` adds the
+`export --format=hf` from local files does not import TensorFlow at all (tf_bundle.py reads the
+checkpoint). Exit status as `wwm-fast`: 0 done, 2 an error (one line on stderr; `--verbose` adds the
 traceback), 130 interrupted.
 """
 
@@ -153,7 +154,8 @@ def _export_parser() -> argparse.ArgumentParser:
                     "folder (model.safetensors, config.json, vocab.txt, tokenizer_config.json, "
                     "special_tokens_map.json) that BertForPreTraining/BertForMaskedLM/BertModel/"
                     "AutoModel.from_pretrained and AutoTokenizer.from_pretrained load; written "
-                    "without torch, atomically (a temporary folder renamed at the end).")
+                    "without torch, atomically (a temporary folder renamed at the end), and from a "
+                    "local checkpoint without TensorFlow.")
     p.add_argument("--checkpoint", required=True,
                    help="a training --output_dir (its latest checkpoint), a model.ckpt-N prefix, a "
                         "release folder (bert_model.ckpt), or a transformers folder")
