@@ -60,6 +60,8 @@ def native(name, sources, include_dirs=()):
 
 EXTENSIONS = [
     native("_align", ["align.cc", "bind_align.cc"]),
+    native("_garden", ["bind_garden.cc", "corpus.cc", "garden.cc", "instances.cc", "masking.cc",
+                       "tfrecord.cc"]),
     native("_instances", ["bind_instances.cc", "corpus.cc", "instances.cc", "masking.cc"]),
     native("_ltp_cws", ["bind_ltp_cws.cc", "ltp_cws.cc"]),
     native("_masking", ["bind_masking.cc", "corpus.cc", "masking.cc"]),

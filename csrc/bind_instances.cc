@@ -12,18 +12,6 @@
 namespace py = pybind11;
 using wwm::CArray;
 
-namespace {
-
-// Bounds of the test shims' arguments (they allocate what they are asked for).
-void CheckShimCount(int64_t n, const char* what) {
-  if (n < 0 || n > (int64_t{1} << 24)) {
-    throw std::invalid_argument(std::string(what) + " must be in [0, 2^24], got " +
-                                std::to_string(n));
-  }
-}
-
-}  // namespace
-
 PYBIND11_MODULE(_instances, m) {
   m.doc() = "Native instance builders. Private: use wwm_fast.create_instances.";
   m.attr("WORD_SIZE_HIST_LEN") = wwm::kWordSizeHistLen;
@@ -90,7 +78,7 @@ PYBIND11_MODULE(_instances, m) {
                                                                  std::to_string(arg));
             out.append(rng.GetRandBits(static_cast<int>(arg)));
           } else if (op == "shuffle") {
-            CheckShimCount(arg, "shuffle's arg");
+            wwm::CheckShimCount(arg, "shuffle's arg");
             std::vector<int64_t> v(static_cast<size_t>(arg));
             for (int64_t k = 0; k < arg; ++k) v[k] = k;
             wwm::Shuffle(rng, v.data(), v.size());
@@ -105,7 +93,7 @@ PYBIND11_MODULE(_instances, m) {
   m.def(
       "_py_keyed_rng",
       [](uint64_t key, int64_t n, uint64_t below) {
-        CheckShimCount(n, "n");
+        wwm::CheckShimCount(n, "n");
         wwm::KeyedRng rng(key);
         std::vector<uint64_t> out(static_cast<size_t>(n));
         for (auto& x : out) x = below ? rng.RandBelow(below) : rng.Next();

@@ -11,6 +11,8 @@
 
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
+#include <stdexcept>
 #include <string>
 
 #include "bind_util.h"
@@ -18,6 +20,14 @@
 #include "instances.h"
 
 namespace wwm {
+
+// Bounds of the test shims' counts (they allocate or loop as often as they are asked to).
+inline void CheckShimCount(int64_t n, const char* what) {
+  if (n < 0 || n > (int64_t{1} << 24)) {
+    throw std::invalid_argument(std::string(what) + " must be in [0, 2^24], got " +
+                                std::to_string(n));
+  }
+}
 
 // d[name] as a 1-D C-contiguous array of T (exactly T: no conversion), of `length` entries when
 // length >= 0. TypeError / ValueError name the array, the expected and the actual value.

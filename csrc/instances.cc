@@ -132,7 +132,7 @@ void ValidateConfig(const BuildConfig& cfg, bool compat) {
 }
 
 void BuildCompat(const Corpus& c, const BuildConfig& cfg, const std::vector<uint32_t>& seed_key,
-                 InstanceSet* out) {
+                 InstanceSet* out, const CompatMasker& masker) {
   ValidateConfig(cfg, true);
   CheckCorpus(c);
   PyRandom rng(seed_key);
@@ -165,8 +165,12 @@ void BuildCompat(const Corpus& c, const BuildConfig& cfg, const std::vector<uint
         }
         Append(&built, a_start, a_len, b_start, b_len, random_next);
         FillInstanceTokens(c, a_start, a_len, b_start, b_len, cfg, false, &tokens);
-        MaskInstance(tokens.ids.data(), tokens.special.data(), tokens.joins.data(),
-                     static_cast<int>(tokens.ids.size()), mask_cfg, rng, &scratch, &built.preds);
+        if (masker) {
+          masker(tokens, rng, &built.preds);
+        } else {
+          MaskInstance(tokens.ids.data(), tokens.special.data(), tokens.joins.data(),
+                       static_cast<int>(tokens.ids.size()), mask_cfg, rng, &scratch, &built.preds);
+        }
         built.pred_splits.push_back(static_cast<int64_t>(built.preds.positions.size()));
       };
       InstancesFromDocument(c, cfg, order[di], rng, pick, emit);

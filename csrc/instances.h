@@ -24,6 +24,7 @@
 #define WWM_FAST_CSRC_INSTANCES_H_
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "corpus.h"
@@ -76,10 +77,18 @@ inline void FillInstanceTokens(const Corpus& c, int64_t a_start, int32_t a_len, 
                                int32_t b_len, const BuildConfig& cfg, bool segment_start_breaks,
                                InstanceTokens* t);
 
-// Google's create_training_instances. seed_key = the 32-bit words of abs(random_seed).
+// Masks one instance in BuildCompat's place of MaskInstance, drawing from the builder's generator
+// at the same point of the call order (Model Garden's masking, csrc/garden.h). Appends the
+// instance's predictions (sorted by position) to preds.
+using CompatMasker = std::function<void(const InstanceTokens& tokens, PyRandom& rng,
+                                        Predictions* preds)>;
+
+// Google's create_training_instances. seed_key = the 32-bit words of abs(random_seed). `masker`
+// (optional) replaces Google's create_masked_lm_predictions; the rest of the call order is kept.
 // Throws std::invalid_argument on an invalid configuration.
 void BuildCompat(const Corpus& corpus, const BuildConfig& cfg,
-                 const std::vector<uint32_t>& seed_key, InstanceSet* out);
+                 const std::vector<uint32_t>& seed_key, InstanceSet* out,
+                 const CompatMasker& masker = nullptr);
 
 // Fast mode, one shard: instances in document order (pass by pass) with their RNG keys;
 // predictions left empty. Write them in ShuffledOrder: masking in document order reads the corpus

@@ -59,10 +59,16 @@ def float_feature(name: str, values) -> bytes:
     return field(1, field(1, name.encode()) + field(2, field(2, field(1, packed))))
 
 
-def bert_example(seq: int = 8, pred: int = 2) -> bytes:
+def bert_example(seq: int = 8, pred: int = 2, v2=False) -> bytes:
+    """Google's seven features; v2=True: Model Garden's v2 names (input_word_ids,
+    input_type_ids); v2="both": input_ids given twice, under both names."""
+    ids = int64_feature("input_word_ids" if v2 is True else "input_ids", range(1, seq + 1))
+    if v2 == "both":
+        ids += int64_feature("input_word_ids", range(1, seq + 1))
     feats = b"".join([
-        int64_feature("input_ids", range(1, seq + 1)), int64_feature("input_mask", [1] * seq),
-        int64_feature("segment_ids", [0] * seq), int64_feature("masked_lm_positions", [1] * pred),
+        ids, int64_feature("input_mask", [1] * seq),
+        int64_feature("input_type_ids" if v2 is True else "segment_ids", [0] * seq),
+        int64_feature("masked_lm_positions", [1] * pred),
         int64_feature("masked_lm_ids", [5] * pred),
         float_feature("masked_lm_weights", [1.0] * pred),
         int64_feature("next_sentence_labels", [0])])

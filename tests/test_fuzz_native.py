@@ -9,7 +9,7 @@ The example counts are small so that the suite stays fast, and derandomized so t
 deterministic; ``WWM_FUZZ_EXAMPLES=N`` raises them (and randomizes), which is how
 tools/sanitize.sh runs them on the ASan + UBSan build. The long runs (>= 1 M inputs per entry
 point) use libFuzzer on the C++ kernels and tools/fuzz_records.py on the Cython reader; see
-csrc/FUZZING.md.
+csrc/FUZZING.md. Model Garden compat's entry points (``_garden``) have targets here too.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wwm_fast import (_align, _instances, _ltp_cws, _masking, _records, _tfrecord,
+from wwm_fast import (_align, _garden, _instances, _ltp_cws, _masking, _records, _tfrecord,
                       _wordpiece)
 
 import native_inputs as ni
@@ -268,9 +268,113 @@ def test_fuzz_serializer(c, inst, cfg, order, threads, capacity):
         assert ex["next_sentence_labels"].tolist() == [int(inst["next_label"][k])]
 
 
+# -- Model Garden compat (_garden) ----------------------------------------------------------------
+
+ngram_sizes = st.one_of(st.integers(1, 5), st.integers(1, 5),
+                        st.sampled_from([0, -1, 2**20, 2**20 + 1, 2**31 - 1]))
+# mostly valid configurations, so that the masking is reached (configs alone rarely is)
+valid_configs = st.fixed_dictionaries({
+    "seq": st.integers(5, 40), "pred": st.integers(1, 6),
+    "prob": st.sampled_from([0.15, 0.5, 0.999]), "short": st.sampled_from([0.0, 0.1, 1.0]),
+    "dupe": st.integers(1, 3),
+})
+garden_configs = st.one_of(valid_configs, valid_configs, configs)
+
+
+def _grams(special, joins, whole_word):
+    """Model Garden's units of an instance: [begin, end) runs of tokens (csrc/garden.h)."""
+    grams, open_ = [], None
+    for i, (sp, jn) in enumerate(zip(special, joins)):
+        if whole_word and open_ is not None and jn and not sp:  # [CLS]/[SEP] never join
+            continue
+        if open_ is not None:
+            grams.append((open_, i))
+        open_ = None if sp else i
+    if open_ is not None:
+        grams.append((open_, len(special)))
+    return grams
+
+
+def _check_garden_masking(tokens, special, joins, whole_word, positions, shown, labels,
+                          max_pred, prob, rand_ids):
+    """One instance's predictions: sorted, on non-special tokens, labels are the tokens, at most
+    max_predictions (and Model Garden's num_to_predict), whole grams, ids that masking can show."""
+    n = len(tokens)
+    positions = list(positions)
+    assert positions == sorted(set(positions)) and all(0 <= p < n for p in positions)
+    assert not any(special[p] for p in positions)
+    assert list(labels) == [tokens[p] for p in positions]
+    assert len(positions) <= min(max_pred, max(1, round(n * prob)))
+    chosen = set(positions)
+    for b, e in _grams(special, joins, whole_word):
+        assert all(p in chosen for p in range(b, e)) or not any(p in chosen for p in range(b, e))
+    allowed = set(int(x) for x in rand_ids) | {ni.MASK}
+    assert all(v in allowed or v == tokens[p] for p, v in zip(positions, shown))
+
+
+def _instance_tokens(c, a, al, b, bl):
+    ids, ws = c["ids"], c["word_start"]
+    tokens = [ni.CLS, *ids[a:a + al], ni.SEP, *ids[b:b + bl], ni.SEP]
+    starts = [1, *ws[a:a + al], 1, *ws[b:b + bl], 1]
+    special = [1] + [0] * al + [1] + [0] * bl + [1]
+    return [int(t) for t in tokens], special, [int(not s) for s in starts]
+
+
+@fuzz(200)
+@given(corpora(), garden_configs, st.booleans(),
+       st.lists(st.integers(0, 2**32 - 1), max_size=3),
+       st.lists(st.integers(0, 2**32 - 1), max_size=2), ngram_sizes)
+def test_fuzz_build_garden(c, cfg, whole_word, seed_key, global_key, ngram):
+    try:
+        out = _garden.build_garden(c, seed_key, global_key, cfg["seq"], cfg["pred"], cfg["prob"],
+                                   cfg["short"], cfg["dupe"], whole_word, ngram, ni.CLS, ni.SEP,
+                                   ni.MASK, ni.RAND_IDS)
+    except ERRORS:
+        return
+    assert 1 <= ngram <= cfg["seq"] - 3 and ngram * cfg["seq"] <= _garden.MAX_NGRAM_WORK
+    assert whole_word or ngram == 1
+    _check_ranges(out, c, cfg["seq"])
+    _check_preds(out, len(out["a_start"]), cfg["seq"])
+    s = out["pred_splits"]
+    for i, (a, al, b, bl) in enumerate(zip(out["a_start"], out["a_len"], out["b_start"],
+                                           out["b_len"])):
+        tokens, special, joins = _instance_tokens(c, a, al, b, bl)
+        k = slice(s[i], s[i + 1])
+        _check_garden_masking(tokens, special, joins, whole_word, out["pred_positions"][k],
+                              out["pred_input_ids"][k], out["pred_labels"][k], cfg["pred"],
+                              cfg["prob"], ni.RAND_IDS)
+
+
+@fuzz(300)
+@given(st.lists(st.tuples(st.integers(0, len(ni.VOCAB) - 1), st.booleans(), st.booleans()),
+                max_size=40),
+       st.booleans(), st.lists(st.integers(0, 2**32 - 1), max_size=2), garden_configs,
+       ngram_sizes,
+       st.sampled_from([ni.RAND_IDS] * 4 + [ni.RAND_IDS[5:6], np.zeros(0, np.int32),
+                                            ni.RAND_IDS.reshape(2, -1)]),
+       st.one_of(st.integers(0, 3), st.integers(1, 3), st.sampled_from([-1, 2**24 + 1])))
+def test_fuzz_mask_garden(toks, whole_word, key, cfg, ngram, rand_ids, repeats):
+    """The masking shim: one instance masked `repeats` times with the same generators."""
+    tokens = [t for t, _, _ in toks]
+    special = [int(sp) for _, sp, _ in toks]
+    joins = [int(jn) for _, _, jn in toks]  # a join flag on [CLS]/[SEP] too (ignored)
+    try:
+        calls, r1, r2 = _garden._py_mask_garden(tokens, special, joins, whole_word, key, key,
+                                                cfg["pred"], cfg["prob"], ni.MASK, rand_ids,
+                                                ngram, repeats)
+    except ERRORS:
+        return
+    assert 0 <= r1 < 1 and 0 <= r2 < 1 and len(calls) == repeats
+    assert 1 <= ngram <= 2**20 and ngram * len(tokens) <= _garden.MAX_NGRAM_WORK
+    for positions, shown, labels in calls:
+        _check_garden_masking(tokens, special, joins, whole_word, positions, shown, labels,
+                              cfg["pred"], cfg["prob"], rand_ids)
+
+
 # -- the Cython reader ---------------------------------------------------------------------------
 
 _SEEDS = [ni.bert_example(seq=3, pred=1), ni.bert_example(seq=1, pred=2),
+          ni.bert_example(seq=3, pred=1, v2=True), ni.bert_example(seq=2, pred=1, v2="both"),
           ni.field(1, ni.int64_feature("a", [2**63, 1]) + ni.float_feature("b", [0.5])),
           ni.field(1, ni.field(1, ni.field(1, b"k") + ni.field(2, ni.field(1, ni.field(1, b"v")))))]
 protobuf_tokens = st.one_of(
@@ -347,6 +451,80 @@ def test_fuzz_decode_bert_records(data, copies):
     n = len(_records.index_records(data, "f"))
     assert all(len(v) == n for v in out.values())
     np.testing.assert_array_equal(out["input_ids"][0], [1, 2, 3])
+
+
+# -- Model Garden's feature renamer (_garden.rename_features) -------------------------------
+
+V2 = [("input_ids", "input_word_ids"), ("segment_ids", "input_type_ids")]
+renamings = st.sampled_from([V2, [], [(b, a) for a, b in V2], [("a", "b")],
+                             [("input_ids", "segment_ids")], [("k", "input_ids")],
+                             [("input_ids", "x"), ("input_ids", "y")],
+                             [("a", "b"), ("b", "a")], [("input_ids", "k" * 300)]])
+
+
+def _renamed(features: dict, renames) -> dict:
+    new = {}
+    for k, v in features.items():
+        new[next((to for frm, to in renames if frm == k), k)] = v
+    return new
+
+
+def _parsed(record):
+    try:
+        return _records.parse_example(record)
+    except ERRORS:
+        return None
+
+
+def _same_features(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], np.ndarray):
+            np.testing.assert_array_equal(a[k], b[k])
+        else:
+            assert a[k] == b[k]
+
+
+framed_examples = st.lists(st.one_of(example_bytes(), st.sampled_from(_SEEDS)),
+                           max_size=3).map(lambda rs: b"".join(ni.frame(r) for r in rs))
+
+
+@fuzz(300)
+@given(st.one_of(tfrecord_files(), framed_examples), renamings, st.integers(0, 2))
+def test_fuzz_rename_features(data, renames, copies):
+    """Renaming keeps every record (fresh CRCs), renames exactly the keys named, keeps what a
+    record holds, and refuses a record only when it is corrupt or would merge two features."""
+    data = ni.frame(ni.bert_example(seq=3, pred=1)) * copies + data
+    try:
+        index = _records.index_records(data, "f")
+    except ERRORS:
+        index = None
+    try:
+        out = _garden.rename_features(np.frombuffer(data, np.uint8), renames)
+    except ERRORS:
+        if index is None:
+            return
+        before = [_parsed(data[o:o + n]) for o, n in index]
+        # a record that the reader parses is refused only when renaming merges two features
+        assert any(f is None or len(_renamed(f, renames)) < len(f) for f in before)
+        return
+    assert index is not None
+    after = _records.index_records(out.tobytes(), "out")
+    assert len(after) == len(index)
+    for (o, n), (o2, n2) in zip(index, after):
+        before = _parsed(data[o:o + n])
+        renamed = _parsed(out[o2:o2 + n2].tobytes())
+        assert (before is None) == (renamed is None)
+        if before is not None:
+            _same_features(_renamed(before, renames), renamed)
+    if renames == V2:  # the v2 names read back as the v1 names
+        try:
+            plain = _records.decode_bert_records(data, "f")
+        except ERRORS:
+            return
+        v2 = _records.decode_bert_records(out.tobytes(), "f")
+        for k in plain:
+            np.testing.assert_array_equal(plain[k], v2[k])
 
 
 # -- LTP legacy segmentation -------------------------------------------------------------------
@@ -489,8 +667,9 @@ def test_fuzz_ltp_model_arrays(keys, index, params, bad_offsets):
 
 
 def test_fuzz_targets_cover_every_native_entry_point():
-    """A new native function must get a fuzz target here (or be listed as not taking input)."""
+    """A new native function (or native module) must get a fuzz target here."""
     targets = {
+        "_garden": {"build_garden", "rename_features", "_py_mask_garden"},
         "_wordpiece": {"FullTokenizer"},
         "_align": {"align_words"},
         "_instances": {"build_compat", "build_fast", "shuffled_order", "_py_pyrandom",
@@ -501,8 +680,15 @@ def test_fuzz_targets_cover_every_native_entry_point():
                      "crc32c"},
         "_ltp_cws": {"Model"},  # from_avro_block, check_avro_block, from_arrays, segment
     }
+    import importlib.machinery
+    import pkgutil
+
     import wwm_fast
 
+    native = {m.name for m in pkgutil.iter_modules(wwm_fast.__path__)
+              if any(getattr(m.module_finder, "find_spec")(m.name).origin.endswith(suffix)
+                     for suffix in importlib.machinery.EXTENSION_SUFFIXES)}
+    assert native == set(targets), ("native modules without targets", native - set(targets))
     for module, names in targets.items():
         mod = getattr(wwm_fast, module) if hasattr(wwm_fast, module) else __import__(
             f"wwm_fast.{module}", fromlist=["_"])

@@ -32,6 +32,7 @@ LAYERS = {
     "wwm_fast.cli": CLI, "wwm_fast.__main__": CLI, "wwm_fast.commands": CLI,
     "wwm_fast": API, "wwm_fast.create": API,
     "wwm_fast.pool": RUNNERS, "wwm_fast.beam": RUNNERS, "wwm_fast.compat": RUNNERS,
+    "wwm_fast.compat_garden": RUNNERS,
     # the segmentation facade re-exports the runners below, so it sits with them
     "wwm_fast.segmentation": RUNNERS, "wwm_fast.segmentation.pipeline": RUNNERS,
     "wwm_fast.segmentation.refs": RUNNERS, "wwm_fast.segmentation.train": RUNNERS,

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import wwm_fast
-from wwm_fast import _align, _instances, _masking, _records, _tfrecord, _wordpiece
+from wwm_fast import _align, _garden, _instances, _masking, _records, _tfrecord, _wordpiece
 from wwm_fast.tfrecord import read_bert_records, read_examples, read_records, serialize_instances
 
 import native_inputs as ni
@@ -446,3 +446,134 @@ def test_word_size_histogram_length_is_defined_once():
     compat = _instances.build_compat(c, [1], 16, 4, 0.15, 0.1, 1, True, ni.CLS, ni.SEP, ni.MASK,
                                      ni.RAND_IDS)
     assert len(preds["group_hist"]) == len(compat["group_hist"]) == WORD_SIZE_HIST_LEN
+
+
+# -- Model Garden compat (_garden) ---------------------------------------------------------------
+
+V2 = [("input_ids", "input_word_ids"), ("segment_ids", "input_type_ids")]
+
+
+def test_rename_features_lengths_near_2_64_do_not_wrap():
+    """The renamer reads the framing itself: a record length near 2^64 with a valid length CRC,
+    and field lengths near 2^64 inside a record with valid CRCs, are truncation errors that name
+    the record and its byte offset."""
+    good = ni.frame(ni.bert_example(seq=3, pred=1))
+    for length in (2**64 - 4, 2**64 - 1, 2**63, 2**32):
+        data = np.frombuffer(good + ni.frame(b"x" * 48, length=length), np.uint8)
+        with pytest.raises(ValueError, match=rf"record 1 at byte {len(good)}: truncated \(length "
+                                             rf"{length}, 52 bytes left\)"):
+            _garden.rename_features(data, V2)
+    for payload in (b"\x0a" + ni.varint(2**64 - 11) + b"\0" * 16,  # Features length
+                    b"\x0a\x0c\x0a" + ni.varint(2**63) + b"\0",  # map entry length
+                    b"\x12" + ni.varint(2**64 - 1000),  # an unknown field's length
+                    b"\x0a\x02\x0a\xff",  # a truncated varint
+                    b"\x0a\x0c\x0a" + b"\xff" * 10 + b"\x01"):  # a varint of 11 bytes
+        with pytest.raises(ValueError, match=r"record 0 at byte 0: (truncated|varint longer)"):
+            _garden.rename_features(np.frombuffer(ni.frame(payload), np.uint8), V2)
+
+
+def test_rename_features_refuses_to_merge_two_features():
+    """A record holding both input_ids and input_word_ids: renaming would leave two entries of one
+    name (protobuf keeps the last, silently); refused, naming both. Two entries of one name that
+    renaming does not touch are passed on as they are."""
+    both = ni.frame(ni.bert_example(seq=2, pred=1, v2="both"))
+    good = ni.frame(ni.bert_example(seq=2, pred=1))
+    with pytest.raises(ValueError, match=rf"record 1 at byte {len(good)}: features 'input_ids' "
+                                         r"and 'input_word_ids' would both be named "
+                                         r"'input_word_ids'"):
+        _garden.rename_features(np.frombuffer(good + both, np.uint8), V2)
+    same = np.frombuffer(both, np.uint8)
+    assert _garden.rename_features(same, [("masked_lm_ids", "m")]).tobytes() != both
+    assert _garden.rename_features(same, []).tobytes() == both
+    # a swap merges nothing: every feature keeps its own values under the other's name
+    swapped = _garden.rename_features(np.frombuffer(good, np.uint8),
+                                      [("input_ids", "segment_ids"), ("segment_ids", "input_ids")])
+    ex = _records.parse_example(bytes(swapped[12:-4]))
+    assert ex["segment_ids"].tolist() == [1, 2] and ex["input_ids"].tolist() == [0, 0]
+    with pytest.raises(ValueError, match="records must be a 1-D uint8 array"):
+        _garden.rename_features(np.zeros((2, 2), np.uint8), V2)
+    with pytest.raises(TypeError):
+        _garden.rename_features(np.zeros(4, np.int8), V2)
+
+
+def _mask_garden(tokens, **kw):
+    args = dict(special=[1] + [0] * (len(tokens) - 2) + [1], joins=[0] * len(tokens),
+                whole_word=True, seed_key=[1], global_seed_key=[2], max_predictions=len(tokens),
+                masked_lm_prob=0.5, mask_id=ni.MASK, rand_ids=ni.RAND_IDS, max_ngram_size=2,
+                repeats=1)
+    args.update(kw)
+    return _garden._py_mask_garden(tokens, **args)
+
+
+def test_garden_masking_checks_its_arguments():
+    tokens = [ni.CLS, 5, 6, 7, 8, ni.SEP]
+    with pytest.raises(ValueError, match=r"tokens, special and joins must have the same length, "
+                                         r"got 6, 5, 6"):
+        _mask_garden(tokens, special=[1, 0, 0, 0, 1])
+    for bad, match in ((0, r"max_ngram_size must be in \[1, 1048576\], got 0"),
+                       (2**20 + 1, r"got 1048577"),
+                       (2**20, r"max_ngram_size \* max_seq_length must be at most 16777216 .* got "
+                               r"1048576 \* 17")):
+        with pytest.raises(ValueError, match=match):
+            _mask_garden(tokens + [5] * 11, max_ngram_size=bad)
+    for bad in (-1, 2**24 + 1, 2**40):
+        with pytest.raises(ValueError, match=rf"repeats must be in \[0, 2\^24\], got {bad}"):
+            _mask_garden(tokens, repeats=bad)
+    with pytest.raises(ValueError, match="max_predictions_per_seq must be in"):
+        _mask_garden(tokens, max_predictions=0)
+    with pytest.raises(ValueError, match="rand_ids .* must not be empty"):
+        _mask_garden(tokens, rand_ids=np.zeros(0, np.int32))
+    with pytest.raises(ValueError, match="rand_ids must be 1-D"):
+        _mask_garden(tokens, rand_ids=ni.RAND_IDS.reshape(2, -1))
+    with pytest.raises(TypeError):
+        _mask_garden(tokens, rand_ids=ni.RAND_IDS.astype(np.int64))
+
+
+def test_garden_masking_passes_any_id_through():
+    """Chosen positions are tracked apart from the ids: negative token, [MASK] and replacement ids
+    (a hand-made call; the corpus never has them) are reported like any other, none dropped."""
+    tokens = [ni.CLS, -5, -6, -7, -8, -9, -10, ni.SEP]
+    calls, _, _ = _mask_garden(tokens, mask_id=-1, rand_ids=np.array([-3], np.int32),
+                               max_predictions=6, masked_lm_prob=0.999, repeats=50)
+    for positions, shown, labels in calls:
+        assert len(positions) == 6 and positions == list(range(1, 7))
+        assert labels == tokens[1:7]
+        assert all(v in (-1, -3, t) for v, t in zip(shown, labels))
+    assert {v for _, shown, _ in calls for v in shown} >= {-1, -3}
+
+
+def test_build_garden_bounds_the_ngram_work():
+    """Model Garden lists every n-gram of every size: max_ngram_size x max_seq_length is bounded
+    (MAX_NGRAM_WORK) before any work, in the kernel and in the Python options."""
+    from wwm_fast import compat_garden
+
+    assert _garden.MAX_NGRAM_WORK == 2**24
+    c = ni.corpus()
+    args = (c, [1], [1])
+    tail = (0.15, 0.1, 1, True)
+    specials = (ni.CLS, ni.SEP, ni.MASK, ni.RAND_IDS)
+    with pytest.raises(ValueError, match=r"max_ngram_size \* max_seq_length must be at most "
+                                         r"16777216 .*got 4096 \* 8192"):
+        _garden.build_garden(*args, 8192, 20, *tail, 4096, *specials)
+    with pytest.raises(ValueError, match=r"max_ngram_size must be in \[1, max_seq_length - 3 = "
+                                         r"13\], got 14"):
+        _garden.build_garden(*args, 16, 4, *tail, 14, *specials)
+    with pytest.raises(ValueError, match="max_seq_length"):
+        _garden.build_garden(*args, 2**20 + 1, 20, *tail, 2, *specials)
+    with pytest.raises(TypeError):  # not an int32: pybind11 refuses before the kernel
+        _garden.build_garden(*args, 2**31, 20, *tail, 2, *specials)
+    out = _garden.build_garden(*args, 16, 4, *tail, 13, *specials)
+    assert len(out["a_start"]) > 0
+    # the Python options: max_ngram_size <= MAX_NGRAM_SIZE (wwm_fast/_limits.py) keeps the
+    # product within the kernel's bound for every max_seq_length up to MAX_SEQ_LENGTH; a longer
+    # max_seq_length (build_garden_instances does not cap it) meets the product check
+    from wwm_fast._limits import MAX_NGRAM_SIZE, MAX_SEQ_LENGTH
+
+    assert MAX_NGRAM_SIZE * MAX_SEQ_LENGTH <= _garden.MAX_NGRAM_WORK
+    opts = dict(mode="compat", reference="garden", use_v2_feature_names=False,
+                garden_global_seed=None, do_whole_word_mask=True, random_seed=1)
+    with pytest.raises(ValueError, match=r"max_ngram_size must be in \[1, 2048\], got 4096"):
+        compat_garden.check_options(max_ngram_size=4096, max_seq_length=8192, **opts)
+    with pytest.raises(ValueError, match=r"at this max_seq_length max_ngram_size can be at most "
+                                         r"1024"):
+        compat_garden.check_options(max_ngram_size=2048, max_seq_length=16384, **opts)

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 RUNS=${1:-1000000}
 shift || true
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(tokenizer align instances)
+[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(tokenizer align instances garden)
 CXX=${CLANGXX:-clang++}
 OUT=build/fuzz
 mkdir -p "$OUT"
@@ -22,6 +22,7 @@ declare -A SOURCES=(
   [tokenizer]="csrc/wordpiece.cc csrc/unicode_props.cc"
   [align]="csrc/align.cc"
   [instances]="csrc/corpus.cc csrc/instances.cc csrc/masking.cc csrc/tfrecord.cc"
+  [garden]="csrc/corpus.cc csrc/garden.cc csrc/instances.cc csrc/masking.cc csrc/tfrecord.cc"
 )
 for h in "${HARNESSES[@]}"; do
   # shellcheck disable=SC2086

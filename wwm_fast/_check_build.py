@@ -13,8 +13,8 @@ import importlib.machinery
 import os
 import sys
 
-_NATIVE_MODULES = ("_align", "_instances", "_ltp_cws", "_masking", "_records", "_tfrecord",
-                   "_wordpiece")
+_NATIVE_MODULES = ("_align", "_garden", "_instances", "_ltp_cws", "_masking", "_records",
+                   "_tfrecord", "_wordpiece")
 
 _HOW_TO_BUILD = """\
 wwm_fast's native extensions could not be imported ({module}: {error}).

@@ -313,11 +313,35 @@ cdef Py_ssize_t _fill_float(const uint8_t* p, Py_ssize_t start, Py_ssize_t end,
 
 _NAMES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions", "masked_lm_ids",
           "masked_lm_weights", "next_sentence_labels")
+# Model Garden's --use_v2_feature_names -> the names of run_pretraining.py's spec
+_V2_NAMES = {"input_word_ids": "input_ids", "input_type_ids": "segment_ids"}
+# Feature name (bytes, as in the record: a hostile name is never decoded) -> its index in
+# _NAMES, + _V2 for a v2 name.
+cdef enum:
+    _V2 = 8
+_SLOTS = {k.encode(): j for j, k in enumerate(_NAMES)}
+_SLOTS.update({k.encode(): _NAMES.index(v) + _V2 for k, v in _V2_NAMES.items()})
+
+
+cdef str _both_names(int which):
+    v2 = next(k for k, v in _V2_NAMES.items() if v == _NAMES[which])
+    return (f"feature {_NAMES[which]!r} appears twice, as {_NAMES[which]!r} and as Model "
+            f"Garden's v2 name {v2!r}")
+
+
+cdef dict _v1_names(dict features):
+    """features with Model Garden's v2 names read as the v1 names."""
+    for v2, v1 in _V2_NAMES.items():
+        if v2 in features and v1 in features:
+            raise ValueError(_both_names(_NAMES.index(v1)))
+    return {_V2_NAMES.get(k, k): v for k, v in features.items()}
 
 
 def decode_bert_records(data, str path):
     """Every record of a TFRecord byte string as fixed-width 2-D arrays of the seven BERT
     pre-training features (run_pretraining.py's spec), widths taken from the first record.
+    Model Garden's v2 names (input_word_ids, input_type_ids) are read as input_ids, segment_ids
+    (a record may use either name of a feature, not both).
 
     Raises ValueError naming the file and record when a record is corrupt, is not a valid
     tf.train.Example, or a feature is missing, of another type or of another length.
@@ -330,7 +354,7 @@ def decode_bert_records(data, str path):
                 for k in names}
     first_off, first_len = index[0]
     try:
-        first = parse_example(memoryview(data)[first_off:first_off + first_len])
+        first = _v1_names(parse_example(memoryview(data)[first_off:first_off + first_len]))
     except ValueError as e:
         raise ValueError(f"{path} record 0: {e}") from None
     widths = []
@@ -381,8 +405,9 @@ cdef int _decode_one(const uint8_t* p, Py_ssize_t pos, Py_ssize_t end, Py_ssize_
     """One record [pos, end) into row r of the arrays."""
     cdef Py_ssize_t fend, eend, vend, kstart, kend, ls, le, got, want
     cdef uint64_t tag
-    cdef int kind, which, seen = 0
+    cdef int kind, which, seen = 0, seen_v2 = 0
     cdef bytes key
+    cdef object slot
     names = _NAMES
     while pos < end:
         tag = _varint(p, end, &pos)
@@ -413,12 +438,19 @@ cdef int _decode_one(const uint8_t* p, Py_ssize_t pos, Py_ssize_t end, Py_ssize_
             if kstart < 0 or ls < 0:
                 continue
             key = (<const char*>p)[kstart:kend]
-            try:
-                which = names.index(key.decode("utf-8"))
-            except ValueError:  # another feature (or a name that is not UTF-8): not ours
+            slot = _SLOTS.get(key)
+            if slot is None:  # another feature (or a name that is not UTF-8): not ours
                 continue
+            which = slot
+            if which >= _V2:
+                which -= _V2
+                seen_v2 |= 1 << which
+            else:
+                seen |= 1 << which
+            if (seen & seen_v2) >> which & 1:
+                raise ValueError(_both_names(which))
             if kind != (2 if which == 5 else 3):
-                raise ValueError(f"feature {names[which]!r} is a "
+                raise ValueError(f"feature {key.decode()!r} is a "
                                  f"{('bytes', 'float', 'int64')[kind - 1]} list, expected "
                                  f"{'float' if which == 5 else 'int64'}")
             want = widths[which]
@@ -427,9 +459,9 @@ cdef int _decode_one(const uint8_t* p, Py_ssize_t pos, Py_ssize_t end, Py_ssize_
             else:
                 got = _fill_int64(p, ls, le, ibase[which] + r * want if want else NULL, want)
             if got != want:
-                raise ValueError(f"feature {names[which]!r} has {got} values, record 0 has "
+                raise ValueError(f"feature {key.decode()!r} has {got} values, record 0 has "
                                  f"{want}")
-            seen |= 1 << which
+    seen |= seen_v2
     if seen != 0x7F:
         missing = [k for j, k in enumerate(names) if not (seen >> j) & 1]
         raise ValueError(f"missing features {missing}")

@@ -10,7 +10,8 @@ runner. It must not read, build or write a shard itself, and holds no per-proces
   ``beam.run_beam_pipeline`` (``runner="beam"``).
 * ``mode="compat"``: Google's create_pretraining_data.py exactly, in one process
   (``compat.create_compat``: one MT19937 over the whole corpus, documents continue across files,
-  instances round-robin over the output files).
+  instances round-robin over the output files); ``reference="garden"``: TF Model Garden's fork
+  of that script instead (``compat_garden.reference``, checked by ``compat_garden.check_options``).
 
 The data flow of a shard is in shard.py; DESIGN.md has the whole picture.
 """
@@ -22,9 +23,10 @@ import os
 import time
 from typing import List, Optional, Sequence, Union
 
+from . import compat_garden
 from ._limits import MAX_DUPE_FACTOR, MAX_SEED, MAX_SEQ_LENGTH, MAX_THREADS, check_int
 from ._warnings import UNK_RATE_WARNING, WWM_CONTINUATION_WARNING, warn
-from .compat import create_compat
+from .compat import GOOGLE, create_compat
 from .files import check_writable_folder, expand_input_files
 from .instances import _check_common, special_ids
 from .pool import run_interruptibly, run_shards
@@ -38,7 +40,8 @@ __all__ = ["create_instances", "CreateStats", "ShardStats"]
 MODES = ("fast", "compat")
 RUNNERS = ("local", "beam")
 # Modes that read the whole corpus in one process (no shards, no runner): mode -> function of
-# (inputs, outputs, job, tokenizer, progress) returning one ShardStats per output file.
+# (inputs, outputs, job, tokenizer, progress, reference) returning one ShardStats per output file;
+# the reference (compat.Reference) is the script reproduced.
 _CORPUS_MODES = {"compat": create_compat}
 
 
@@ -66,6 +69,10 @@ def create_instances(
     progress: bool = True,
     runner: str = "local",
     beam_options: Optional[Sequence[str]] = None,
+    reference: str = "google",
+    max_ngram_size: Optional[int] = None,
+    use_v2_feature_names: bool = False,
+    garden_global_seed: Optional[int] = None,
 ) -> CreateStats:
     """BERT pre-training TFRecords with (whole word) masking from text files.
 
@@ -114,6 +121,20 @@ def create_instances(
         element per shard, same bytes as local; ``beam_options`` are Beam pipeline options
         (e.g. ``["--runner=DataflowRunner", "--project=...", "--setup_file=./setup.py"]``); without
         a runner option it runs on Beam's local runner with ``num_workers`` processes.
+    reference : {"google", "garden"}
+        The script compat mode reproduces: Google's create_pretraining_data.py, or TF Model
+        Garden's (tensorflow/models official/nlp/data; wwm_fast.compat_garden says what differs).
+    max_ngram_size : int, optional
+        Model Garden's flag (reference="garden"): mask n-grams of up to N whole words, n drawn
+        with weights 1/n; needs ``do_whole_word_mask``. In [1, 2048] and at most
+        ``max_seq_length - 3``.
+    use_v2_feature_names : bool
+        Model Garden's flag (reference="garden"): ``input_word_ids`` / ``input_type_ids``
+        instead of ``input_ids`` / ``segment_ids``.
+    garden_global_seed : int, optional
+        reference="garden": seed of the n-gram size draws, which Model Garden's script takes from
+        Python's unseeded global ``random`` module (default: ``random_seed``); in
+        [0, 2**63 - 1].
 
     Returns
     -------
@@ -142,6 +163,11 @@ def create_instances(
         from .segmentation.registry import spec_of
         seg_spec = spec_of(segmenter)
         do_whole_word_mask = True
+    garden = compat_garden.check_options(  # None unless reference="garden"
+        mode=mode, reference=reference, max_ngram_size=max_ngram_size,
+        use_v2_feature_names=use_v2_feature_names, garden_global_seed=garden_global_seed,
+        do_whole_word_mask=do_whole_word_mask, max_seq_length=max_seq_length,
+        random_seed=random_seed)
     if runner == "beam":  # gs://, s3://... globs go through Beam's FileSystems
         from .beam import expand_input_files as _expand_beam_inputs
         inputs = _expand_beam_inputs(input_files)
@@ -153,7 +179,10 @@ def create_instances(
                    dupe_factor, int(random_seed), bool(do_whole_word_mask), seg_spec, mode,
                    bool(next_sentence), bool(gzip), errors,
                    None if num_threads is None else check_num_threads(num_threads))
-    tokenizer = tokenizer_for(job)  # validates the vocab before any work (reused in-process)
+    # the script compat mode reproduces (fast mode tokenizes as Google's script does)
+    script = GOOGLE if garden is None else compat_garden.reference(garden)
+    # validates the vocab before any work (reused in-process)
+    tokenizer = tokenizer_for(job, script.max_input_chars_per_word)
     if runner == "local":  # a read-only folder fails now, not after the first shard's work
         for folder in sorted({os.path.dirname(os.path.abspath(o)) for o in outputs}):
             check_writable_folder(folder, "folder of output_file")
@@ -163,7 +192,7 @@ def create_instances(
             job = dataclasses.replace(job, num_threads=os.cpu_count() or 1)
         try:
             shards = run_interruptibly(_CORPUS_MODES[mode], inputs, outputs, job, tokenizer,
-                                       progress)
+                                       progress, script)
         except KeyboardInterrupt:  # the abandoned thread's temporary file
             remove_stale_temporaries(list(outputs))
             raise

@@ -74,17 +74,23 @@ class ShardJob:
 _TOKENIZERS: Dict[tuple, FullTokenizer] = {}
 
 
-def tokenizer_for(job: ShardJob) -> FullTokenizer:
-    """One tokenizer per process and vocab (its tables take ~50 ms to build)."""
+def tokenizer_for(job: ShardJob, max_input_chars_per_word: int = 200) -> FullTokenizer:
+    """One tokenizer per process, vocab and WordPiece word limit (its tables take ~50 ms to build).
+
+    ``max_input_chars_per_word``: longer words are ``[UNK]``; 200 is Google's (compat mode's
+    references may differ: Model Garden's is 400).
+    """
     try:
         st = os.stat(job.vocab_file)
         stamp = (st.st_size, st.st_mtime_ns)
     except OSError:
         stamp = None  # FullTokenizer reports the missing file
-    key = (job.vocab_file, stamp, job.do_lower_case)
+    key = (job.vocab_file, stamp, job.do_lower_case, max_input_chars_per_word)
     tok = _TOKENIZERS.get(key)
     if tok is None:
-        tok = _TOKENIZERS[key] = FullTokenizer(job.vocab_file, do_lower_case=job.do_lower_case)
+        tok = _TOKENIZERS[key] = FullTokenizer(
+            job.vocab_file, do_lower_case=job.do_lower_case,
+            max_input_chars_per_word=max_input_chars_per_word)
     return tok
 
 

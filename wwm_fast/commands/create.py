@@ -17,6 +17,7 @@ from .._warnings import OutputWarning
 from ..create import create_instances
 from ._flags import (MAX_DUPE_FACTOR, MAX_SEED, MAX_SEQ_LENGTH, MAX_THREADS, add_bool_flag,
                      float_flag, int_flag, threads_flag)
+from ._garden_flags import add_garden_flags, garden_kwargs
 
 DESCRIPTION = """\
 Create BERT pre-training data (TFRecords of tf.train.Example, the format run_pretraining.py and
@@ -29,7 +30,9 @@ only WordPiece ## pieces, which is all Google's flag does for Chinese.
 
 --mode fast (default) writes one output file per input shard, shards in parallel, byte-identical
 for any --num_workers, resumable (a rerun skips complete shards). --mode compat reproduces Google's
-script exactly (same seed -> same records), holding the whole corpus in memory as it does.
+script exactly (same seed -> same records), holding the whole corpus in memory as it does;
+with --reference garden, TF Model Garden's fork of it (--max_ngram_size, --use_v2_feature_names,
+--gzip_compress).
 
 Example:
   wwm-fast create --input_file 'seg/*.wwmseg' --vocab_file chinese_L-12_H-768_A-12/vocab.txt \\
@@ -64,7 +67,8 @@ def add_parser(subparsers, formatter):
                    help="probability of creating sequences shorter than the maximum length")
     w = p.add_argument_group("wwm_fast")
     w.add_argument("--mode", choices=["fast", "compat"], default="fast",
-                   help="fast: sharded, parallel, keyed RNG; compat: Google's exact records")
+                   help="fast: sharded, parallel, keyed RNG; compat: the exact records of "
+                        "Google's script (or Model Garden's: --reference garden)")
     w.add_argument("--segmenter", default=None,
                    help="segment raw text on the fly for whole word masking: 'ltp:PATH' (LTP "
                         "legacy model file or folder), 'ltp-neural:NAME_OR_PATH', 'jieba', "
@@ -92,6 +96,7 @@ def add_parser(subparsers, formatter):
                    help="Beam runner (DirectRunner/PrismRunner locally, DataflowRunner, "
                         "FlinkRunner, SparkRunner); other Beam pipeline options go after '--'")
     add_bool_flag(w, "progress", True, "show a progress bar on stderr")
+    add_garden_flags(p)
     p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
                    help="after '--': Beam pipeline options, e.g. --project, --region, "
                         "--temp_location, --setup_file (with --runner beam)")
@@ -134,4 +139,4 @@ def _create(args):
         segmenter=args.segmenter, mode=args.mode, next_sentence=args.next_sentence,
         num_workers=args.num_workers, num_threads=args.num_threads, gzip=args.gzip,
         errors=args.errors, overwrite=args.overwrite, progress=args.progress,
-        runner=args.runner, beam_options=_beam_options(args))
+        runner=args.runner, beam_options=_beam_options(args), **garden_kwargs(args))
