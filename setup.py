@@ -65,6 +65,8 @@ EXTENSIONS = [
     native("_instances", ["bind_instances.cc", "corpus.cc", "instances.cc", "masking.cc"]),
     native("_ltp_cws", ["bind_ltp_cws.cc", "ltp_cws.cc"]),
     native("_masking", ["bind_masking.cc", "corpus.cc", "masking.cc"]),
+    native("_shard", ["bind_shard.cc", "corpus.cc", "fast_shard.cc", "instances.cc", "masking.cc",
+                      "tfrecord.cc", "unicode_props.cc", "wordpiece.cc"]),
     native("_tfrecord", ["bind_tfrecord.cc", "corpus.cc", "tfrecord.cc"]),
     native("_wordpiece", ["bind_wordpiece.cc", "unicode_props.cc", "wordpiece.cc"]),
 ]

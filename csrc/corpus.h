@@ -62,6 +62,16 @@ inline bool RangeInside(int64_t start, int64_t len, int64_t n) {
   return start >= 0 && len >= 0 && len <= n && start <= n - len;
 }
 
+// Asks for every cache line of [p, p + bytes) (a hint: never faults, whatever the address).
+inline void PrefetchRange(const void* p, int64_t bytes) {
+  if (bytes <= 0) return;
+  const uintptr_t first = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63};
+  const uintptr_t last = reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(bytes) - 1;
+  for (uintptr_t a = first; a <= last; a += 64) {
+    __builtin_prefetch(reinterpret_cast<const void*>(a));
+  }
+}
+
 // Throws std::invalid_argument naming the first bad split (not starting at 0, not ending at the
 // number of ids / sentences, an empty or unsorted sentence or document, a sentence longer than
 // kMaxSentenceTokens).

@@ -15,16 +15,25 @@ inline int32_t SentenceLength(const Corpus& c, int64_t s) {
 }
 
 // Google's truncate_seq_pair on ranges: trim the longer (B on ties) at a random end per token.
+// (Locals, not the pointers, in the loop: it runs once per trimmed token.)
 template <typename Rng>
 void TruncatePair(int64_t* a_start, int32_t* a_len, int64_t* b_start, int32_t* b_len,
                   int max_num_tokens, Rng& rng) {
-  while (int64_t{*a_len} + *b_len > max_num_tokens) {  // int64: two int32 lengths never wrap
-    const bool trunc_a = *a_len > *b_len;
-    int64_t* start = trunc_a ? a_start : b_start;
-    int32_t* len = trunc_a ? a_len : b_len;
-    if (rng.Random() < 0.5) ++*start;  // del trunc_tokens[0]
-    --*len;                            // (or trunc_tokens.pop())
+  int64_t as = *a_start, bs = *b_start;
+  int32_t al = *a_len, bl = *b_len;
+  while (int64_t{al} + bl > max_num_tokens) {  // int64: two int32 lengths never wrap
+    if (al > bl) {
+      as += rng.RandomBelowHalf();  // del trunc_tokens[0] (or trunc_tokens.pop())
+      --al;
+    } else {
+      bs += rng.RandomBelowHalf();
+      --bl;
+    }
   }
+  *a_start = as;
+  *a_len = al;
+  *b_start = bs;
+  *b_len = bl;
 }
 
 void Append(InstanceSet* out, int64_t a_start, int32_t a_len, int64_t b_start, int32_t b_len,

@@ -1,6 +1,6 @@
 // Fast mode's vectorised whole-word sampler (SampleMasks, declared in masking.h): every instance
-// of a shard with the KeyedRng of its own key, split over threads. Groups are read straight from
-// the corpus ranges of A and B (no copy of the tokens); a group never crosses [SEP] and the first
+// of a shard with the KeyedRng of its own key (MaskFastInstance), split over threads. Groups are
+// read straight from the corpus ranges of A and B; a group never crosses [SEP] and the first
 // token of a segment always starts one (a word cut by truncation is a group of its own).
 #include <algorithm>
 #include <cstring>
@@ -14,23 +14,6 @@
 #include "random.h"
 
 namespace wwm {
-namespace {
-
-// Appends the groups of one segment (corpus tokens [start, start + len) at instance positions
-// first_pos...), and copies their ids to tokens[first_pos...] (read once, sequentially).
-inline void SegmentGroups(const Corpus& c, int64_t start, int32_t len, int first_pos,
-                          bool whole_word, MaskScratch* s, int* n_members, int32_t* tokens) {
-  int32_t* members = s->members.data();
-  int32_t* group_start = s->group_start.data();
-  const uint8_t* ws = c.word_start + start;
-  if (len > 0) std::memcpy(tokens + first_pos, c.ids + start, sizeof(int32_t) * len);
-  for (int32_t j = 0; j < len; ++j) {
-    if (j == 0 || !whole_word || ws[j]) group_start[s->n_groups++] = *n_members;
-    members[(*n_members)++] = first_pos + j;
-  }
-}
-
-}  // namespace
 
 void CheckMaskConfig(const MaskConfig& cfg) {
   if (cfg.max_predictions < 1 || cfg.max_predictions > kMaxSeqLength) {
@@ -66,7 +49,7 @@ void SampleMasks(const Corpus& c, const SampleConfig& cfg, const InstanceView& s
   std::vector<PodVector<int64_t>> counts(threads);
   auto work = [&](int t) {
     const int64_t begin = n * t / threads, end = n * (t + 1) / threads;
-    MaskScratch scratch;
+    FastMaskScratch scratch;
     scratch.Reserve(cfg.max_seq_length);
     std::vector<int32_t> tokens(static_cast<size_t>(cfg.max_seq_length) + 1);
     Predictions& out = parts[t];
@@ -81,31 +64,27 @@ void SampleMasks(const Corpus& c, const SampleConfig& cfg, const InstanceView& s
     constexpr int64_t kAhead = 4;  // a random next's B lies anywhere in the shard: fetch early
     auto prefetch = [&](int64_t j) {
       if (j >= end) return;
-      for (int64_t x = 0; x < set.b_len[j]; x += 16) __builtin_prefetch(c.ids + set.b_start[j] + x);
-      for (int64_t x = 0; x < set.b_len[j]; x += 64) {
-        __builtin_prefetch(c.word_start + set.b_start[j] + x);
-      }
+      PrefetchRange(c.ids + set.b_start[j], int64_t{4} * set.b_len[j]);
+      PrefetchRange(c.word_start + set.b_start[j], set.b_len[j]);
     };
     for (int64_t j = begin; j < begin + kAhead; ++j) prefetch(j);
+    int32_t* tok = tokens.data();
     for (int64_t i = begin; i < end; ++i) {
       prefetch(i + kAhead);
       const int64_t a_start = set.a_start[i], b_start = set.b_start[i];
       const int32_t a_len = set.a_len[i], b_len = set.b_len[i];
       // <= max_seq_length <= kMaxSeqLength (checked above), so an int from here on
       const int length = static_cast<int>(InstanceLength(a_len, b_len));
-      scratch.n_groups = 0;
-      int n_members = 0;
-      int32_t* tok = tokens.data();
-      SegmentGroups(c, a_start, a_len, 1, cfg.whole_word, &scratch, &n_members, tok);
-      const int b_first = a_len + 2;
-      if (b_len > 0) {
-        SegmentGroups(c, b_start, b_len, b_first, cfg.whole_word, &scratch, &n_members, tok);
-      }
-      scratch.group_start[scratch.n_groups] = n_members;
-      auto original = [tok](int pos) { return tok[pos]; };
-      KeyedRng rng(set.key[i]);
-      const int made = SelectAndMask(length, mask_cfg, /*full_shuffle=*/false, rng, &scratch,
-                                     original, &out);
+      if (a_len > 0) std::memcpy(tok + 1, c.ids + a_start, sizeof(int32_t) * a_len);
+      if (b_len > 0) std::memcpy(tok + a_len + 2, c.ids + b_start, sizeof(int32_t) * b_len);
+      const int made = MaskFastInstance(
+          c.word_start + a_start, a_len, c.word_start + b_start, b_len, tok, length,
+          cfg.whole_word, mask_cfg, set.key[i], &scratch, out.group_hist.data(),
+          [&out](int pos, int32_t shown, int32_t original) {
+            out.positions.push_back(pos);
+            out.input_ids.push_back(shown);
+            out.labels.push_back(original);
+          });
       counts[t].push_back(made);
     }
   };

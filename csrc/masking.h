@@ -124,7 +124,7 @@ int SelectAndMask(int length, const MaskConfig& cfg, bool full_shuffle, Rng& rng
       int32_t id;
       if (rng.Random() < 0.8) {
         id = cfg.mask_id;
-      } else if (rng.Random() < 0.5) {
+      } else if (rng.RandomBelowHalf()) {
         id = original(pos);
       } else {
         id = cfg.rand_ids[rng.RandBelow(static_cast<uint64_t>(cfg.rand_size))];
@@ -141,6 +141,102 @@ int SelectAndMask(int length, const MaskConfig& cfg, bool full_shuffle, Rng& rng
     out->input_ids.push_back(shown[pos]);
     out->labels.push_back(original(pos));
     shown[pos] = -1;
+  }
+  return count;
+}
+
+// Fast mode, one instance. Every candidate group is a run of consecutive positions: groups come
+// from the corpus' word starts, never cross [SEP], and the first token of A and of B starts one.
+struct FastGroup {
+  int32_t start;  // first position in the instance
+  int32_t size;
+};
+
+// Per-thread working memory of MaskFastInstance; Reserve(max_seq_length) once.
+struct FastMaskScratch {
+  std::vector<FastGroup> groups;
+  std::vector<uint64_t> chosen;  // bitmap over positions
+  std::vector<int32_t> shown;    // per chosen position: the id shown there
+
+  void Reserve(int length) {
+    if (groups.size() < static_cast<size_t>(length) + 1) {
+      groups.resize(static_cast<size_t>(length) + 1);
+      chosen.assign(static_cast<size_t>(length) / 64 + 1, 0);
+      shown.resize(static_cast<size_t>(length) + 1);
+    }
+  }
+};
+
+// Appends the groups of a segment whose first token is at position `first` (word_start: the
+// corpus flags of its tokens; null or !whole_word: one group per token).
+inline int AppendFastGroups(const uint8_t* word_start, int32_t len, int first, bool whole_word,
+                            FastGroup* groups, int n_groups) {
+  if (len <= 0) return n_groups;
+  if (!whole_word) {
+    for (int32_t j = 0; j < len; ++j) groups[n_groups + j] = FastGroup{first + j, 1};
+    return n_groups + len;
+  }
+  groups[n_groups++] = FastGroup{first, 1};
+  for (int32_t j = 1; j < len; ++j) {
+    if (word_start[j]) {
+      groups[n_groups++] = FastGroup{first + j, 1};
+    } else {
+      ++groups[n_groups - 1].size;
+    }
+  }
+  return n_groups;
+}
+
+// The predictions of one fast-mode instance of `length` tokens ([CLS] A [SEP] (B [SEP])): A's
+// tokens at positions 1.., B's at a_len + 2..; `tokens` holds the instance's ids (the originals).
+// Draws from KeyedRng(key) exactly as SelectAndMask(full_shuffle = false) over the same groups:
+// a lazy Fisher-Yates over the groups in position order, skip a group that would overflow, stop
+// at NumToPredict, 80/10/10 per token. Calls emit(position, shown_id, original_id) in position
+// order and counts each chosen group's size in group_hist (kWordSizeHistLen entries, may be
+// null); returns the number of predictions. Trusts its arguments (the callers check instances).
+template <typename Emit>
+int MaskFastInstance(const uint8_t* a_word_start, int32_t a_len, const uint8_t* b_word_start,
+                     int32_t b_len, const int32_t* tokens, int length, bool whole_word,
+                     const MaskConfig& cfg, uint64_t key, FastMaskScratch* s,
+                     int64_t* group_hist, Emit emit) {
+  FastGroup* groups = s->groups.data();
+  int n_groups = AppendFastGroups(a_word_start, a_len, 1, whole_word, groups, 0);
+  n_groups = AppendFastGroups(b_word_start, b_len, a_len + 2, whole_word, groups, n_groups);
+  uint64_t* chosen = s->chosen.data();
+  int32_t* shown = s->shown.data();
+  KeyedRng rng(key);
+  const int n_predict = NumToPredict(length, cfg);
+  int count = 0;
+  for (int idx = 0; idx < n_groups && count < n_predict; ++idx) {
+    const int j = idx + static_cast<int>(rng.RandBelow(static_cast<uint64_t>(n_groups - idx)));
+    std::swap(groups[idx], groups[j]);
+    const FastGroup g = groups[idx];
+    if (count + g.size > n_predict) continue;
+    for (int pos = g.start; pos < g.start + g.size; ++pos) {
+      int32_t id;
+      if (rng.Random() < 0.8) {
+        id = cfg.mask_id;
+      } else if (rng.RandomBelowHalf()) {
+        id = tokens[pos];
+      } else {
+        id = cfg.rand_ids[rng.RandBelow(static_cast<uint64_t>(cfg.rand_size))];
+      }
+      shown[pos] = id;
+      chosen[pos >> 6] |= uint64_t{1} << (pos & 63);
+    }
+    count += g.size;
+    if (group_hist != nullptr) ++group_hist[std::min(g.size, kWordSizeHistLen - 1)];
+  }
+  // Position order: the set bits of the bitmap (cleared for the next instance).
+  const int words = (length >> 6) + 1;
+  for (int w = 0; w < words; ++w) {
+    uint64_t bits = chosen[w];
+    chosen[w] = 0;
+    while (bits) {
+      const int pos = (w << 6) + __builtin_ctzll(bits);
+      bits &= bits - 1;
+      emit(pos, shown[pos], tokens[pos]);
+    }
   }
   return count;
 }

@@ -65,6 +65,14 @@ class PyRandom {
     return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0);
   }
 
+  // Random() < 0.5, drawing exactly what Random() draws: the 53-bit value is below 2^52 exactly
+  // when the first word's top bit is clear.
+  bool RandomBelowHalf() {
+    const uint32_t a = Genrand();
+    Genrand();
+    return (a >> 31) == 0;
+  }
+
   // random.getrandbits(k) for 0 <= k <= 64.
   uint64_t GetRandBits(int k) {
     if (k <= 0) return 0;
@@ -141,6 +149,9 @@ class KeyedRng {
 
   // Uniform in [0, 1) with 53 random bits.
   double Random() { return static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0); }
+
+  // Random() < 0.5 from the same draw: (x >> 11) < 2^52 exactly when x < 2^63.
+  bool RandomBelowHalf() { return (Next() >> 63) == 0; }
 
   // Uniform in [0, n), unbiased (Lemire's multiply-shift with rejection), n > 0.
   uint64_t RandBelow(uint64_t n) {

@@ -37,6 +37,35 @@ struct WriteConfig {
 // Throws std::invalid_argument naming the bad value.
 void CheckWriteConfig(const WriteConfig& cfg);
 
+// One example as WriteRecord encodes it.
+struct RecordFields {
+  const uint32_t* input_ids;  // max_seq_length values: the instance (masked ids shown), then 0s
+  int length;                 // tokens of the instance: input_mask is 1 on [0, length)
+  int b_first;                // segment_ids is 1 on [b_first, length); length when there is no B
+  const uint32_t* positions;  // n_pred prediction positions, ascending
+  const uint32_t* labels;     // n_pred original ids
+  int n_pred;                 // <= max_predictions (the lists are zero-padded, weights 1 then 0)
+  uint64_t next_label;
+};
+
+// Sizes of one record's parts (MeasureRecord).
+struct RecordLayout {
+  size_t payload[7];  // packed list bytes of each feature, in FEATURES order
+  size_t features;    // length of Example.features
+  size_t example;     // the serialized tf.train.Example
+  bool small;         // every value < 2^21: varints are written four bytes at a time
+  size_t framed() const { return example + 16; }  // with the length, the data and their CRCs
+};
+
+// Measures a record. Its fields must be consistent (0 <= b_first <= length <= max_seq_length,
+// 0 <= n_pred <= max_predictions); the callers check their instances first.
+void MeasureRecord(const RecordFields& r, const WriteConfig& cfg, RecordLayout* layout);
+
+// Writes the framed record at out and returns the end (out + layout.framed()); needs
+// layout.framed() + 4 bytes of room (small varints are stored four bytes at a time).
+uint8_t* WriteRecord(const RecordFields& r, const WriteConfig& cfg, const RecordLayout& layout,
+                     uint8_t* out);
+
 // Writes framed records of instances order[0], order[1], ... into out[0, capacity) until the next
 // one does not fit. Returns the bytes written; *n_done = how many instances were written (0 only
 // when the first record alone needs more than `capacity`: the caller grows its buffer).

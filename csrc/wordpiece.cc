@@ -373,6 +373,61 @@ bool FullTokenizer::EncodeLine(const char* data, size_t size, Utf8Errors errors,
   return true;
 }
 
+ParsedVocab ParseVocab(const char* data, size_t size) {
+  ParsedVocab v;
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(data);
+  std::string line;
+  size_t i = 0;
+  int64_t index = 0;
+  while (i < size) {
+    // One line without its '\r' bytes (removed everywhere before the split, as load_vocab does).
+    line.clear();
+    size_t j = i;
+    while (j < size && p[j] != '\n') {
+      if (p[j] != '\r') line.push_back(static_cast<char>(p[j]));
+      ++j;
+    }
+    if (j == size && line.empty() && j > i) {
+      // only '\r' bytes after the last '\n': an empty last line, which load_vocab drops
+      break;
+    }
+    if (index > 0x7FFFFFFE) {
+      throw std::invalid_argument("the vocab has more than 2^31 - 1 lines");
+    }
+    // Decode strictly, remembering where the non-space characters start and end.
+    const uint8_t* s = reinterpret_cast<const uint8_t*>(line.data());
+    const size_t n = line.size();
+    size_t first = n, last = 0;  // byte range [first, last) after strip()
+    for (size_t k = 0; k < n;) {
+      uint32_t cp;
+      const int r = DecodeUtf8(s + k, n - k, &cp, false);
+      if (r <= 0) {
+        v.error_line = index;
+        v.n_lines = index + 1;
+        return v;
+      }
+      if (!(Props(cp).flags & kSpace)) {
+        if (first == n) first = k;
+        last = k + static_cast<size_t>(r);
+      }
+      k += static_cast<size_t>(r);
+    }
+    std::string key = first < last ? line.substr(first, last - first) : std::string();
+    const auto found = v.position.find(key);
+    if (found == v.position.end()) {
+      v.position.emplace(key, v.keys.size());
+      v.keys.push_back(std::move(key));
+      v.ids.push_back(static_cast<int32_t>(index));
+    } else {
+      v.ids[found->second] = static_cast<int32_t>(index);
+    }
+    ++index;
+    i = j + 1;  // past the '\n' (or the end)
+  }
+  v.n_lines = index;
+  return v;
+}
+
 std::vector<int64_t> SplitLines(const char* data, size_t size) {
   std::vector<int64_t> b;
   b.reserve(size / 32 + 2);

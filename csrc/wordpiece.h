@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "pod_vector.h"
@@ -130,6 +131,25 @@ EncodeError EncodeLines(const FullTokenizer& tok, const char* data, const int64_
 // without '\n' is a line. Returns n_lines + 1 boundaries; line i is data[b[i] .. b[i+1]) and keeps
 // its '\n', which the tokenizer treats as the whitespace it is (no token, no offset change).
 std::vector<int64_t> SplitLines(const char* data, size_t size);
+
+// Google's load_vocab on a vocab file's bytes (wwm_fast/vocab.py load_vocab is the reference):
+// every '\r' removed, lines split on '\n' (no line after a final '\n'), each decoded as strict
+// UTF-8 and stripped of str.isspace() characters at both ends; entry -> 0-based line number, a
+// later duplicate taking the later number but keeping the first one's place in the order.
+struct ParsedVocab {
+  std::vector<std::string> keys;  // distinct entries (UTF-8), in order of first appearance
+  std::vector<int32_t> ids;       // their line numbers (the last appearance)
+  int64_t error_line = -1;        // first line (0-based) that is not valid UTF-8; -1: none
+  int64_t n_lines = 0;
+  std::unordered_map<std::string, size_t> position;  // entry -> its index in keys
+
+  int32_t Find(const std::string& key) const {  // the entry's id, -1 when absent
+    const auto it = position.find(key);
+    return it == position.end() ? -1 : ids[it->second];
+  }
+};
+// Throws std::invalid_argument for a file of 2^31 lines or more (ids are int32).
+ParsedVocab ParseVocab(const char* data, size_t size);
 
 // Longest line EncodeLines accepts, in bytes: offsets are int32 code point indices.
 constexpr int64_t kMaxLineBytes = 0x7FFFFFFE;

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wwm_fast import (_align, _garden, _instances, _ltp_cws, _masking, _records, _tfrecord,
-                      _wordpiece)
+from wwm_fast import (_align, _garden, _instances, _ltp_cws, _masking, _records, _shard,
+                      _tfrecord, _wordpiece)
 
 import native_inputs as ni
 
@@ -266,6 +266,88 @@ def test_fuzz_serializer(c, inst, cfg, order, threads, capacity):
         ex = _records.parse_example(r)
         assert len(ex["input_ids"]) == cfg["seq"] and len(ex["masked_lm_ids"]) == cfg["pred"]
         assert ex["next_sentence_labels"].tolist() == [int(inst["next_label"][k])]
+
+
+# -- fast mode's shard kernel ---------------------------------------------------------------------
+
+_SHARD_VOCAB = _shard.Vocab(("\n".join(_KEYS) + "\n").encode())
+
+
+def _shard_kernel(cfg, whole_word, next_sentence, chunk_bytes):
+    return _shard.Kernel(_SHARD_VOCAB, "[UNK]", True, 8, cfg["seq"], cfg["pred"], cfg["prob"],
+                         cfg["short"], cfg["dupe"], whole_word, next_sentence, 7, chunk_bytes)
+
+
+def _check_shard(shard, threads, seq, pred):
+    data = bytearray()
+    n = 0
+    while (chunk := shard.next_chunk(threads)) is not None:
+        data += chunk
+        n += 1
+    records = list(_records.iter_records(bytes(data), "out"))
+    assert len(records) == shard.n_instances == shard.figures()["instances"]
+    for r in records[:20]:
+        ex = _records.parse_example(r)
+        assert len(ex["input_ids"]) == seq and len(ex["masked_lm_ids"]) == pred
+        assert set(ex["input_mask"].tolist()) <= {0, 1}
+
+
+@fuzz(300)
+@given(raw_bytes.map(lambda b: b * 3), st.sampled_from(["strict", "ignore"]), configs,
+       st.booleans(), st.booleans(), st.integers(1, 3), st.integers(0, 3000))
+def test_fuzz_shard_text(data, errors, cfg, whole_word, next_sentence, threads, chunk_bytes):
+    try:
+        kernel = _shard_kernel(cfg, whole_word, next_sentence, chunk_bytes)
+    except ERRORS:
+        return
+    shard, err = kernel.text_shard(data, errors, 5, threads)
+    if err is not None:
+        line, byte, length, begin, end = err
+        assert errors == "strict" and shard is None
+        assert 0 <= begin <= end <= len(data) and byte >= 0 and length >= 1
+        assert byte + length <= end - begin
+        return
+    _check_shard(shard, threads, cfg["seq"], cfg["pred"])
+
+
+@fuzz(300)
+@given(corpora(), configs, st.booleans(), st.booleans(), st.integers(1, 3),
+       st.integers(-3, 2**40))
+def test_fuzz_shard_documents(c, cfg, whole_word, next_sentence, threads, lines):
+    try:
+        kernel = _shard_kernel(cfg, whole_word, next_sentence, 1)
+        shard = kernel.documents_shard(c["ids"], c["word_start"], c["sent_splits"],
+                                       c["doc_splits"], 2, lines)
+    except ERRORS:
+        return
+    _check_shard(shard, threads, cfg["seq"], cfg["pred"])
+    assert shard.figures()["corpus_tokens"] == len(c["ids"])
+
+
+@fuzz(300)
+@given(st.lists(st.one_of(st.sampled_from([b"\n", b"\r", b"##", b" ", "\u2028".encode(),
+                                           "\x1c".encode(), "\u00a0".encode(), b"a"]),
+                          st.binary(max_size=4)), max_size=20).map(b"".join))
+def test_fuzz_vocab_parser(data):
+    """_shard.Vocab is load_vocab (entries, ids, order) or names load_vocab's bad line."""
+    import tempfile
+
+    from wwm_fast.tokenization import load_vocab
+
+    v = _shard.Vocab(data)
+    with tempfile.NamedTemporaryFile(suffix=".txt") as f:
+        f.write(data)
+        f.flush()
+        try:
+            want = list(load_vocab(f.name).items())
+        except ValueError as e:
+            assert v.error_line >= 0 or not data
+            if data:
+                assert f"line {v.error_line + 1}:" in str(e)
+            return
+    assert v.error_line == -1 and v.items() == want
+    for key, index in want[:5]:
+        assert v.find(key) == index
 
 
 # -- Model Garden compat (_garden) ----------------------------------------------------------------
@@ -678,6 +760,7 @@ def test_fuzz_targets_cover_every_native_entry_point():
         "_tfrecord": {"serialize_into", "max_record_bytes", "frame_records", "crc32c"},
         "_records": {"index_records", "iter_records", "parse_example", "decode_bert_records",
                      "crc32c"},
+        "_shard": {"Kernel", "Vocab", "Shard", "Chunk"},  # Shard, Chunk: made by Kernel only
         "_ltp_cws": {"Model"},  # from_avro_block, check_avro_block, from_arrays, segment
     }
     import importlib.machinery

@@ -14,7 +14,7 @@ import os
 import sys
 
 _NATIVE_MODULES = ("_align", "_garden", "_instances", "_ltp_cws", "_masking", "_records",
-                   "_tfrecord", "_wordpiece")
+                   "_shard", "_tfrecord", "_wordpiece")
 
 _HOW_TO_BUILD = """\
 wwm_fast's native extensions could not be imported ({module}: {error}).
@@ -58,10 +58,26 @@ def _built_elsewhere(here: str):
     return None
 
 
+# Cython modules import numpy when they load (~0.1 s): they are found here, not loaded, so that
+# a command that does not use them (``create`` on text) starts without numpy.
+_FOUND_NOT_LOADED = ("_records",)
+
+
+def _find(name: str) -> None:
+    """ImportError unless the extension ``name`` is present beside this file."""
+    import importlib.util
+
+    if importlib.util.find_spec("wwm_fast." + name) is None:
+        raise ImportError(f"No module named 'wwm_fast.{name}'")
+
+
 def check_build():
     for name in _NATIVE_MODULES:
         try:
-            importlib.import_module("wwm_fast." + name)
+            if name in _FOUND_NOT_LOADED:
+                _find(name)
+            else:
+                importlib.import_module("wwm_fast." + name)
         except ImportError as e:
             here = os.path.dirname(os.path.abspath(__file__))
             source_tree = os.path.exists(os.path.join(os.path.dirname(here), "setup.py"))

@@ -25,7 +25,7 @@ ranges" table lists them. This module holds only the numbers, the reasons and on
 from __future__ import annotations
 
 __all__ = ["MAX_SEQ_LENGTH", "MAX_THREADS", "MAX_DUPE_FACTOR", "MAX_SEED", "MAX_NGRAM_SIZE",
-           "check_int"]
+           "check_int", "check_common"]
 
 from ._threads import MAX_THREADS  # the thread policy's cap (csrc/parallel.h kMaxThreads)
 
@@ -47,3 +47,35 @@ def check_int(name: str, value, lo: int, hi: int, also=()) -> None:
     if not lo <= value <= hi:
         extra = "".join(f"{a} or " for a in also)
         raise ValueError(f"{name} must be {extra}in [{lo}, {hi}], got {value}")
+
+
+def check_common(max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob,
+                 dupe_factor) -> None:
+    """The instance builders' checks of their shared options (TypeError for a non-integer, a bool
+    included; ValueError naming the option and the value otherwise)."""
+    import numbers
+
+    from ._instances import MAX_SEQ_LENGTH as kernel_limit
+
+    for name, value in (("max_seq_length", max_seq_length),
+                        ("max_predictions_per_seq", max_predictions_per_seq),
+                        ("dupe_factor", dupe_factor)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+    if max_seq_length < 5:
+        raise ValueError(f"max_seq_length must be >= 5 ([CLS] A [SEP] B [SEP] with one token "
+                         f"each), got {max_seq_length}")
+    if max_seq_length > kernel_limit:
+        raise ValueError(f"max_seq_length must be <= {kernel_limit} (the kernels' "
+                         f"limit), got {max_seq_length}")
+    if max_predictions_per_seq < 1:
+        raise ValueError(f"max_predictions_per_seq must be >= 1, got {max_predictions_per_seq}")
+    if max_predictions_per_seq > max_seq_length:
+        raise ValueError(f"max_predictions_per_seq ({max_predictions_per_seq}) cannot exceed "
+                         f"max_seq_length ({max_seq_length})")
+    if not 0.0 < masked_lm_prob < 1.0:
+        raise ValueError(f"masked_lm_prob must be in (0, 1), got {masked_lm_prob!r}")
+    if not 0.0 <= short_seq_prob <= 1.0:
+        raise ValueError(f"short_seq_prob must be in [0, 1], got {short_seq_prob!r}")
+    if dupe_factor < 1:
+        raise ValueError(f"dupe_factor must be >= 1, got {dupe_factor}")

@@ -11,9 +11,8 @@ native module that carries the constant.
 
 from __future__ import annotations
 
+import numbers
 import os
-
-import numpy as np
 
 from . import _check_build  # noqa: F401
 from ._wordpiece import MAX_THREADS
@@ -27,7 +26,8 @@ def check_num_threads(value, name: str = "num_threads") -> int:
     TypeError for a non-integer (a bool included), ValueError naming ``name`` and the value
     otherwise.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    # numbers.Integral: int and numpy's integers (numpy registers them; not numpy.bool_)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     value = int(value)
     if value == 0 or value < -1 or value > MAX_THREADS:

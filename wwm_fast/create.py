@@ -23,14 +23,12 @@ import os
 import time
 from typing import List, Optional, Sequence, Union
 
-from . import compat_garden
-from ._limits import MAX_DUPE_FACTOR, MAX_SEED, MAX_SEQ_LENGTH, MAX_THREADS, check_int
+from ._limits import (MAX_DUPE_FACTOR, MAX_SEED, MAX_SEQ_LENGTH, MAX_THREADS, check_common,
+                      check_int)
 from ._warnings import UNK_RATE_WARNING, WWM_CONTINUATION_WARNING, warn
-from .compat import GOOGLE, create_compat
 from .files import check_writable_folder, expand_input_files
-from .instances import _check_common, special_ids
 from .pool import run_interruptibly, run_shards
-from .shard import (ShardJob, check_not_empty, is_cache, remove_stale_temporaries,
+from .shard import (ShardJob, check_not_empty, is_cache, kernel_for, remove_stale_temporaries,
                     resolve_num_workers, tokenizer_for)
 from .stats import CreateStats, ShardStats
 from ._threads import check_num_threads
@@ -39,10 +37,18 @@ __all__ = ["create_instances", "CreateStats", "ShardStats"]
 
 MODES = ("fast", "compat")
 RUNNERS = ("local", "beam")
-# Modes that read the whole corpus in one process (no shards, no runner): mode -> function of
-# (inputs, outputs, job, tokenizer, progress, reference) returning one ShardStats per output file;
-# the reference (compat.Reference) is the script reproduced.
-_CORPUS_MODES = {"compat": create_compat}
+# Modes that read the whole corpus in one process (no shards, no runner): mode -> "module:function"
+# of (inputs, outputs, job, tokenizer, progress, reference) returning one ShardStats per output
+# file; the reference (compat.Reference) is the script reproduced. Imported when used: fast mode
+# on text runs without numpy (wwm_fast/__init__.py).
+_CORPUS_MODES = {"compat": "compat:create_compat"}
+
+
+def _corpus_mode(mode: str):
+    import importlib
+
+    module, function = _CORPUS_MODES[mode].split(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), function)
 
 
 def create_instances(
@@ -153,8 +159,8 @@ def create_instances(
     if errors not in ("strict", "ignore"):
         raise ValueError(f"errors must be one of ['strict', 'ignore'], got {errors!r}")
     _check_limits(max_seq_length, dupe_factor, random_seed, num_workers, num_threads)
-    _check_common(max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob,
-                  dupe_factor)
+    check_common(max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob,
+                 dupe_factor)
     if mode == "compat" and not next_sentence:
         raise ValueError("next_sentence=False (single-segment, no NSP) is not what Google's script "
                          "does; use mode='fast'")
@@ -163,11 +169,15 @@ def create_instances(
         from .segmentation.registry import spec_of
         seg_spec = spec_of(segmenter)
         do_whole_word_mask = True
-    garden = compat_garden.check_options(  # None unless reference="garden"
-        mode=mode, reference=reference, max_ngram_size=max_ngram_size,
-        use_v2_feature_names=use_v2_feature_names, garden_global_seed=garden_global_seed,
-        do_whole_word_mask=do_whole_word_mask, max_seq_length=max_seq_length,
-        random_seed=random_seed)
+    garden = None  # Model Garden's options: None unless reference="garden"
+    if reference != "google" or max_ngram_size is not None or garden_global_seed is not None \
+            or use_v2_feature_names:  # (compat_garden loads numpy: only when it is asked for)
+        from . import compat_garden
+        garden = compat_garden.check_options(
+            mode=mode, reference=reference, max_ngram_size=max_ngram_size,
+            use_v2_feature_names=use_v2_feature_names, garden_global_seed=garden_global_seed,
+            do_whole_word_mask=do_whole_word_mask, max_seq_length=max_seq_length,
+            random_seed=random_seed)
     if runner == "beam":  # gs://, s3://... globs go through Beam's FileSystems
         from .beam import expand_input_files as _expand_beam_inputs
         inputs = _expand_beam_inputs(input_files)
@@ -179,19 +189,30 @@ def create_instances(
                    dupe_factor, int(random_seed), bool(do_whole_word_mask), seg_spec, mode,
                    bool(next_sentence), bool(gzip), errors,
                    None if num_threads is None else check_num_threads(num_threads))
-    # the script compat mode reproduces (fast mode tokenizes as Google's script does)
-    script = GOOGLE if garden is None else compat_garden.reference(garden)
-    # validates the vocab before any work (reused in-process)
-    tokenizer = tokenizer_for(job, script.max_input_chars_per_word)
+    # the vocab is checked before any work (and the tokenizer or kernel reused in-process); fast
+    # mode tokenizes as Google's script does (in its native kernel)
+    script = tokenizer = None
+    if mode in _CORPUS_MODES:  # the script compat mode reproduces
+        from .compat import GOOGLE
+        if garden is None:
+            script = GOOGLE
+        else:
+            from . import compat_garden
+            script = compat_garden.reference(garden)
+        tokenizer = tokenizer_for(job, script.max_input_chars_per_word)
     if runner == "local":  # a read-only folder fails now, not after the first shard's work
         for folder in sorted({os.path.dirname(os.path.abspath(o)) for o in outputs}):
             check_writable_folder(folder, "folder of output_file")
-    special_ids(tokenizer)
+    if tokenizer is not None:
+        from .instances import special_ids
+        special_ids(tokenizer)
+    else:
+        kernel_for(job)  # a bad vocab: FullTokenizer's or special_ids' error
     if mode in _CORPUS_MODES:
         if job.num_threads is None:  # one process: every core tokenizes
             job = dataclasses.replace(job, num_threads=os.cpu_count() or 1)
         try:
-            shards = run_interruptibly(_CORPUS_MODES[mode], inputs, outputs, job, tokenizer,
+            shards = run_interruptibly(_corpus_mode(mode), inputs, outputs, job, tokenizer,
                                        progress, script)
         except KeyboardInterrupt:  # the abandoned thread's temporary file
             remove_stale_temporaries(list(outputs))
@@ -247,7 +268,7 @@ def _is_cache(path: str) -> bool:
 
 def _check_limits(max_seq_length, dupe_factor, random_seed, num_workers, num_threads) -> None:
     """The documented bounds (wwm_fast/_limits.py), checked before any work; the lower bounds
-    and types of max_seq_length and dupe_factor are ``_check_common``'s."""
+    and types of max_seq_length and dupe_factor are ``check_common``'s."""
     for name, value, lo, hi in (("max_seq_length", max_seq_length, 5, MAX_SEQ_LENGTH),
                                 ("dupe_factor", dupe_factor, 1, MAX_DUPE_FACTOR)):
         if isinstance(value, int) and value > hi:

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import _check_build  # noqa: F401
 from . import _instances
+from ._limits import check_common as _check_common
 from .tokenization import Encoding, FullTokenizer
 
 __all__ = ["Documents", "Instances", "documents_from_encoding", "build_instances",
@@ -179,29 +180,3 @@ def _empty_predictions(n: int) -> dict:
     return {"pred_splits": np.zeros(n + 1, np.int64), "pred_positions": np.zeros(0, np.int32),
             "pred_input_ids": np.zeros(0, np.int32), "pred_labels": np.zeros(0, np.int32),
             "group_hist": np.zeros(_instances.WORD_SIZE_HIST_LEN, np.int64)}
-
-
-def _check_common(max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob,
-                  dupe_factor):
-    for name, value in (("max_seq_length", max_seq_length),
-                        ("max_predictions_per_seq", max_predictions_per_seq),
-                        ("dupe_factor", dupe_factor)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an int, got {value!r}")
-    if max_seq_length < 5:
-        raise ValueError(f"max_seq_length must be >= 5 ([CLS] A [SEP] B [SEP] with one token "
-                         f"each), got {max_seq_length}")
-    if max_seq_length > _instances.MAX_SEQ_LENGTH:
-        raise ValueError(f"max_seq_length must be <= {_instances.MAX_SEQ_LENGTH} (the kernels' "
-                         f"limit), got {max_seq_length}")
-    if max_predictions_per_seq < 1:
-        raise ValueError(f"max_predictions_per_seq must be >= 1, got {max_predictions_per_seq}")
-    if max_predictions_per_seq > max_seq_length:
-        raise ValueError(f"max_predictions_per_seq ({max_predictions_per_seq}) cannot exceed "
-                         f"max_seq_length ({max_seq_length})")
-    if not 0.0 < masked_lm_prob < 1.0:
-        raise ValueError(f"masked_lm_prob must be in (0, 1), got {masked_lm_prob!r}")
-    if not 0.0 <= short_seq_prob <= 1.0:
-        raise ValueError(f"short_seq_prob must be in [0, 1], got {short_seq_prob!r}")
-    if dupe_factor < 1:
-        raise ValueError(f"dupe_factor must be >= 1, got {dupe_factor}")

@@ -18,22 +18,22 @@ import glob
 import json
 import os
 import time
-from typing import Dict, List, Optional, Tuple
-
-import numpy as np
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ._version import __version__
-from .alignment import WordSpans, align_words
-from .files import TMP_SUFFIX, decode_lines, read_bytes
-from .instances import build_instances, documents_from_encoding, shuffled_order
-from .masking import sample_masks
-from .stats import STATS_SUFFIX, ShardStats, count_corpus, count_instances, write_stats
-from .tfrecord import serialize_instances, write_records
-from .tokenization import Encoding, FullTokenizer
+from ._threads import resolve_num_threads
+from .files import TMP_SUFFIX, decode_lines, read_bytes, write_records
+from .stats import STATS_SUFFIX, ShardStats, write_stats
+
+if TYPE_CHECKING:  # numpy and the staged modules load only for caches and segmenters
+    import numpy as np
+
+    from .alignment import WordSpans
+    from .tokenization import Encoding, FullTokenizer
 
 __all__ = ["ShardJob", "run_shard", "read_shard", "is_cache", "tokenizer_for", "prepare_worker",
            "Storage", "LOCAL", "fingerprint", "load_complete", "remove_stale_temporaries",
-           "resolve_num_workers", "check_not_empty", "empty_corpus"]
+           "resolve_num_workers", "check_not_empty", "empty_corpus", "kernel_for"]
 
 
 @dataclasses.dataclass
@@ -74,12 +74,14 @@ class ShardJob:
 _TOKENIZERS: Dict[tuple, FullTokenizer] = {}
 
 
-def tokenizer_for(job: ShardJob, max_input_chars_per_word: int = 200) -> FullTokenizer:
+def tokenizer_for(job: ShardJob, max_input_chars_per_word: int = 200) -> "FullTokenizer":
     """One tokenizer per process, vocab and WordPiece word limit (its tables take ~50 ms to build).
 
     ``max_input_chars_per_word``: longer words are ``[UNK]``; 200 is Google's (compat mode's
     references may differ: Model Garden's is 400).
     """
+    from .tokenization import FullTokenizer
+
     try:
         st = os.stat(job.vocab_file)
         stamp = (st.st_size, st.st_mtime_ns)
@@ -95,12 +97,17 @@ def tokenizer_for(job: ShardJob, max_input_chars_per_word: int = 200) -> FullTok
 
 
 def prepare_worker(job: ShardJob) -> None:
-    """Build this process's tokenizer and segmenter now (a worker's set-up), not at its first
-    shard."""
-    tokenizer_for(job)
+    """Build this process's shard kernel (and segmenter) now (a worker's set-up), not at its
+    first shard; the tokenizer is built when a shard needs it (a segmentation cache)."""
+    kernel_for(job)
     if job.segmenter is not None:
         from .segmentation.registry import cached_segmenter
         cached_segmenter(job.segmenter)
+
+
+# every segmentation cache starts with segmentation.cache.MAGIC, which begins with these bytes
+# (tests/test_fast_shard.py)
+_CACHE_MAGIC_PREFIX = b"WWMSEG"
 
 
 # -- reading a shard -----------------------------------------------------------------------------------
@@ -108,6 +115,12 @@ def prepare_worker(job: ShardJob) -> None:
 
 def is_cache(path: str) -> bool:
     """``path`` is a segmentation cache (``wwm-fast segment``'s output), not text."""
+    try:  # most inputs are text: no need to load the segmentation package (and numpy) for them
+        with open(path, "rb") as f:
+            if not f.read(len(_CACHE_MAGIC_PREFIX)) == _CACHE_MAGIC_PREFIX:
+                return False
+    except OSError:
+        return False
     try:
         from .segmentation.cache import is_cache_file
     except ImportError:  # segmentation stage not installed in this build
@@ -123,6 +136,10 @@ def read_shard(path: str, job: ShardJob,
     whole word masking; WordPiece groups, or segmenter words from a cache or ``job.segmenter``,
     with it). ``n_fallback`` counts the lines whose words could not be aligned to the tokens.
     """
+    import numpy as np
+
+    from .alignment import align_words
+
     words: Optional[WordSpans] = None
     if is_cache(path):
         from .segmentation.cache import read_cache
@@ -226,6 +243,12 @@ def run_shard(index: int, path: str, output: str, job: ShardJob, overwrite: bool
 
     Reads ``path`` (shard number ``index`` keys the RNG), writes ``output`` and its stats JSON
     atomically; returns the stats (``skipped`` when an earlier run already completed it).
+
+    The work is one native pass (``_shard``: tokenize, documents, instances, and per record in
+    write order its masks and its framed bytes), fed with the text itself or, for a segmentation
+    cache or a segmenter, with the documents ``read_shard`` makes. Its bytes and figures equal
+    the staged API's (build_instances -> sample_masks -> shuffled_order -> serialize_instances;
+    tests/test_fast_shard.py).
     """
     t0 = time.perf_counter()
     fp = fingerprint(job, index, LOCAL.identity(job, path, output))
@@ -233,31 +256,88 @@ def run_shard(index: int, path: str, output: str, job: ShardJob, overwrite: bool
         done = load_complete(output, fp)
         if done is not None:
             return done
-    tokenizer = tokenizer_for(job)
-    enc, word_start, n_fallback, n_bytes = read_shard(path, job, tokenizer)
-    docs = documents_from_encoding(enc, word_start)
-    stats = ShardStats([path], output, input_bytes=n_bytes, lines=len(enc.row_splits) - 1,
-                       fingerprint=fp)
-    del enc, word_start  # what is still needed lives in docs
-    count_corpus(stats, docs, tokenizer.unk_id, n_fallback)
-    if docs.n_documents == 0:
-        chunks = []
+    kernel = kernel_for(job)
+    threads = resolve_num_threads(-1 if job.num_threads is None else job.num_threads)
+    n_fallback = 0
+    if job.segmenter is None and not is_cache(path):
+        data = read_bytes(path)
+        shard, err = kernel.text_shard(data, job.errors, index, threads)
+        if err is not None:  # invalid UTF-8: the tokenizer's error names the file, line, bytes
+            tokenizer_for(job).encode_file_bytes(data, source=path, errors=job.errors,
+                                                 num_threads=1, with_offsets=False)
+            raise AssertionError(f"{path}: the shard kernel and the tokenizer disagree on the "
+                                 f"UTF-8 of line {err[0] + 1}")  # pragma: no cover
+        n_bytes = len(data)
+        del data
     else:
-        inst = build_instances(docs, tokenizer, mode="fast", shard=index, **job.build_kwargs())
-        inst = sample_masks(docs, inst, tokenizer, max_seq_length=job.max_seq_length,
-                            max_predictions_per_seq=job.max_predictions_per_seq,
-                            masked_lm_prob=job.masked_lm_prob,
-                            do_whole_word_mask=job.do_whole_word_mask, num_threads=job.num_threads)
-        order = shuffled_order(inst.n, job.random_seed, index)
-        chunks = serialize_instances(docs, inst, tokenizer, order,
-                                     max_seq_length=job.max_seq_length,
-                                     max_predictions_per_seq=job.max_predictions_per_seq,
-                                     num_threads=job.num_threads)
-        count_instances(stats, inst, tokenizer.vocab["[MASK]"])
-    stats.output_bytes = write_records(output, chunks, gzip=job.gzip)
+        from .instances import documents_from_encoding
+
+        enc, word_start, n_fallback, n_bytes = read_shard(path, job, tokenizer_for(job))
+        docs = documents_from_encoding(enc, word_start)
+        lines = len(enc.row_splits) - 1
+        del enc, word_start
+        shard = kernel.documents_shard(docs.ids, docs.word_start, docs.sent_splits,
+                                       docs.doc_splits, index, lines)
+        del docs  # the shard keeps the arrays alive
+    stats = ShardStats([path], output, input_bytes=n_bytes, fingerprint=fp)
+    stats.output_bytes = write_records(output, _chunks(shard, threads), gzip=job.gzip)
+    for key, value in shard.figures().items():
+        setattr(stats, key, value)
+    stats.align_fallback_lines = int(n_fallback)
     stats.seconds = time.perf_counter() - t0
     write_stats(stats)
     return stats
+
+
+def _chunks(shard, threads: int):
+    """The shard's chunks of framed records (each valid while the next two are made, which is
+    what write_records' one-chunk queue needs)."""
+    while True:
+        chunk = shard.next_chunk(threads)
+        if chunk is None:
+            return
+        yield chunk
+
+
+_KERNELS: Dict[tuple, object] = {}
+
+
+def kernel_for(job: ShardJob):
+    """One native shard kernel (``_shard.Kernel``: vocab, tokenizer, configuration) per process
+    and job; its vocab is parsed natively (Google's load_vocab, tests/test_fast_shard.py).
+
+    A vocab the kernel refuses is reported by ``FullTokenizer`` / ``special_ids`` (their messages
+    name the file, line and entry)."""
+    from . import _shard
+
+    try:
+        st = os.stat(job.vocab_file)
+        stamp = (st.st_size, st.st_mtime_ns)
+    except OSError:
+        stamp = None
+    settings = dataclasses.astuple(dataclasses.replace(job, num_threads=None))
+    key = (job.vocab_file, stamp, settings)
+    kernel = _KERNELS.get(key)
+    if kernel is not None:
+        return kernel
+    try:
+        vocab = None
+        if stamp is not None:
+            with open(job.vocab_file, "rb") as f:
+                vocab = _shard.Vocab(f.read())
+        if vocab is None or vocab.error_line >= 0 or len(vocab) == 0:
+            raise ValueError("the vocab could not be parsed")
+        kernel = _shard.Kernel(vocab, "[UNK]", job.do_lower_case, 200, job.max_seq_length,
+                               job.max_predictions_per_seq, job.masked_lm_prob,
+                               job.short_seq_prob, job.dupe_factor, job.do_whole_word_mask,
+                               job.next_sentence, job.random_seed)
+    except (OSError, ValueError):
+        from .instances import special_ids
+        special_ids(tokenizer_for(job))  # raises the error that names the file and entry
+        raise
+    _KERNELS.clear()  # one job at a time in a process
+    _KERNELS[key] = kernel
+    return kernel
 
 
 # -- what every runner does around the shards ----------------------------------------------------------

@@ -12,10 +12,9 @@ import dataclasses
 import json
 from typing import List
 
-import numpy as np
-
 from .files import atomic_output
-from .masking import WORD_SIZE_HIST_LEN
+from . import _check_build  # noqa: F401
+from ._masking import WORD_SIZE_HIST_LEN
 
 __all__ = ["CreateStats", "ShardStats", "STATS_SUFFIX", "count_corpus",
            "count_instances", "stats_json", "write_stats"]
@@ -136,6 +135,8 @@ def _pct(a, b):
 
 def count_corpus(stats: ShardStats, docs, unk_id: int, n_fallback: int) -> None:
     """Corpus figures of ``docs`` (a ``Documents``) into ``stats``."""
+    import numpy as np
+
     stats.documents = docs.n_documents
     stats.corpus_tokens = len(docs.ids)
     stats.unk_tokens = int(np.count_nonzero(docs.ids == unk_id))
@@ -145,6 +146,8 @@ def count_corpus(stats: ShardStats, docs, unk_id: int, n_fallback: int) -> None:
 
 def count_instances(stats: ShardStats, inst, mask_id: int) -> None:
     """Instance and masking figures of ``inst`` (masked ``Instances``) into ``stats``."""
+    import numpy as np
+
     pairs = inst.b_len > 0
     stats.instances = inst.n
     stats.instance_tokens = int(inst.a_len.sum() + inst.b_len.sum() + 2 * inst.n

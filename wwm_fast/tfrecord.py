@@ -22,7 +22,7 @@ import numpy as np
 from . import _check_build  # noqa: F401
 from . import _tfrecord
 from ._threads import resolve_num_threads
-from .files import atomic_output
+from .files import write_records  # noqa: F401  (re-exported; it lives with the atomic outputs)
 from .instances import Documents, Instances, special_ids
 from .tokenization import FullTokenizer
 
@@ -72,73 +72,6 @@ def serialize_instances(docs: Documents, instances: Instances, tokenizer: FullTo
         yield memoryview(buf)[:used]
         k += done
         turn += 1
-
-
-def write_records(path: str | os.PathLike, chunks, *, gzip: bool = False) -> int:
-    """Write framed record bytes (an iterable of bytes-like chunks) to ``path`` atomically.
-
-    Returns the number of bytes written (after compression). With ``gzip`` the file is one GZIP
-    stream (mtime 0, so deterministic), TensorFlow's ``compression_type="GZIP"``.
-    """
-    with atomic_output(path, "wb") as f:
-        writer = _ChunkWriter(f, gzip)
-        try:
-            for chunk in chunks:
-                writer.put(chunk)
-        finally:
-            written = writer.close()
-    return written
-
-
-class _ChunkWriter:
-    """Writes (and compresses) chunks in a thread while the caller makes the next ones.
-
-    file.write and zlib release the GIL, so serialization and I/O overlap. The queue holds one
-    chunk: the caller can be at most two chunks ahead of the write, which is what
-    ``serialize_instances``' three buffers allow. An error in the thread is raised in the caller.
-    """
-
-    def __init__(self, f, gzip: bool):
-        import queue
-        import threading
-
-        self._f = f
-        self._comp = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip else None
-        self._queue = queue.Queue(maxsize=1)
-        self._error = None
-        self.written = 0
-        self._thread = threading.Thread(target=self._run, name="wwm-fast-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while True:
-            chunk = self._queue.get()
-            if chunk is None:
-                return
-            if self._error is not None:
-                continue  # drain after a failure
-            try:
-                data = self._comp.compress(chunk) if self._comp else chunk
-                self._f.write(data)
-                self.written += len(data)
-            except BaseException as e:  # reported to the caller by put()/close()
-                self._error = e
-
-    def put(self, chunk):
-        if self._error is not None:
-            raise self._error
-        self._queue.put(chunk)
-
-    def close(self) -> int:
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        if self._comp:
-            tail = self._comp.flush()
-            self._f.write(tail)
-            self.written += len(tail)
-        return self.written
 
 
 def _file_bytes(path: str) -> bytes:

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from ..files import expand_input_files
-from ..tfrecord import read_examples
 from ._flags import add_bool_flag, int_flag
 
 DESCRIPTION = """\
@@ -47,6 +44,8 @@ def add_parser(subparsers, formatter):
 
 
 def run(args) -> int:
+    from ..tfrecord import read_examples  # (imported when run: numpy)
+
     files = expand_input_files(",".join(args.files))
     inv, mask_id = None, GOOGLE_MASK_ID
     if args.vocab_file:
@@ -123,6 +122,8 @@ def summarize(files, mask_id: int = GOOGLE_MASK_ID) -> dict:
 
     Files are decoded one at a time, so memory follows the largest file, not the total.
     """
+    import numpy as np
+
     from ..tfrecord import read_bert_records
 
     per_file, lengths, n_pred = {}, [], []

@@ -11,7 +11,6 @@ import sys
 import time
 
 from ..files import atomic_output, expand_input_files, read_bytes
-from ..tokenization import FullTokenizer
 from ._flags import add_bool_flag, threads_flag
 
 DESCRIPTION = """\
@@ -48,6 +47,8 @@ def add_parser(subparsers, formatter):
 
 
 def run(args) -> int:
+    from ..tokenization import FullTokenizer  # (imported when run: numpy)
+
     tokenizer = FullTokenizer(args.vocab_file, do_lower_case=args.do_lower_case)
     files = expand_input_files(args.input_file)
     total_bytes = total_lines = total_tokens = 0
