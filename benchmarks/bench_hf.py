@@ -16,8 +16,13 @@ The target (issue 10): export and import each <= 5 s wall and peak RSS <= 2.5x t
 
 Rows:
   export_hf        export_model(--format=hf): TF checkpoint -> model.safetensors, a tensor at a time
+  export_hf_tf     the same, the checkpoint read by tf.train.load_checkpoint (reference: the
+                   path before tf_bundle.py; TensorFlow imported beforehand, outside the timing)
   export_google    export_model(--format=google): TF checkpoint -> slim bert_model.ckpt (reference)
-  cli_export_hf    `wwm-train export --format=hf` as a user runs it (TensorFlow's import included)
+  cli_export_hf    `wwm-train export --format=hf` as a user runs it: the console script, whole
+                   process; it reads the checkpoint with tf_bundle.py and imports no TensorFlow
+  cli_export_hf_tf the same command in a process that imports TensorFlow first and reads with it
+                   (reference: what the command cost before tf_bundle.py)
   import_hf        init_from_checkpoint(<hf folder>) into a BertPretrainingModel
   import_google    init_from_checkpoint(<bert_model.ckpt>) into the same model (reference)
   torch_load       transformers BertForPreTraining.from_pretrained(<our folder>) (reference)
@@ -87,7 +92,11 @@ else:
     cfg = BertConfig.from_json_file(cfg_file)
     if kind.startswith("export"):
         fmt = kind.split("_")[1]
-        op = lambda: export_model(os.path.join(work, "ckpt"), cfg, vocab, out, format=fmt)
+        reader = "tensorflow" if kind.endswith("_tf") else "auto"
+        if reader == "tensorflow":
+            import tensorflow
+        op = lambda: export_model(os.path.join(work, "ckpt"), cfg, vocab, out, format=fmt,
+                                  reader=reader)
     else:
         model = BertPretrainingModel(cfg)
         src = os.path.join(work, "hf" if kind == "import_hf" else "google")
@@ -99,6 +108,17 @@ op()
 op_s = time.perf_counter() - t
 with open(result, "w") as f:
     json.dump({"op_s": op_s, "base_mb": base, "op_peak_mb": status("VmHWM")}, f)
+"""
+
+
+# the CLI as it was before tf_bundle.py: TensorFlow imported, the checkpoint read with it
+_CLI_WITH_TF = r"""
+import sys
+import tensorflow
+from wwm_trainer import checkpoint, cli
+_export = checkpoint.export_model
+checkpoint.export_model = lambda *a, **k: _export(*a, **k, reader="tensorflow")
+sys.exit(cli.main(sys.argv[1:]))
 """
 
 
@@ -143,13 +163,18 @@ def _bench(benchmark, work, kind, rounds=3):
 
     def once():
         with tempfile.NamedTemporaryFile("r", suffix=".json") as result:
-            if kind == "cli_export_hf":
+            if kind.startswith("cli_export_hf"):
                 out = work["dir"] / "out"
                 subprocess.run(["rm", "-rf", str(out)], check=True)
-                cmd = [sys.executable, "-m", "wwm_trainer.cli", "export", "--format=hf",
-                       f"--checkpoint={work['dir'] / 'ckpt'}",
-                       f"--bert_config_file={work['dir'] / 'bert_config.json'}",
-                       f"--vocab_file={work['dir'] / 'vocab.txt'}", f"--export_dir={out}"]
+                args = ["export", "--format=hf", f"--checkpoint={work['dir'] / 'ckpt'}",
+                        f"--bert_config_file={work['dir'] / 'bert_config.json'}",
+                        f"--vocab_file={work['dir'] / 'vocab.txt'}", f"--export_dir={out}"]
+                if kind == "cli_export_hf":  # the console script, as a user runs it
+                    script = os.path.join(os.path.dirname(sys.executable), "wwm-train")
+                    cmd = [script, *args] if os.path.exists(script) else [
+                        sys.executable, "-m", "wwm_trainer.cli", *args]
+                else:  # TensorFlow imported and reading the checkpoint, as before tf_bundle.py
+                    cmd = [sys.executable, "-c", _CLI_WITH_TF, *args]
                 proc_s, proc_mb = _launch(cmd, env)
                 runs.append({"op_s": proc_s, "proc_s": proc_s, "proc_peak_mb": proc_mb,
                              "op_peak_mb": proc_mb, "base_mb": 0.0})
@@ -182,8 +207,14 @@ class TestHF:
         r = _bench(benchmark, work, "export_hf")
         assert r["op_s"] > 0
 
+    def test_export_hf_tf(self, benchmark, work):
+        _bench(benchmark, work, "export_hf_tf")
+
     def test_cli_export_hf(self, benchmark, work):
-        _bench(benchmark, work, "cli_export_hf", rounds=2)
+        _bench(benchmark, work, "cli_export_hf")
+
+    def test_cli_export_hf_tf(self, benchmark, work):
+        _bench(benchmark, work, "cli_export_hf_tf", rounds=2)
 
     def test_import_google(self, benchmark, work):
         _bench(benchmark, work, "import_google")

@@ -1,6 +1,7 @@
 // pybind11 module wwm_fast._tfrecord: Example serialization and TFRecord framing.
 #include <pybind11/pybind11.h>
 
+#include <stdexcept>
 #include <string>
 
 #include "bind_instances.h"
@@ -72,9 +73,21 @@ PYBIND11_MODULE(_tfrecord, m) {
       py::arg("records"), "TFRecord framing of already serialized records.");
   m.def(
       "crc32c",
-      [](py::bytes data) {
-        std::string s = data;
-        return wwm::Crc32c(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+      [](py::buffer data) {
+        // any C-contiguous bytes-like object (bytes, memoryview, a numpy array), read in place:
+        // a checkpoint reader checksums tensors of hundreds of MB without copying them
+        py::buffer_info info = data.request();
+        py::ssize_t expected = info.itemsize;
+        for (py::ssize_t i = info.ndim - 1; i >= 0; --i) {
+          if (info.shape[i] > 1 && info.strides[i] != expected) {
+            throw std::invalid_argument("crc32c: data must be a C-contiguous buffer");
+          }
+          expected *= info.shape[i];
+        }
+        const auto* p = static_cast<const uint8_t*>(info.ptr);
+        const size_t n = static_cast<size_t>(info.size) * static_cast<size_t>(info.itemsize);
+        py::gil_scoped_release release;
+        return wwm::Crc32c(p, n);
       },
-      py::arg("data"));
+      py::arg("data"), "CRC32C of a C-contiguous bytes-like object (no copy; the GIL is released).");
 }

@@ -30,7 +30,7 @@ _EXPORTS = {
     "Trainer": "training",
     "WarmupPolynomialDecay": "optimization",
     "export_model": "checkpoint",
-    "google_variable_shapes": "modeling",
+    "google_variable_shapes": "config",
     "init_from_checkpoint": "checkpoint",
     "pretraining_loss_and_metrics": "modeling",
     "run": "training",

@@ -13,10 +13,16 @@ checkpoint.
 
 `init_from_checkpoint` and `export_model` also read transformers BERT folders, and `export_model`
 writes them (`format="hf"`); the name map and the file formats are in hf.py.
+
+TensorFlow is imported on first use (`tf` below is a proxy that imports it when an attribute is
+first read): `export_model` reads local checkpoints with tf_bundle.py, so an export to a
+transformers folder runs without TensorFlow (its import takes seconds); every other function here
+uses TensorFlow.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import os
@@ -26,11 +32,21 @@ import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
-import tensorflow as tf
 
-from . import hf
-from .config import BertConfig
-from .modeling import google_variable_shapes
+from . import hf, tf_bundle
+from .config import BertConfig, google_variable_shapes
+
+
+class _LazyTensorFlow:
+    """`tensorflow`, imported when one of its attributes is first read."""
+
+    def __getattr__(self, name):
+        import tensorflow
+
+        return getattr(tensorflow, name)
+
+
+tf = _LazyTensorFlow()
 
 log = logging.getLogger("wwm_trainer")
 
@@ -92,19 +108,49 @@ def _atomic_write_text(path: str, text: str) -> None:
     tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
+def _exists(path: str) -> bool:
+    return tf.io.gfile.exists(path) if "://" in path else os.path.exists(path)
+
+
+_STATE_LINE = re.compile(rb'\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"\s*')
+
+
+def _latest_local(directory: str) -> str | None:
+    """`tf.train.latest_checkpoint(directory)` for a local directory, without TensorFlow: the
+    prefix the `checkpoint` state file names (relative to `directory` unless absolute), if its
+    `.index` exists."""
+    try:
+        with open(os.path.join(directory, STATE_FILENAME), "rb") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    latest = None
+    for line in text.splitlines():  # a text-format CheckpointState: the last value wins
+        m = _STATE_LINE.fullmatch(line)
+        if m:
+            latest = codecs.escape_decode(m.group(1))[0].decode("utf-8", "surrogateescape")
+    if not latest:
+        return None
+    if not os.path.isabs(latest):
+        latest = os.path.join(directory, latest)
+    return latest if os.path.exists(latest + ".index") else None
+
+
 def resolve_checkpoint(path: str) -> str:
     """A checkpoint prefix from a prefix or a directory (its latest checkpoint, or the
-    bert_model.ckpt of a release folder); ValueError if none."""
-    if tf.io.gfile.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
+    bert_model.ckpt of a release folder); ValueError if none. Local paths are resolved without
+    TensorFlow."""
+    local = "://" not in path
+    if os.path.isdir(path) if local else tf.io.gfile.isdir(path):
+        latest = _latest_local(path) if local else tf.train.latest_checkpoint(path)
         if latest is None:
             release = _join(path, RELEASE_NAME)
-            if tf.io.gfile.exists(release + ".index"):  # a release: Google's or `export`'s
+            if _exists(release + ".index"):  # a release: Google's or `export`'s
                 return release
             raise ValueError(f"no checkpoint found in directory {path} (no '{STATE_FILENAME}' "
                              f"state file naming one, no {RELEASE_NAME})")
         return latest
-    if not tf.io.gfile.exists(path + ".index"):
+    if not _exists(path + ".index"):
         raise ValueError(f"checkpoint {path} not found ({path}.index does not exist)")
     return path
 
@@ -331,22 +377,34 @@ def _assign_from(source, name: str, var) -> None:
 _GOOGLE_ACTIVATIONS = ("linear", "relu", "gelu", "tanh")  # google-research/bert get_activation
 
 
-def _open_source(checkpoint: str, bert_config: BertConfig):
+_READERS = ("auto", "numpy", "tensorflow")
+
+
+def _open_source(checkpoint: str, bert_config: BertConfig, reader: str = "auto"):
     """(description, name -> shape, get(name) -> array, where(name)) of a Google-layout
-    checkpoint or a transformers folder, under Google's names."""
+    checkpoint or a transformers folder, under Google's names. A TF checkpoint is read with
+    tf_bundle.py (no TensorFlow) when it is local and `reader` is "auto" or "numpy", with
+    `tf.train.load_checkpoint` when it is remote or `reader` is "tensorflow"."""
+    if reader not in _READERS:
+        raise ValueError(f"reader must be one of {list(_READERS)}, got {reader!r}")
     if hf.is_hf_folder(checkpoint):
         source = hf.HFFolder(checkpoint, google_variable_shapes(bert_config))
         hf.check_config_agrees(checkpoint, source.config, bert_config.to_dict(),
                                "--bert_config_file")
         return checkpoint, source.google_shapes(), source.read, source.where
     prefix = resolve_checkpoint(checkpoint)
-    reader = tf.train.load_checkpoint(prefix)
-    return prefix, reader.get_variable_to_shape_map(), reader.get_tensor, lambda name: prefix
+    if reader == "tensorflow" or (reader == "auto" and "://" in prefix):
+        tf_reader = tf.train.load_checkpoint(prefix)
+        return prefix, tf_reader.get_variable_to_shape_map(), tf_reader.get_tensor, lambda name: prefix
+    if "://" in prefix:
+        raise ValueError(f"checkpoint {prefix}: the numpy reader reads local files only")
+    bundle = tf_bundle.BundleReader(prefix)
+    return prefix, bundle.get_variable_to_shape_map(), bundle.get_tensor, bundle.where
 
 
 def export_model(checkpoint: str, bert_config: BertConfig, vocab_file: str | None,
                  export_dir: str, *, format: str = "google", do_lower_case: bool = True,
-                 hf_architecture: str = "BertForPreTraining") -> str:
+                 hf_architecture: str = "BertForPreTraining", reader: str = "auto") -> str:
     """Writes the model variables of `checkpoint` (a training --output_dir, a `model.ckpt-N`
     prefix, a release folder, or a transformers folder) as a release.
 
@@ -354,13 +412,17 @@ def export_model(checkpoint: str, bert_config: BertConfig, vocab_file: str | Non
     global_step), `bert_config.json` and `vocab.txt`, i.e. the layout of Google's release.
     Returns the prefix.
     format "hf": a transformers folder (hf.write_folder): model.safetensors, config.json and the
-    tokenizer files; `vocab_file` is required. Written atomically; returns the folder.
+    tokenizer files; `vocab_file` is required. Written atomically; returns the folder. From a
+    local checkpoint or folder this imports no TensorFlow.
+    `reader`: how a TF checkpoint is read: "auto" (tf_bundle.py for a local one, TensorFlow for
+    gs:// and other remote paths), "numpy" (tf_bundle.py) or "tensorflow"; the tensors are the
+    same bit for bit.
     """
     if format not in ("google", "hf"):
         raise ValueError(f"format must be 'google' or 'hf', got {format!r}")
     if format == "hf" and vocab_file is None:
         raise ValueError("--format=hf needs --vocab_file: the folder's tokenizer is made from it")
-    where_from, shapes, get, where = _open_source(checkpoint, bert_config)
+    where_from, shapes, get, where = _open_source(checkpoint, bert_config, reader)
     wanted = google_variable_shapes(bert_config)
     missing = [n for n in wanted if n not in shapes]
     if missing:

@@ -12,7 +12,8 @@ The command line is parsed, and every numeric flag checked against its range (`_
 TensorFlow is imported: `--help` and a bad flag answer at once, and without TensorFlow installed
 the error names the `train` extra. TensorFlow's start-up log lines (absl, oneDNN, cpu_feature_guard,
 tf.data warnings) are hidden unless `--verbose` (TF_CPP_MIN_LOG_LEVEL, when not set by the user).
-Exit status as `wwm-fast`: 0 done, 2 an error (one line on stderr; `--verbose` adds the
+`export --format=hf` from local files does not import TensorFlow at all (tf_bundle.py reads the
+checkpoint). Exit status as `wwm-fast`: 0 done, 2 an error (one line on stderr; `--verbose` adds the
 traceback), 130 interrupted.
 """
 
@@ -153,7 +154,8 @@ def _export_parser() -> argparse.ArgumentParser:
                     "folder (model.safetensors, config.json, vocab.txt, tokenizer_config.json, "
                     "special_tokens_map.json) that BertForPreTraining/BertForMaskedLM/BertModel/"
                     "AutoModel.from_pretrained and AutoTokenizer.from_pretrained load; written "
-                    "without torch, atomically (a temporary folder renamed at the end).")
+                    "without torch, atomically (a temporary folder renamed at the end), and from a "
+                    "local checkpoint without TensorFlow.")
     p.add_argument("--checkpoint", required=True,
                    help="a training --output_dir (its latest checkpoint), a model.ckpt-N prefix, a "
                         "release folder (bert_model.ckpt), or a transformers folder")
@@ -336,26 +338,37 @@ def main(argv=None) -> int:
     del args.verbose
     _check_ranges(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        tensorflow = _import_tensorflow(verbose)
-    except ImportError as e:
-        print(f"wwm-train: error: TensorFlow is not installed ({e}); install the trainer with: "
-              f"pip install 'wwm-fast[train]'", file=sys.stderr)
-        return 2
-    _quiet_tensorflow_python(verbose)
-    from .checkpoint import export_model
+    # an export to a transformers folder from local files needs no TensorFlow (tf_bundle.py
+    # reads the checkpoint): not importing it saves seconds and hundreds of MB
+    tensorflow = None
+    if not (export and args.format == "hf"
+            and "://" not in args.checkpoint + args.bert_config_file):
+        try:
+            tensorflow = _import_tensorflow(verbose)
+        except ImportError as e:
+            print(f"wwm-train: error: TensorFlow is not installed ({e}); install the trainer "
+                  f"with: pip install 'wwm-fast[train]'", file=sys.stderr)
+            return 2
+        _quiet_tensorflow_python(verbose)
     from .config import BertConfig
-    from .distribute import NoTPUError
-    from .training import TrainOptions, run
 
+    errors = (ValueError, FloatingPointError, OSError)
+    if tensorflow is not None:
+        from .distribute import NoTPUError
+
+        errors += (NoTPUError, tensorflow.errors.OpError)
     try:
         if export:
+            from .checkpoint import export_model
+
             out = export_model(args.checkpoint, BertConfig.from_json_file(args.bert_config_file),
                                args.vocab_file, args.export_dir, format=args.format,
                                do_lower_case=args.do_lower_case,
                                hf_architecture=args.hf_architecture)
             print(f"exported {out}")
             return 0
+        from .training import TrainOptions, run
+
         args = vars(args)
         master = args.pop("master")
         if args["tpu_name"] is None and master:
@@ -371,12 +384,13 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("wwm-train: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, NoTPUError, FloatingPointError, OSError, tensorflow.errors.OpError) as e:
+    except errors as e:
         if verbose:
             import traceback
 
             traceback.print_exc()
-        line = _error_line(e, tf_error=isinstance(e, tensorflow.errors.OpError))
+        tf_error = tensorflow is not None and isinstance(e, tensorflow.errors.OpError)
+        line = _error_line(e, tf_error=tf_error)
         print(f"wwm-train: error: {line}", file=sys.stderr)
         return 2
 

@@ -1,4 +1,9 @@
-"""`BertConfig`: the architecture, read from and written back to Google's `bert_config.json`."""
+"""`BertConfig`: the architecture, read from and written back to Google's `bert_config.json`, and
+the Google variable names and shapes it implies (`google_variable_shapes`).
+
+TensorFlow is imported only to read or write a remote path (gs://, ...): a local bert_config.json
+is read with `open`, so `wwm-train export --format=hf` runs without TensorFlow.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,14 @@ import dataclasses
 import json
 from typing import Any
 
-import tensorflow as tf
+
+def _open(path: str, mode: str):
+    """`open` for a local path, TensorFlow's GFile for a remote one (gs://, s3://, hdfs://)."""
+    if "://" in path:
+        import tensorflow as tf
+
+        return tf.io.gfile.GFile(path, mode)
+    return open(path, mode, encoding="utf-8")
 
 _ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "tanh", "linear")
 
@@ -68,7 +80,7 @@ class BertConfig:
     @classmethod
     def from_json_file(cls, path: str) -> "BertConfig":
         """Reads a bert_config.json (local or gs:// path)."""
-        with tf.io.gfile.GFile(path, "r") as f:
+        with _open(path, "r") as f:
             text = f.read()
         try:
             obj = json.loads(text)
@@ -86,9 +98,50 @@ class BertConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     def to_json_file(self, path: str) -> None:
-        with tf.io.gfile.GFile(path, "w") as f:
+        with _open(path, "w") as f:
             f.write(self.to_json_string())
 
     @property
     def size_per_head(self) -> int:
         return self.hidden_size // self.num_attention_heads
+
+
+def google_variable_shapes(config: BertConfig) -> dict[str, list[int]]:
+    """Name -> shape of every variable in a Google BERT pre-training checkpoint for `config`.
+
+    This is the list `tf.train.list_variables` shows for Google's `bert_model.ckpt` (without
+    `global_step` and optimizer slots); the model creates exactly these variables, in this order.
+    """
+    h, i = config.hidden_size, config.intermediate_size
+    shapes = {
+        "bert/embeddings/word_embeddings": [config.vocab_size, h],
+        "bert/embeddings/token_type_embeddings": [config.type_vocab_size, h],
+        "bert/embeddings/position_embeddings": [config.max_position_embeddings, h],
+        "bert/embeddings/LayerNorm/gamma": [h],
+        "bert/embeddings/LayerNorm/beta": [h],
+    }
+    for n in range(config.num_hidden_layers):
+        p = f"bert/encoder/layer_{n}/"
+        for part in ("query", "key", "value"):
+            shapes[p + f"attention/self/{part}/kernel"] = [h, h]
+            shapes[p + f"attention/self/{part}/bias"] = [h]
+        shapes[p + "attention/output/dense/kernel"] = [h, h]
+        shapes[p + "attention/output/dense/bias"] = [h]
+        shapes[p + "attention/output/LayerNorm/gamma"] = [h]
+        shapes[p + "attention/output/LayerNorm/beta"] = [h]
+        shapes[p + "intermediate/dense/kernel"] = [h, i]
+        shapes[p + "intermediate/dense/bias"] = [i]
+        shapes[p + "output/dense/kernel"] = [i, h]
+        shapes[p + "output/dense/bias"] = [h]
+        shapes[p + "output/LayerNorm/gamma"] = [h]
+        shapes[p + "output/LayerNorm/beta"] = [h]
+    shapes["bert/pooler/dense/kernel"] = [h, h]
+    shapes["bert/pooler/dense/bias"] = [h]
+    shapes["cls/predictions/transform/dense/kernel"] = [h, h]
+    shapes["cls/predictions/transform/dense/bias"] = [h]
+    shapes["cls/predictions/transform/LayerNorm/gamma"] = [h]
+    shapes["cls/predictions/transform/LayerNorm/beta"] = [h]
+    shapes["cls/predictions/output_bias"] = [config.vocab_size]
+    shapes["cls/seq_relationship/output_weights"] = [2, h]
+    shapes["cls/seq_relationship/output_bias"] = [2]
+    return shapes

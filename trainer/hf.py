@@ -20,8 +20,8 @@ The MLM decoder is tied to the word embeddings (as in Google's model), so the fo
 `cls.predictions.decoder.*`, as transformers 5 writes it itself; on reading, a decoder weight that
 equals the word embeddings is taken as the tie, one that differs is reported.
 
-TensorFlow is not imported here: checkpoint.py feeds the writer from TF checkpoints and
-assigns what the reader returns.
+TensorFlow is not imported here: checkpoint.py feeds the writer from TF checkpoints (read with
+tf_bundle.py, without TensorFlow, when they are local) and assigns what the reader returns.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from .config import BertConfig
+from .config import BertConfig, google_variable_shapes  # noqa: F401 (re-exported)
 
 # Stateless RNG algorithm of the dropout masks: "auto_select" lets TF pick per device (ThreeFry
 # under XLA on TPU, the fastest there). Masks are a pure function of (seed, step, replica,
@@ -57,45 +57,6 @@ _ACTIVATION_FNS = {"gelu": gelu, "gelu_tanh": gelu_tanh, "relu": tf.nn.relu, "ta
                    "linear": lambda x: x}
 
 
-def google_variable_shapes(config: BertConfig) -> dict[str, list[int]]:
-    """Name -> shape of every variable in a Google BERT pre-training checkpoint for `config`.
-
-    This is the list `tf.train.list_variables` shows for Google's `bert_model.ckpt` (without
-    `global_step` and optimizer slots); the model creates exactly these variables, in this order.
-    """
-    h, i = config.hidden_size, config.intermediate_size
-    shapes = {
-        "bert/embeddings/word_embeddings": [config.vocab_size, h],
-        "bert/embeddings/token_type_embeddings": [config.type_vocab_size, h],
-        "bert/embeddings/position_embeddings": [config.max_position_embeddings, h],
-        "bert/embeddings/LayerNorm/gamma": [h],
-        "bert/embeddings/LayerNorm/beta": [h],
-    }
-    for n in range(config.num_hidden_layers):
-        p = f"bert/encoder/layer_{n}/"
-        for part in ("query", "key", "value"):
-            shapes[p + f"attention/self/{part}/kernel"] = [h, h]
-            shapes[p + f"attention/self/{part}/bias"] = [h]
-        shapes[p + "attention/output/dense/kernel"] = [h, h]
-        shapes[p + "attention/output/dense/bias"] = [h]
-        shapes[p + "attention/output/LayerNorm/gamma"] = [h]
-        shapes[p + "attention/output/LayerNorm/beta"] = [h]
-        shapes[p + "intermediate/dense/kernel"] = [h, i]
-        shapes[p + "intermediate/dense/bias"] = [i]
-        shapes[p + "output/dense/kernel"] = [i, h]
-        shapes[p + "output/dense/bias"] = [h]
-        shapes[p + "output/LayerNorm/gamma"] = [h]
-        shapes[p + "output/LayerNorm/beta"] = [h]
-    shapes["bert/pooler/dense/kernel"] = [h, h]
-    shapes["bert/pooler/dense/bias"] = [h]
-    shapes["cls/predictions/transform/dense/kernel"] = [h, h]
-    shapes["cls/predictions/transform/dense/bias"] = [h]
-    shapes["cls/predictions/transform/LayerNorm/gamma"] = [h]
-    shapes["cls/predictions/transform/LayerNorm/beta"] = [h]
-    shapes["cls/predictions/output_bias"] = [config.vocab_size]
-    shapes["cls/seq_relationship/output_weights"] = [2, h]
-    shapes["cls/seq_relationship/output_bias"] = [2]
-    return shapes
 
 
 def _initial_value(name: str, shape: list[int], stddev: float, seed: int, index: int):
