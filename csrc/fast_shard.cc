@@ -28,9 +28,11 @@ void DocumentsFromLines(PodVector<int32_t>&& ids, const PodVector<int64_t>& row_
   int64_t doc = 0, prev_doc = -1, n_sent = 0;
   for (int64_t line = 0; line < n_lines; ++line) {
     doc += blank[line];  // a blank line starts a new document id (numpy's cumsum of blank)
-    const int64_t n = row_splits[line + 1] - row_splits[line];
-    if (n < 0) throw std::invalid_argument("row_splits must be non-decreasing");
-    if (n == 0) continue;
+    // compared before any subtraction: splits near +-2^63 must not overflow
+    if (row_splits[line + 1] < row_splits[line]) {
+      throw std::invalid_argument("row_splits must be non-decreasing");
+    }
+    if (row_splits[line + 1] == row_splits[line]) continue;
     if (prev_doc >= 0 && doc != prev_doc) out->doc_splits.push_back(n_sent);
     out->sent_splits.push_back(row_splits[line + 1]);
     ++n_sent;

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 RUNS=${1:-1000000}
 shift || true
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(tokenizer align instances garden)
+[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(tokenizer align instances garden shard ltp)
 CXX=${CLANGXX:-clang++}
 OUT=build/fuzz
 mkdir -p "$OUT"
@@ -23,6 +23,9 @@ declare -A SOURCES=(
   [align]="csrc/align.cc"
   [instances]="csrc/corpus.cc csrc/instances.cc csrc/masking.cc csrc/ngram.cc csrc/tfrecord.cc"
   [garden]="csrc/corpus.cc csrc/garden.cc csrc/instances.cc csrc/masking.cc csrc/tfrecord.cc"
+  [shard]="csrc/corpus.cc csrc/fast_shard.cc csrc/instances.cc csrc/masking.cc csrc/tfrecord.cc
+           csrc/wordpiece.cc csrc/unicode_props.cc"
+  [ltp]="csrc/ltp_cws.cc"
 )
 for h in "${HARNESSES[@]}"; do
   # shellcheck disable=SC2086
