@@ -85,6 +85,11 @@ struct SampleConfig {
   MaskConfig mask;
 };
 
+// The checks every sampler makes before any thread starts (the loops and their prefetches trust
+// what passed): the mask configuration, max_seq_length in [2, kMaxSeqLength], the corpus, the
+// key array and every instance. Throws std::invalid_argument / std::out_of_range naming the value.
+void CheckSampleInput(const Corpus& corpus, const SampleConfig& cfg, const InstanceView& instances);
+
 // Predictions of every instance (keyed by instances.key: the output does not depend on
 // num_threads), split over ResolveNumThreads(num_threads) threads. pred_splits gets n + 1
 // entries. Checks the configuration, the corpus and every instance first (throws

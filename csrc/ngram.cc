@@ -64,15 +64,8 @@ void SampleNgramMasks(const Corpus& c, const SampleConfig& cfg, const double* pr
                       PodVector<int64_t>* pred_splits, Predictions* preds_out, NgramHist* hist) {
   const NgramTable table = MakeNgramTable(probs, n_probs);
   const MaskConfig& mask_cfg = cfg.mask;
-  CheckMaskConfig(mask_cfg);
-  if (cfg.max_seq_length < 2 || cfg.max_seq_length > kMaxSeqLength) {
-    throw std::invalid_argument("max_seq_length must be in [2, " + std::to_string(kMaxSeqLength) +
-                                "], got " + std::to_string(cfg.max_seq_length));
-  }
-  CheckCorpus(c);
+  CheckSampleInput(c, cfg, set);  // before any thread starts: the loop below trusts what passed
   const int64_t n = set.n;
-  if (n > 0 && set.key == nullptr) throw std::invalid_argument("instances have no 'key' array");
-  for (int64_t i = 0; i < n; ++i) CheckInstance(set, i, c.n_ids, cfg.max_seq_length);
   int threads = ResolveNumThreads(num_threads);
   threads = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(1, n / 4096)));
   std::vector<Part> parts(threads);
