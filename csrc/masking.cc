@@ -43,6 +43,24 @@ void CheckSampleInput(const Corpus& c, const SampleConfig& cfg, const InstanceVi
   for (int64_t i = 0; i < set.n; ++i) CheckInstance(set, i, c.n_ids, cfg.max_seq_length);
 }
 
+void ConcatPredictionArrays(const std::vector<Predictions*>& parts, Predictions* out) {
+  size_t total = 0;
+  for (const Predictions* p : parts) total += p->positions.size();
+  for (PodVector<int32_t> Predictions::*field :
+       {&Predictions::positions, &Predictions::input_ids, &Predictions::labels}) {
+    PodVector<int32_t>& all = out->*field;
+    all.clear();
+    all.resize_uninitialized(total);
+    size_t at = 0;
+    for (Predictions* p : parts) {
+      PodVector<int32_t>& piece = p->*field;
+      if (piece.size()) std::memcpy(all.data() + at, piece.data(), piece.size() * sizeof(int32_t));
+      at += piece.size();
+      PodVector<int32_t>().swap(piece);
+    }
+  }
+}
+
 void SampleMasks(const Corpus& c, const SampleConfig& cfg, const InstanceView& set,
                  int num_threads, PodVector<int64_t>* pred_splits, Predictions* preds_out) {
   const MaskConfig& mask_cfg = cfg.mask;
@@ -106,25 +124,9 @@ void SampleMasks(const Corpus& c, const SampleConfig& cfg, const InstanceView& s
     preds = std::move(parts[0]);
     return;
   }
-  // Concatenate one array at a time, freeing each part once copied: the peak is one array's
-  // total on top of the parts, not every output twice.
-  size_t total = 0;
-  for (const Predictions& p : parts) total += p.positions.size();
-  auto gather = [&](PodVector<int32_t> Predictions::*field) {
-    PodVector<int32_t>& out = preds.*field;
-    out.clear();
-    out.resize_uninitialized(total);
-    size_t at = 0;
-    for (Predictions& p : parts) {
-      PodVector<int32_t>& part = p.*field;
-      if (part.size()) std::memcpy(out.data() + at, part.data(), part.size() * sizeof(int32_t));
-      at += part.size();
-      PodVector<int32_t>().swap(part);
-    }
-  };
-  gather(&Predictions::positions);
-  gather(&Predictions::input_ids);
-  gather(&Predictions::labels);
+  std::vector<Predictions*> pointers;
+  for (Predictions& p : parts) pointers.push_back(&p);
+  ConcatPredictionArrays(pointers, &preds);
   preds.group_hist.clear();
   preds.group_hist.resize(kWordSizeHistLen, 0);
   for (const Predictions& p : parts) {

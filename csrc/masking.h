@@ -90,6 +90,11 @@ struct SampleConfig {
 // key array and every instance. Throws std::invalid_argument / std::out_of_range naming the value.
 void CheckSampleInput(const Corpus& corpus, const SampleConfig& cfg, const InstanceView& instances);
 
+// Concatenates the position, input id and label arrays of per-thread parts into `out`, in the
+// order of `parts`, one array at a time and freeing each part's array once copied (the peak is
+// one array's total on top of the parts, not every output twice). group_hist is not touched.
+void ConcatPredictionArrays(const std::vector<Predictions*>& parts, Predictions* out);
+
 // Predictions of every instance (keyed by instances.key: the output does not depend on
 // num_threads), split over ResolveNumThreads(num_threads) threads. pred_splits gets n + 1
 // entries. Checks the configuration, the corpus and every instance first (throws

@@ -115,7 +115,6 @@ void SampleNgramMasks(const Corpus& c, const SampleConfig& cfg, const double* pr
   pred_splits->clear();
   pred_splits->reserve(static_cast<size_t>(n) + 1);
   pred_splits->push_back(0);
-  size_t total = 0;
   for (Part& p : parts) {
     for (int64_t k : p.counts) pred_splits->push_back(pred_splits->back() + k);
     PodVector<int64_t>().swap(p.counts);
@@ -124,7 +123,6 @@ void SampleNgramMasks(const Corpus& c, const SampleConfig& cfg, const double* pr
       hist->drawn[h] += p.drawn[h];
     }
     for (int h = 0; h < kWordSizeHistLen; ++h) preds.group_hist[h] += p.preds.group_hist[h];
-    total += p.preds.positions.size();
   }
   if (threads == 1) {
     preds.positions = std::move(parts[0].preds.positions);
@@ -132,22 +130,9 @@ void SampleNgramMasks(const Corpus& c, const SampleConfig& cfg, const double* pr
     preds.labels = std::move(parts[0].preds.labels);
     return;
   }
-  // One array at a time, each part freed once copied (the peak is one array's total more).
-  auto gather = [&](PodVector<int32_t> Predictions::*field) {
-    PodVector<int32_t>& all = preds.*field;
-    all.clear();
-    all.resize_uninitialized(total);
-    size_t at = 0;
-    for (Part& p : parts) {
-      PodVector<int32_t>& piece = p.preds.*field;
-      if (piece.size()) std::memcpy(all.data() + at, piece.data(), piece.size() * sizeof(int32_t));
-      at += piece.size();
-      PodVector<int32_t>().swap(piece);
-    }
-  };
-  gather(&Predictions::positions);
-  gather(&Predictions::input_ids);
-  gather(&Predictions::labels);
+  std::vector<Predictions*> pointers;
+  for (Part& p : parts) pointers.push_back(&p.preds);
+  ConcatPredictionArrays(pointers, &preds);
 }
 
 }  // namespace wwm
