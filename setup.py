@@ -60,6 +60,7 @@ def native(name, sources, include_dirs=()):
 
 EXTENSIONS = [
     native("_align", ["align.cc", "bind_align.cc"]),
+    native("_chinese_convert", ["bind_chinese_convert.cc", "chinese_convert.cc"]),
     native("_garden", ["bind_garden.cc", "corpus.cc", "garden.cc", "instances.cc", "masking.cc",
                        "tfrecord.cc"]),
     native("_instances", ["bind_instances.cc", "corpus.cc", "instances.cc", "masking.cc"]),
@@ -132,6 +133,7 @@ TEST_DEPS = [
     "transformers>=5.0,<6",
     "safetensors>=0.4",
     "opencc>=1.1",
+    "marisa-trie>=1.1",
 ]
 
 setup(
@@ -159,7 +161,8 @@ setup(
         "ltp": ["ltp-extension>=0.1.13"],
         "ltp-neural": ["ltp>=4.2"],
         "jieba": ["jieba>=0.42"],
-        "opencc": ["opencc>=1.1"],
+        # marisa-trie reads OpenCC's .ocd2 dictionaries for the native converter
+        "opencc": ["opencc>=1.1", "marisa-trie>=1.1"],
         "beam": ["apache-beam==2.77.*", "protobuf<7"],
     },
     entry_points={
