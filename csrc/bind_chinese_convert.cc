@@ -19,6 +19,24 @@ void Check1D(const CArray<T>& a, const std::string& name) {
   if (a.ndim() != 1) throw std::invalid_argument(name + " must be a 1-D array");
 }
 
+py::tuple Run(const wwm::ChineseConverter& self, const CArray<uint32_t>& text,
+              const int64_t* starts, const int64_t* ends, int64_t n_lines, int64_t separator,
+              const CArray<uint8_t>& ws_table) {
+  const uint32_t* t = text.data();
+  const int64_t n_text = text.shape(0);
+  wwm::ConvertOutput out;
+  {
+    py::gil_scoped_release release;
+    wwm::ChineseConverter::CheckInput(t, n_text, starts, ends, n_lines);
+    self.Convert(t, n_text, starts, ends, n_lines, separator < 0 ? -1 : separator,
+                 ws_table.data(), ws_table.shape(0), &out);
+  }
+  return py::make_tuple(wwm::VectorToArray(std::move(out.text)),
+                        wwm::VectorToArray(std::move(out.offsets)),
+                        wwm::VectorToArray(std::move(out.blocks)),
+                        wwm::VectorToArray(std::move(out.status)));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_chinese_convert, m) {
@@ -27,6 +45,7 @@ PYBIND11_MODULE(_chinese_convert, m) {
   m.attr("LINE_CONVERTED") = static_cast<int>(wwm::kConverted);
   m.attr("LINE_FAILED") = static_cast<int>(wwm::kFailed);
   m.attr("LINE_REFERENCE") = static_cast<int>(wwm::kReference);
+  m.attr("LINE_WHITESPACE") = static_cast<int>(wwm::kWhitespace);
   py::class_<wwm::ChineseConverter>(m, "Converter")
       .def(py::init([](const std::vector<py::tuple>& dicts, CArray<int32_t> program) {
              // the arrays stay referenced by `dicts` while the constructor copies them
@@ -71,34 +90,53 @@ PYBIND11_MODULE(_chinese_convert, m) {
       .def(
           "convert",
           [](const wwm::ChineseConverter& self, CArray<uint32_t> text,
-             CArray<int64_t> line_offsets, int64_t separator) {
+             CArray<int64_t> line_offsets, int64_t separator, CArray<uint8_t> ws_table) {
             Check1D(text, "text");
             Check1D(line_offsets, "line_offsets");
+            Check1D(ws_table, "ws_table");
             if (separator > 0x10FFFF) throw std::invalid_argument("separator above U+10FFFF");
             if (line_offsets.shape(0) < 1) {
               throw std::invalid_argument("line_offsets must have n_lines + 1 >= 1 entries");
             }
             const int64_t n_lines = line_offsets.shape(0) - 1;
-            const uint32_t* t = text.data();
             const int64_t* off = line_offsets.data();
-            wwm::ConvertOutput out;
-            {
-              py::gil_scoped_release release;
-              wwm::ChineseConverter::CheckInput(t, text.shape(0), off, n_lines);
-              self.Convert(t, off, n_lines, separator < 0 ? -1 : separator, &out);
+            if (off[0] != 0 || off[n_lines] != text.shape(0)) {
+              throw std::invalid_argument("line_offsets must run from 0 to len(text)");
             }
-            return py::make_tuple(wwm::VectorToArray(std::move(out.text)),
-                                  wwm::VectorToArray(std::move(out.offsets)),
-                                  wwm::VectorToArray(std::move(out.blocks)),
-                                  wwm::VectorToArray(std::move(out.status)));
+            return Run(self, text, off, off + 1, n_lines, separator, ws_table);
           },
           py::arg("text").noconvert(), py::arg("line_offsets").noconvert(),
-          py::arg("separator") = -1,
-          "Converts lines (uint32 code points, int64 line offsets; separator: a code point "
-          "written between output lines, -1 for none). Returns (text, offsets, "
-          "blocks, status): the converted lines, their ends (offsets[i + 1]), blocks as int64 rows of 5 "
+          py::arg("separator") = -1, py::arg("ws_table") = CArray<uint8_t>(0),
+          "Converts lines (uint32 code points; line i is text[line_offsets[i], "
+          "line_offsets[i + 1])). separator: a code point written between output lines, -1 for "
+          "none; ws_table: uint8 per code point, nonzero for whitespace (empty: no check). "
+          "Returns (text, ends, blocks, status): the converted lines, ends[i + 1] the end of "
+          "line i (line i > 0 starts after ends[i] and the separator), blocks as int64 rows of 5 "
           "(line, orig_start, orig_end, out_start, out_end) where the output does not follow "
           "the input character by character, and a uint8 status per line (LINE_CONVERTED; "
-          "LINE_FAILED: a lone surrogate; LINE_REFERENCE: U+0000 under a config with "
-          "segmentation; both left as they are for the caller).");
+          "LINE_FAILED: a lone surrogate, left as it is; LINE_REFERENCE: U+0000 under a config "
+          "with segmentation, left as it is; LINE_WHITESPACE: converted, whitespace moved).")
+      .def(
+          "convert_joined",
+          [](const wwm::ChineseConverter& self, CArray<uint32_t> text, int64_t n_lines,
+             int64_t separator, CArray<uint8_t> ws_table) {
+            Check1D(text, "text");
+            Check1D(ws_table, "ws_table");
+            if (separator < 0 || separator > 0x10FFFF) {
+              throw std::invalid_argument("separator must be a code point");
+            }
+            if (n_lines < 1) throw std::invalid_argument("n_lines must be >= 1");
+            std::vector<int64_t> starts, ends;
+            {
+              py::gil_scoped_release release;
+              wwm::ChineseConverter::SplitLines(text.data(), text.shape(0),
+                                                static_cast<uint32_t>(separator), n_lines,
+                                                &starts, &ends);
+            }
+            return Run(self, text, starts.data(), ends.data(), n_lines, separator, ws_table);
+          },
+          py::arg("text").noconvert(), py::arg("n_lines"), py::arg("separator"),
+          py::arg("ws_table") = CArray<uint8_t>(0),
+          "convert() for n_lines lines joined by the code point separator (which no line may "
+          "hold: the count must come out right); the output lines are joined by it too.");
 }

@@ -14,6 +14,7 @@ constexpr int kMaxLeaves = 64;     // leaf dictionaries in one dictionary tree
 constexpr int kMaxTreeDepth = 32;  // nesting of groups
 constexpr int32_t kWalk = -2;      // solo[]: the node has children, walk the text
 constexpr uint64_t kEmpty = ~uint64_t{0};
+constexpr uint16_t kSpecial = 0xFFFF;  // Matcher::direct: look the position up (U+FFFF too)
 
 inline bool IsSurrogate(uint32_t c) { return c >= 0xD800 && c <= 0xDFFF; }
 
@@ -89,6 +90,9 @@ struct Matcher {
   std::vector<int32_t> term_begin;      // per node + 1: its terminals in terms
   std::vector<Term> terms;              // sorted by node, then leaf
   std::vector<int32_t> solo;            // per node: value id (childless root child), -1, kWalk
+  // per BMP code point: what the character becomes when the result depends on it alone and is
+  // one BMP code point (itself when nothing matches and it starts no IDS); kSpecial otherwise
+  std::vector<uint16_t> direct;
 
   int32_t Child(int32_t node, uint32_t cp) const {
     if (node == 0 && cp < 0x10000) return root_bmp[cp];
@@ -197,31 +201,49 @@ struct ChineseConverter::Impl {
   std::vector<Matcher> normalization, chain;
   std::unique_ptr<Matcher> segmentation;
 
-  // Converts s[0..n) with m, appending to out; blocks get input positions + in_base and
-  // output positions relative to out_base.
+  // Converts s[0..n) with m, writing from out[*o] on (out grows as needed, *o advances);
+  // blocks get input positions + in_base and output positions relative to out[0].
   void ConvertRange(const Matcher& m, const uint32_t* s, int64_t n, int64_t in_base,
-                    int64_t out_base, std::vector<uint32_t>* out, std::vector<Block>* blocks) const {
+                    std::vector<uint32_t>* out, int64_t* o, std::vector<Block>* blocks) const {
+    int64_t w = *o;
+    if (static_cast<int64_t>(out->size()) < w + n) out->resize(std::max<size_t>(w + n, out->size() * 2));
+    uint32_t* dst = out->data();
+    const uint16_t* direct = m.direct.data();
     int64_t p = 0;
     while (p < n) {
+      const uint32_t c = s[p];
+      if (c < 0x10000) {
+        const uint16_t d = direct[c];
+        if (d != kSpecial) {
+          dst[w++] = d;
+          ++p;
+          continue;
+        }
+      }
       int32_t value = -1;
       const int32_t k = m.Match(s + p, n - p, &value);
       if (k > 0) {
         const int64_t v0 = value_offsets[value], v1 = value_offsets[value + 1];
-        const int64_t o = static_cast<int64_t>(out->size()) - out_base;
-        if (v1 - v0 == 1) {
-          out->push_back(values[v0]);
-        } else {
-          out->insert(out->end(), values.begin() + v0, values.begin() + v1);
+        const int64_t vn = v1 - v0;
+        // room for the value and for the rest of the input copied one to one
+        const int64_t need = w + vn + (n - p - k);
+        if (static_cast<int64_t>(out->size()) < need) {
+          out->resize(std::max<size_t>(need, out->size() * 2));
+          dst = out->data();
         }
-        if (v1 - v0 != k) blocks->push_back({in_base + p, in_base + p + k, o, o + (v1 - v0)});
+        if (vn != k) blocks->push_back({in_base + p, in_base + p + k, w, w + vn});
+        for (int64_t i = 0; i < vn; ++i) dst[w + i] = values[v0 + i];
+        w += vn;
         p += k;
       } else {
         int64_t len = IdsLength(s + p, n - p);
         if (len == 0) len = 1;
-        out->insert(out->end(), s + p, s + p + len);
+        for (int64_t i = 0; i < len; ++i) dst[w + i] = s[p + i];
+        w += len;
         p += len;
       }
     }
+    *o = w;
   }
 
   // Segment boundaries of s[0..n) by greedy longest match (0 and n included; none for n == 0).
@@ -249,6 +271,7 @@ struct ChineseConverter::Impl {
 namespace {
 
 void BuildMatcher(const std::vector<ConvertDictInput>& dicts, const std::vector<int64_t>& base,
+                  const std::vector<uint32_t>& values, const std::vector<int64_t>& value_offsets,
                   const int32_t* prog, int64_t prog_len, int64_t* pos, Matcher* m) {
   // parse the tree (prefix form), renumbering leaves locally
   std::vector<int32_t> leaf_dict;
@@ -354,6 +377,21 @@ void BuildMatcher(const std::vector<ConvertDictInput>& dicts, const std::vector<
     m->solo[node] = r.first > 0 ? r.second : -1;
   };
   for (int32_t node = 1; node < n_nodes; ++node) solo_of(node);
+  m->direct.assign(0x10000, kSpecial);
+  for (uint32_t c = 0; c < 0x10000; ++c) {
+    const int32_t node = m->root_bmp[c];
+    if (c == kSpecial) continue;  // U+FFFF itself: always looked up
+    if (node < 0 || m->solo[node] == -1) {
+      if (IdsArity(c) == 0) m->direct[c] = static_cast<uint16_t>(c);  // nothing matches: copied
+    } else if (m->solo[node] >= 0) {
+      // a match comes first, even on an IDS operator (OpenCC looks for an IDS only where
+      // nothing matches)
+      const int32_t v = m->solo[node];
+      if (value_offsets[v + 1] - value_offsets[v] == 1 && values[value_offsets[v]] < kSpecial) {
+        m->direct[c] = static_cast<uint16_t>(values[value_offsets[v]]);
+      }
+    }
+  }
 }
 
 void CheckDict(const ConvertDictInput& d, size_t index) {
@@ -417,13 +455,13 @@ ChineseConverter::ChineseConverter(const std::vector<ConvertDictInput>& dicts,
   }
   int64_t pos = 3;
   impl_->normalization.resize(n_norm);
-  for (Matcher& m : impl_->normalization) BuildMatcher(dicts, base, program, program_len, &pos, &m);
+  for (Matcher& m : impl_->normalization) BuildMatcher(dicts, base, impl_->values, impl_->value_offsets, program, program_len, &pos, &m);
   if (has_seg) {
     impl_->segmentation.reset(new Matcher);
-    BuildMatcher(dicts, base, program, program_len, &pos, impl_->segmentation.get());
+    BuildMatcher(dicts, base, impl_->values, impl_->value_offsets, program, program_len, &pos, impl_->segmentation.get());
   }
   impl_->chain.resize(n_chain);
-  for (Matcher& m : impl_->chain) BuildMatcher(dicts, base, program, program_len, &pos, &m);
+  for (Matcher& m : impl_->chain) BuildMatcher(dicts, base, impl_->values, impl_->value_offsets, program, program_len, &pos, &m);
   if (pos != program_len) {
     throw std::invalid_argument("convert program: " + std::to_string(program_len - pos) +
                                 " trailing words");
@@ -432,17 +470,17 @@ ChineseConverter::ChineseConverter(const std::vector<ConvertDictInput>& dicts,
 
 ChineseConverter::~ChineseConverter() = default;
 
-void ChineseConverter::CheckInput(const uint32_t* text, int64_t n_text,
-                                  const int64_t* line_offsets, int64_t n_lines) {
+void ChineseConverter::CheckInput(const uint32_t* text, int64_t n_text, const int64_t* starts,
+                                  const int64_t* ends, int64_t n_lines) {
   if (n_lines < 0) throw std::invalid_argument("convert: negative line count");
-  if (line_offsets[0] != 0 || line_offsets[n_lines] != n_text) {
-    throw std::invalid_argument("convert: line offsets must run from 0 to the text length " +
-                                std::to_string(n_text));
-  }
+  int64_t prev = 0;
   for (int64_t i = 0; i < n_lines; ++i) {
-    if (line_offsets[i + 1] < line_offsets[i]) {
-      throw std::invalid_argument("convert: line offsets decrease at line " + std::to_string(i));
+    if (starts[i] < prev || ends[i] < starts[i] || ends[i] > n_text) {
+      throw std::invalid_argument("convert: line " + std::to_string(i) + " [" +
+                                  std::to_string(starts[i]) + ", " + std::to_string(ends[i]) +
+                                  ") is not within the text after the previous line");
     }
+    prev = ends[i];
   }
   for (int64_t i = 0; i < n_text; ++i) {
     if (text[i] > 0x10FFFF) {
@@ -452,80 +490,123 @@ void ChineseConverter::CheckInput(const uint32_t* text, int64_t n_text,
   }
 }
 
-void ChineseConverter::Convert(const uint32_t* text, const int64_t* line_offsets, int64_t n_lines,
-                               int64_t separator, ConvertOutput* out) const {
+void ChineseConverter::SplitLines(const uint32_t* text, int64_t n_text, uint32_t separator,
+                                  int64_t n_lines, std::vector<int64_t>* starts,
+                                  std::vector<int64_t>* ends) {
+  starts->clear();
+  ends->clear();
+  starts->reserve(n_lines);
+  ends->reserve(n_lines);
+  int64_t a = 0;
+  for (int64_t i = 0; i < n_text; ++i) {
+    if (text[i] == separator) {
+      starts->push_back(a);
+      ends->push_back(i);
+      a = i + 1;
+    }
+  }
+  starts->push_back(a);
+  ends->push_back(n_text);
+  if (static_cast<int64_t>(starts->size()) != n_lines) {
+    throw std::invalid_argument("convert: the text holds " + std::to_string(starts->size()) +
+                                " lines between separators, expected " +
+                                std::to_string(n_lines));
+  }
+}
+
+void ChineseConverter::Convert(const uint32_t* text, int64_t n_text, const int64_t* starts,
+                               const int64_t* ends, int64_t n_lines, int64_t separator,
+                               const uint8_t* ws_table, int64_t ws_len,
+                               ConvertOutput* out) const {
   const Impl& im = *impl_;
-  const int64_t n_text = line_offsets[n_lines];
-  out->text.reserve(static_cast<size_t>(n_text + n_text / 8 + 16));
+  size_t text_cap = static_cast<size_t>(n_text + n_lines + n_text / 8 + 16);
+  out->text.reserve(text_cap);
   out->offsets.reserve(static_cast<size_t>(n_lines + 1));
   out->status.reserve(static_cast<size_t>(n_lines));
   out->offsets.push_back(0);
   const bool sep = separator >= 0;
   const size_t n_stages = im.normalization.size() + im.chain.size();
   std::vector<std::vector<Block>> stage_blocks(n_stages);
-  std::vector<int64_t> stage_in_len(n_stages);
-  std::vector<uint32_t> cur, next;
+  std::vector<uint32_t> bufs[2];
   std::vector<int64_t> cuts, new_cuts, anc;
-  std::vector<Block> line_blocks;
   for (int64_t li = 0; li < n_lines; ++li) {
     if (sep && li > 0) out->text.push_back(static_cast<uint32_t>(separator));
-    const uint32_t* s = text + line_offsets[li];
-    const int64_t n = line_offsets[li + 1] - line_offsets[li];
+    const uint32_t* s = text + starts[li];
+    const int64_t n = ends[li] - starts[li];
     uint8_t status = kConverted;
     for (int64_t i = 0; i < n; ++i) {
-      if (IsSurrogate(s[i])) {
+      const uint32_t c = s[i];
+      if (c - 0xD800u <= 0xDFFFu - 0xD800u) {
         status = kFailed;
         break;
       }
-      if (s[i] == 0 && im.segmentation) status = kReference;
+      if (c == 0 && im.segmentation) status = kReference;
     }
     out->status.push_back(status);
-    if (status != kConverted || n == 0) {
-      for (int64_t i = 0; i < n; ++i) out->text.push_back(s[i]);
-      out->offsets.push_back(static_cast<int64_t>(out->text.size()));
+    const uint32_t* src = s;  // the text entering the next stage
+    int64_t src_n = n;
+    bool any_block = false;
+    if (status == kConverted && n > 0) {
+      size_t st = 0;
+      int which = 0;
+      for (const Matcher& m : im.normalization) {
+        stage_blocks[st].clear();
+        int64_t w = 0;
+        im.ConvertRange(m, src, src_n, 0, &bufs[which], &w, &stage_blocks[st]);
+        any_block |= !stage_blocks[st].empty();
+        src = bufs[which].data();
+        src_n = w;
+        which ^= 1;
+        ++st;
+      }
+      cuts.clear();
+      if (im.segmentation) {
+        im.Segment(src, src_n, &cuts);
+      } else if (src_n > 0) {
+        cuts.push_back(0);
+        cuts.push_back(src_n);
+      }
+      for (const Matcher& m : im.chain) {
+        stage_blocks[st].clear();
+        new_cuts.clear();
+        int64_t w = 0;
+        if (!cuts.empty()) new_cuts.push_back(0);
+        for (size_t k = 0; k + 1 < cuts.size(); ++k) {
+          im.ConvertRange(m, src + cuts[k], cuts[k + 1] - cuts[k], cuts[k], &bufs[which], &w,
+                          &stage_blocks[st]);
+          new_cuts.push_back(w);
+        }
+        any_block |= !stage_blocks[st].empty();
+        src = bufs[which].data();
+        src_n = w;
+        which ^= 1;
+        cuts.swap(new_cuts);
+        ++st;
+      }
+    }
+    const size_t at = out->text.size();
+    // grow geometrically (reserve allocates exactly what it is asked for)
+    if (at + src_n + 1 > text_cap) {
+      text_cap = std::max<size_t>(at + src_n + 1, text_cap * 2);
+      out->text.reserve(text_cap);
+    }
+    out->text.resize_uninitialized(at + static_cast<size_t>(src_n));
+    if (src_n > 0) std::memcpy(out->text.data() + at, src, static_cast<size_t>(src_n) * 4);
+    out->offsets.push_back(static_cast<int64_t>(out->text.size()));
+    if (!any_block) {
+      // position by position: flag a character turned into whitespace or out of it
+      if (ws_len > 0 && status == kConverted) {
+        const uint64_t lim = static_cast<uint64_t>(ws_len);
+        uint8_t moved = 0;
+        for (int64_t i = 0; i < n; ++i) {  // branch-free: most characters are beyond the table
+          const uint32_t a = s[i], b = src[i];
+          moved |= static_cast<uint8_t>((a < lim ? ws_table[a] != 0 : 0) ^
+                                        (b < lim ? ws_table[b] != 0 : 0));
+        }
+        if (moved) out->status[li] = kWhitespace;
+      }
       continue;
     }
-    cur.assign(s, s + n);
-    size_t st = 0;
-    bool any_block = false;
-    for (const Matcher& m : im.normalization) {
-      stage_blocks[st].clear();
-      stage_in_len[st] = static_cast<int64_t>(cur.size());
-      next.clear();
-      im.ConvertRange(m, cur.data(), static_cast<int64_t>(cur.size()), 0, 0, &next,
-                      &stage_blocks[st]);
-      any_block |= !stage_blocks[st].empty();
-      cur.swap(next);
-      ++st;
-    }
-    if (im.segmentation) {
-      im.Segment(cur.data(), static_cast<int64_t>(cur.size()), &cuts);
-    } else {
-      cuts.clear();
-      if (!cur.empty()) {
-        cuts.push_back(0);
-        cuts.push_back(static_cast<int64_t>(cur.size()));
-      }
-    }
-    for (const Matcher& m : im.chain) {
-      stage_blocks[st].clear();
-      stage_in_len[st] = static_cast<int64_t>(cur.size());
-      next.clear();
-      new_cuts.clear();
-      if (!cuts.empty()) new_cuts.push_back(0);
-      for (size_t k = 0; k + 1 < cuts.size(); ++k) {
-        im.ConvertRange(m, cur.data() + cuts[k], cuts[k + 1] - cuts[k], cuts[k], 0, &next,
-                        &stage_blocks[st]);
-        new_cuts.push_back(static_cast<int64_t>(next.size()));
-      }
-      any_block |= !stage_blocks[st].empty();
-      cur.swap(next);
-      cuts.swap(new_cuts);
-      ++st;
-    }
-    for (uint32_t c : cur) out->text.push_back(c);
-    out->offsets.push_back(static_cast<int64_t>(out->text.size()));
-    if (!any_block) continue;
     // compose the stages' blocks: anc[i] = position of original boundary i in the current
     // text, -1 once it falls strictly inside a block
     anc.resize(n + 1);

@@ -53,14 +53,19 @@ struct ConvertDictInput {
 // then the dictionary trees in that order (normalization..., segmentation?, chain...), each in
 // prefix form: leaf = {0, dict_index}; group = {1 (short_circuit) or 2 (union), n_children,
 // child trees...}.
-enum ConvertLineStatus : uint8_t { kConverted = 0, kFailed = 1, kReference = 2 };
+enum ConvertLineStatus : uint8_t {
+  kConverted = 0,   // converted here
+  kFailed = 1,      // a lone surrogate: OpenCC cannot take it; output = input
+  kReference = 2,   // U+0000 under a config with segmentation: output = input, convert with OpenCC
+  kWhitespace = 3,  // converted, but whitespace moved (see Convert)
+};
 
 struct ConvertOutput {
   PodVector<uint32_t> text;       // the converted lines, concatenated
   PodVector<int64_t> offsets;     // n_lines + 1: line i ends at offsets[i+1] and starts at
                                   // offsets[i] (+ 1 after a separator, for i > 0)
   PodVector<int64_t> blocks;      // 5 per block: line, orig_start, orig_end, out_start, out_end
-  PodVector<uint8_t> status;      // per line, ConvertLineStatus (output = input unless kConverted)
+  PodVector<uint8_t> status;      // per line, ConvertLineStatus
 };
 
 class ChineseConverter {
@@ -73,18 +78,25 @@ class ChineseConverter {
   ChineseConverter(const ChineseConverter&) = delete;
   ChineseConverter& operator=(const ChineseConverter&) = delete;
 
-  // Converts lines: line i is text[line_offsets[i], line_offsets[i+1]) (code points; any value
-  // < 2^32 is accepted: surrogates mark a line kFailed, values above U+10FFFF are rejected by
-  // the caller's check). Blocks are the maximal places where the output does not follow the
+  // Converts lines: line i is text[starts[i], ends[i]) (code points <= U+10FFFF; surrogates
+  // mark a line kFailed). Blocks are the maximal places where the output does not follow the
   // input character by character: outside them, original position i maps to i + shift; their
   // positions are relative to the line's start (in the input and in the output). With
-  // separator >= 0 (a code point), it is written between two output lines.
-  void Convert(const uint32_t* text, const int64_t* line_offsets, int64_t n_lines,
-               int64_t separator, ConvertOutput* out) const;
+  // separator >= 0 (a code point), it is written between two output lines. With ws_len > 0, a
+  // line without blocks where a character turns into whitespace or out of it (ws_table[c] != 0
+  // for c < ws_len) gets status kWhitespace (its output is still the conversion).
+  void Convert(const uint32_t* text, int64_t n_text, const int64_t* starts, const int64_t* ends,
+               int64_t n_lines, int64_t separator, const uint8_t* ws_table, int64_t ws_len,
+               ConvertOutput* out) const;
 
-  // Checks line offsets: start at 0, never decrease, end at n_text; code points <= U+10FFFF.
-  static void CheckInput(const uint32_t* text, int64_t n_text, const int64_t* line_offsets,
-                         int64_t n_lines);
+  // Checks the lines: each within the text, after the previous one; code points <= U+10FFFF.
+  static void CheckInput(const uint32_t* text, int64_t n_text, const int64_t* starts,
+                         const int64_t* ends, int64_t n_lines);
+
+  // The lines of text cut at every separator; throws unless there are n_lines of them.
+  static void SplitLines(const uint32_t* text, int64_t n_text, uint32_t separator,
+                         int64_t n_lines, std::vector<int64_t>* starts,
+                         std::vector<int64_t>* ends);
 
   struct Impl;
 

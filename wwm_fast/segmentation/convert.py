@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import struct
 from bisect import bisect_left, bisect_right
 from difflib import SequenceMatcher
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -52,11 +54,20 @@ from ._spans import _WS_TABLE, empty_spans, spans_from_pieces
 from .base import Segmenter, _check_lines
 
 __all__ = ["ConvertedSegmenter", "OpenCCConverter", "get_converter", "opencc_configs",
-           "SPEC_SEP", "OPENCC_EXTRA"]
+           "read_ocd2", "DictionaryError", "SPEC_SEP", "OPENCC_EXTRA", "NATIVE_OPENCC_VERSIONS"]
 
 SPEC_SEP = "|convert="
 _MAX_WIDEN = 32  # characters a run of differences is widened by, at most, to find a split
 OPENCC_EXTRA = "opencc"  # pip install 'wwm-fast[opencc]'
+
+# Versions of the PyPI package ``opencc`` whose conversion the native converter reproduces: the
+# semantics were read from OpenCC's source and tests/test_convert.py checks the output against
+# the installed package on whole corpora and every code point. Another version converts with the
+# package itself (``native_reason`` says so) until it is checked the same way.
+NATIVE_OPENCC_VERSIONS = frozenset({"1.4.2"})
+NATIVE_ENV = "WWM_FAST_OPENCC_NATIVE"  # "0": always convert with the opencc package
+OCD2_HEADER = b"OPENCC_MARISA_0.2.5"
+_IDS_OPERATOR = re.compile("[\u2ff0-\u2fff]")  # ideographic description operators
 
 # OpenCC dictionaries whose every entry maps a key to a value of the same length (checked against
 # the installed package by tests/test_convert.py). A config made only of these converts each
@@ -137,6 +148,201 @@ def _config_dicts(path: Optional[str]) -> Optional[List[str]]:
     return out
 
 
+class DictionaryError(ValueError):
+    """An OpenCC dictionary file that cannot be read (truncated, corrupt); names the file."""
+
+
+class _Unsupported(Exception):
+    """A config the native converter does not run (the reason is the message)."""
+
+
+def read_ocd2(path: str) -> Tuple[List[str], List[str]]:
+    """Keys and values of an OpenCC ``.ocd2`` dictionary, by key id; a key's value is its first.
+
+    Layout (OpenCC's MarisaDict and SerializedValues): the header ``OPENCC_MARISA_0.2.5``; a
+    marisa trie (its key ids number the entries); then little-endian ``uint32`` entry count,
+    ``uint32`` byte length of the value buffer, the buffer (NUL-terminated UTF-8 values, entry by
+    entry), and per entry a ``uint16`` value count followed by one ``uint16`` byte length
+    (NUL included) per value. Raises ``DictionaryError`` naming the file for anything else.
+    """
+    try:
+        import marisa_trie
+    except ImportError:
+        raise _Unsupported(f"the package marisa-trie is not installed (pip install "
+                           f"'wwm-fast[{OPENCC_EXTRA}]')") from None
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DictionaryError(f"cannot read the OpenCC dictionary {path}: {e}") from None
+
+    def bad(what: str) -> DictionaryError:
+        return DictionaryError(f"invalid OpenCC dictionary {path}: {what}")
+
+    if not data.startswith(OCD2_HEADER):
+        raise bad(f"it does not start with {OCD2_HEADER.decode()}")
+    body = data[len(OCD2_HEADER):]
+    trie = marisa_trie.Trie()
+    try:
+        trie.frombytes(body)
+        trie_size = len(trie.tobytes())
+        items = trie.items()
+    except Exception as e:  # marisa raises its own error types for a corrupt trie
+        raise bad(f"its marisa trie cannot be read ({type(e).__name__}: {e})") from None
+    n = len(items)
+    if trie_size > len(body) - 8:
+        raise bad("it ends inside its marisa trie or before its value table")
+    n_items, n_bytes = struct.unpack_from("<II", body, trie_size)
+    if n_items != n:
+        raise bad(f"{n_items} entries for {n} keys")
+    buf_start = trie_size + 8
+    if n_bytes > len(body) - buf_start:
+        raise bad("the value buffer runs past the end of the file")
+    buf = body[buf_start:buf_start + n_bytes]
+    off, pos = buf_start + n_bytes, 0
+    values: List[str] = []
+    try:
+        for i in range(n):
+            (k,) = struct.unpack_from("<H", body, off)
+            lens = struct.unpack_from(f"<{k}H", body, off + 2)
+            off += 2 + 2 * k
+            if k == 0:
+                raise bad(f"entry {i} has no value")
+            first = None
+            for m in lens:
+                if m == 0 or pos + m > n_bytes or buf[pos + m - 1] != 0:
+                    raise bad(f"entry {i}: a value runs out of the value buffer or is not "
+                              f"NUL-terminated")
+                if first is None:
+                    first = buf[pos:pos + m - 1].decode("utf-8")
+                pos += m
+            values.append(first)
+    except struct.error:
+        raise bad("it ends inside its value table") from None
+    except UnicodeDecodeError:
+        raise bad("a value is not UTF-8") from None
+    if off != len(body) or pos != n_bytes:
+        raise bad(f"{len(body) - off} bytes after the value table")
+    keys = [""] * n
+    seen = bytearray(n)
+    for key, i in items:
+        if not 0 <= i < n or seen[i]:
+            raise bad("its key ids are not 0..n-1")
+        seen[i] = 1
+        keys[i] = key
+    return keys, values
+
+
+def _flat(strings: List[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """Strings as (uint32 code points, int64 offsets)."""
+    cps = np.frombuffer("".join(strings).encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    offsets = np.zeros(len(strings) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, strings), dtype=np.int64, count=len(strings)),
+              out=offsets[1:])
+    return np.ascontiguousarray(cps, dtype=np.uint32), offsets
+
+
+_DICT_ARRAYS: Dict[Tuple[str, int, int], tuple] = {}  # (path, mtime_ns, size) -> arrays
+
+
+def _dict_arrays(path: str) -> tuple:
+    st = os.stat(path)
+    key = (path, st.st_mtime_ns, st.st_size)
+    arrays = _DICT_ARRAYS.get(key)
+    if arrays is None:
+        keys, values = read_ocd2(path)
+        if any(not k for k in keys):
+            raise _Unsupported(f"{os.path.basename(path)} has an empty key")
+        arrays = _DICT_ARRAYS[key] = _flat(keys) + _flat(values)
+    return arrays
+
+
+def _native_program(config_path: str) -> Tuple[List[str], List[int]]:
+    """The dictionary files and the program (``csrc/chinese_convert.h``) of an OpenCC config;
+    ``_Unsupported`` for anything the native converter does not run."""
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError) as e:
+        raise _Unsupported(f"cannot read {config_path} as plain JSON ({e})") from None
+    folder = os.path.dirname(config_path)
+    files: List[str] = []
+
+    def tree(node, where: str) -> List[int]:
+        if not isinstance(node, dict):
+            raise _Unsupported(f"{where} is not a dictionary object")
+        kind = node.get("type")
+        if kind == "ocd2":
+            name = node.get("file")
+            path = os.path.join(folder, name) if isinstance(name, str) else None
+            if path is None or not os.path.isfile(path):
+                raise _Unsupported(f"{where}: dictionary file {name!r} not found next to the "
+                                   f"config")
+            if path not in files:
+                files.append(path)
+            return [0, files.index(path)]
+        if kind == "group":
+            policy = node.get("match_policy", "short_circuit")
+            children = node.get("dicts")
+            if policy not in ("short_circuit", "union"):
+                raise _Unsupported(f"{where}: match_policy {policy!r}")
+            if not isinstance(children, list) or not children:
+                raise _Unsupported(f"{where}: a group without dictionaries")
+            out = [1 if policy == "short_circuit" else 2, len(children)]
+            for i, child in enumerate(children):
+                out += tree(child, f"{where}.dicts[{i}]")
+            return out
+        raise _Unsupported(f"{where}: dictionary type {kind!r} (the native converter reads "
+                           f"ocd2 files and groups)")
+
+    def stages(name: str) -> List[List[int]]:
+        items = config.get(name, [])
+        if not isinstance(items, list):
+            raise _Unsupported(f"{name} is not a list")
+        out = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or "dict" not in item:
+                raise _Unsupported(f"{name}[{i}] has no dict")
+            out.append(tree(item["dict"], f"{name}[{i}].dict"))
+        return out
+
+    if not isinstance(config, dict) or "conversion_chain" not in config:
+        raise _Unsupported("no conversion_chain")
+    norm = stages("normalization")
+    seg: List[int] = []
+    if "segmentation" in config:
+        s = config["segmentation"]
+        if not isinstance(s, dict) or s.get("type") != "mmseg" or "dict" not in s:
+            raise _Unsupported("segmentation other than mmseg")
+        seg = tree(s["dict"], "segmentation.dict")
+    chain = stages("conversion_chain")
+    program = [len(norm), 1 if seg else 0, len(chain)]
+    for t in norm + ([seg] if seg else []) + chain:
+        program += t
+    return files, program
+
+
+_NATIVE: Dict[Tuple[str, int], object] = {}  # (config path, its mtime) -> _chinese_convert
+
+
+def _native_converter(config_path: str):
+    """The native converter of an OpenCC config file (one per process); ``_Unsupported`` or
+    ``DictionaryError`` when it cannot be built."""
+    key = (config_path, os.stat(config_path).st_mtime_ns)
+    conv = _NATIVE.get(key)
+    if conv is None:
+        try:
+            from .. import _chinese_convert
+        except ImportError as e:
+            raise _Unsupported(f"the extension wwm_fast._chinese_convert is not built ({e})") \
+                from None
+        files, program = _native_program(config_path)
+        dicts = [_dict_arrays(p) for p in files]
+        conv = _NATIVE[key] = _chinese_convert.Converter(
+            dicts, np.asarray(program, dtype=np.int32))
+    return conv
+
+
 class OpenCCConverter:
     """One OpenCC config, loaded once per process, converting batches of lines.
 
@@ -156,9 +362,18 @@ class OpenCCConverter:
     may_change_length : bool
         False when every dictionary of the config is known to keep phrase lengths
         (``LENGTH_PRESERVING_DICTS``): same-length lines then line up character by character.
+    native : bool
+        True when lines are converted by the native converter (``wwm_fast._chinese_convert``,
+        OpenCC's dictionaries and semantics, the same output, several times faster); False when
+        by the ``opencc`` package.
+    native_reason : str or None
+        Why the native converter is not used (an OpenCC version it was not checked against, a
+        config feature it does not run, an unreadable dictionary file, ``WWM_FAST_OPENCC_NATIVE=0``
+        or ``native=False``); None when it is.
     """
 
-    def __init__(self, config: str, version: Optional[str] = None):
+    def __init__(self, config: str, version: Optional[str] = None,
+                 native: Optional[bool] = None):
         if not isinstance(config, str):
             raise TypeError(f"convert must be an OpenCC config name (str), got "
                             f"{type(config).__name__}")
@@ -193,6 +408,26 @@ class OpenCCConverter:
         self.may_change_length = dicts is None or not set(dicts) <= LENGTH_PRESERVING_DICTS
         self._chars: Dict[int, str] = {}  # code point -> its conversion alone
         self._codes: Optional[np.ndarray] = None  # the same as code points (char_codes)
+        self._native = None
+        self.native_reason: Optional[str] = None
+        if native is False:
+            self.native_reason = "native=False"
+        elif native is None and os.environ.get(NATIVE_ENV, "1") == "0":
+            self.native_reason = f"{NATIVE_ENV}=0"
+        elif installed not in NATIVE_OPENCC_VERSIONS:
+            self.native_reason = (f"the native converter is checked against OpenCC "
+                                  f"{', '.join(sorted(NATIVE_OPENCC_VERSIONS))}, not {installed}")
+        elif not path or not os.path.isfile(path):
+            self.native_reason = f"the config file of {name!r} was not found"
+        else:
+            try:
+                self._native = _native_converter(path)
+            except (_Unsupported, DictionaryError) as e:
+                self.native_reason = str(e)
+        if native and self._native is None:
+            raise ValueError(f"the native converter cannot run OpenCC {name!r}: "
+                             f"{self.native_reason}")
+        self.native = self._native is not None
 
     def __repr__(self) -> str:
         return f"OpenCCConverter({self.spec!r})"
@@ -202,12 +437,30 @@ class OpenCCConverter:
         return self._cc.convert(text)
 
     def convert_lines(self, lines: Sequence[str]) -> Tuple[List[str], List[int]]:
-        """Each line converted, and the indices of the lines OpenCC cannot convert (a lone
-        surrogate, which has no UTF-8 form: only possible from Python), left as they are.
+        """Each line converted as OpenCC converts it alone, and the indices of the lines OpenCC
+        cannot convert (a lone surrogate, which has no UTF-8 form: only possible from Python),
+        left as they are."""
+        if self._native is not None:
+            out, status, _ = self.convert_mapped(lines)
+            return out, np.flatnonzero(status == _LINE_FAILED).tolist()
+        return self._convert_lines_opencc(lines)
 
-        One OpenCC call for the whole batch: no OpenCC phrase contains a line break, so each line
-        converts as it would alone.
-        """
+    def convert_mapped(self, lines: Sequence[str]) -> Tuple[List[str], np.ndarray, np.ndarray]:
+        """The native converter (``native`` must be True): each line converted, a status per
+        line (uint8: 0 converted natively; 1 a lone surrogate: left as it is; 2 converted by the
+        ``opencc`` package: U+0000 under a config with segmentation, which OpenCC truncates at;
+        3 converted natively, but a character turned into whitespace or out of it), and the
+        blocks of the natively converted lines where the conversion does not follow the line
+        character by character: int64 rows (line, start, end, converted start, converted end);
+        outside them position i of a line is position i + shift of its conversion."""
+        if self._native is None:
+            raise ValueError(f"{self.spec}: no native converter ({self.native_reason})")
+        return _run_native(self._native, lines, self._cc.convert)
+
+    def _convert_lines_opencc(self, lines: Sequence[str]) -> Tuple[List[str], List[int]]:
+        """``convert_lines`` with the opencc package: one call for the whole batch (no OpenCC
+        phrase contains a line break) unless a line holds an ideographic description operator
+        (an IDS may run over a line break) or a line cannot be encoded."""
         if not lines:
             return [], []
         try:
@@ -215,12 +468,13 @@ class OpenCCConverter:
         except TypeError:
             _check_lines(lines)  # raises the TypeError that names the problem
             raise
-        try:
-            out = self.convert(joined).split("\n")
-            if len(out) == len(lines):
-                return out, []
-        except UnicodeEncodeError:
-            pass
+        if not _IDS_OPERATOR.search(joined):
+            try:
+                out = self.convert(joined).split("\n")
+                if len(out) == len(lines):
+                    return out, []
+            except UnicodeEncodeError:
+                pass
         out, failed = [], []  # line by line
         for i, x in enumerate(lines):
             try:
@@ -235,7 +489,8 @@ class OpenCCConverter:
         table = self._chars
         missing = sorted({c for c in line if ord(c) not in table})
         if missing:
-            conv = self.convert("\n".join(missing)).split("\n")
+            joined = "\n".join(missing)
+            conv = [] if _IDS_OPERATOR.search(joined) else self.convert(joined).split("\n")
             if len(conv) != len(missing):
                 conv = [self.convert(c) for c in missing]
             for c, v in zip(missing, conv):
@@ -328,16 +583,53 @@ class OpenCCConverter:
         return sorted(points.items())
 
 
-_CONVERTERS: Dict[Tuple[str, Optional[str]], OpenCCConverter] = {}
+_CONVERTERS: Dict[Tuple[str, Optional[str], str], OpenCCConverter] = {}
+# _chinese_convert.LINE_FAILED, LINE_REFERENCE, LINE_WHITESPACE
+_LINE_FAILED, _LINE_REFERENCE, _LINE_WHITESPACE = 1, 2, 3
+_WS_U8 = _WS_TABLE.view(np.uint8)  # whitespace per code point (beyond it: none)
 
 
 def get_converter(config: str, version: Optional[str] = None) -> OpenCCConverter:
-    """An ``OpenCCConverter``, one per config and process (a config loads in ~10 ms)."""
-    key = (config, version)
+    """An ``OpenCCConverter``, one per config and process (a config loads in ~10 ms with the
+    opencc package, ~50-300 ms more the first time for the native converter's dictionaries)."""
+    key = (config, version, os.environ.get(NATIVE_ENV, "1"))
     conv = _CONVERTERS.get(key)
     if conv is None:
         conv = _CONVERTERS[key] = OpenCCConverter(config, version)
     return conv
+
+
+def _run_native(native, lines: Sequence[str], reference) -> Tuple[List[str], np.ndarray,
+                                                                  np.ndarray]:
+    """``OpenCCConverter.convert_mapped`` with a native converter; ``reference`` (OpenCC's
+    convert) converts the lines the native converter leaves to it."""
+    n = len(lines)
+    if not n:
+        return [], np.zeros(0, np.uint8), np.zeros((0, 5), np.int64)
+    try:
+        joined = "\n".join(lines)
+    except TypeError:
+        _check_lines(lines)  # raises the TypeError that names the problem
+        raise
+    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    try:  # the lines cut at their line breaks, natively
+        text, ends, blocks, status = native.convert_joined(cps, n, 10, _WS_U8)
+        split = True
+    except ValueError:  # a line holds a line break: by offsets
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=n), out=offsets[1:])
+        cps = np.frombuffer("".join(lines).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        text, ends, blocks, status = native.convert(cps, offsets, 10, _WS_U8)
+        split = False
+    out = text.tobytes().decode("utf-32-le", "surrogatepass")
+    if split:
+        out_lines = out.split("\n")
+    else:
+        starts = (ends[:-1] + (np.arange(n) > 0)).tolist()
+        out_lines = [out[a:b] for a, b in zip(starts, ends[1:].tolist())]
+    for i in np.flatnonzero(status == _LINE_REFERENCE).tolist():
+        out_lines[i] = reference(lines[i])
+    return out_lines, status, blocks.reshape(-1, 5)
 
 
 def parse_convert(arg: str) -> Tuple[str, Optional[str]]:
@@ -402,6 +694,8 @@ class ConvertedSegmenter(Segmenter):
         lines = lines if type(lines) is list else _check_lines(lines)
         if not lines:
             return empty_spans(0)
+        if self.converter.native:
+            return self._segment_native(lines, source, line_offset)
         inner = self.segmenter
         conv = self.converter
         converted, failed = conv.convert_lines(lines)
@@ -439,6 +733,67 @@ class ConvertedSegmenter(Segmenter):
             replaced.update(_rows(spans, rows))
         self.n_convert_fallback += len(fallback)
         redo = sorted(fallback - set(failed))
+        if redo:  # the unconverted lines, segmented as they are
+            spans = inner.segment_batch([lines[i] for i in redo], source=source,
+                                        line_offset=line_offset)
+            replaced.update(_rows(spans, redo))
+        self.n_unmatched += inner.n_unmatched - before
+        return _replace_rows(words, replaced) if replaced else words
+
+
+    def _segment_native(self, lines: List[str], source: Optional[str],
+                        line_offset: int) -> WordSpans:
+        """``segment_batch`` with the native converter: it says where each line's conversion
+        changed length (blocks), so no alignment is needed except for lines converted by the
+        opencc package (U+0000 under a config with segmentation)."""
+        inner = self.segmenter
+        conv = self.converter
+        converted, status, blocks = conv.convert_mapped(lines)
+        before = inner.n_unmatched
+        words = inner.segment_batch(converted, source=source, line_offset=line_offset)
+        replaced: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+        fallback: set = set()
+        n_failed = 0
+        if status.any():
+            n_failed = int(np.count_nonzero(status == _LINE_FAILED))  # segmented as they are
+            fallback.update(np.flatnonzero(status == _LINE_WHITESPACE).tolist())
+            reference = np.flatnonzero(status == _LINE_REFERENCE).tolist()
+        else:
+            reference = []
+        fixed: Dict[int, List[str]] = {}
+        if len(blocks):
+            rows = blocks[:, 0]
+            cut = np.flatnonzero(np.diff(rows)) + 1
+            for part in np.split(blocks, cut):
+                i = int(part[0, 0])
+                points = [(0, 0)]
+                for _, a, b, c, d in part.tolist():
+                    if (a, c) != points[-1]:
+                        points.append((a, c))
+                    points.append((b, d))
+                end = (len(lines[i]), len(converted[i]))
+                if points[-1] != end:
+                    points.append(end)
+                self.n_convert_realigned += 1
+                pieces = _map_line(lines[i], converted[i], words, i, points)
+                if pieces is None:
+                    fallback.add(i)
+                else:
+                    fixed[i] = pieces
+        for i in reference:  # converted by OpenCC itself: aligned as without the native path
+            self.n_convert_realigned += 1
+            pieces = _map_line(lines[i], converted[i], words, i,
+                               conv.alignment(lines[i], converted[i]))
+            if pieces is None:
+                fallback.add(i)
+            else:
+                fixed[i] = pieces
+        if fixed:
+            rows = sorted(fixed)
+            spans, _ = spans_from_pieces([lines[i] for i in rows], [fixed[i] for i in rows])
+            replaced.update(_rows(spans, rows))
+        self.n_convert_fallback += len(fallback) + n_failed
+        redo = sorted(fallback)
         if redo:  # the unconverted lines, segmented as they are
             spans = inner.segment_batch([lines[i] for i in redo], source=source,
                                         line_offset=line_offset)
