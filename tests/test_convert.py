@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import re
+import struct
 import subprocess
 from pathlib import Path
 
@@ -30,8 +31,10 @@ from segmentation_helpers import gold_sentences, ltp_model, write_lines  # noqa:
 from test_segmentation import check_spans
 
 opencc = pytest.importorskip("opencc")
+from wwm_fast.segmentation import convert as convert_module  # noqa: E402
 from wwm_fast.segmentation.convert import (  # noqa: E402
-    LENGTH_PRESERVING_DICTS, ConvertedSegmenter, OpenCCConverter, get_converter, opencc_configs)
+    LENGTH_PRESERVING_DICTS, ConvertedSegmenter, DictionaryError, OpenCCConverter, get_converter,
+    opencc_configs, read_ocd2)
 
 _S2T = opencc.OpenCC("s2t.json")
 
@@ -447,7 +450,7 @@ def test_fallback_lines_are_segmented_unconverted_and_counted(ltp_model):
             return super().convert(text).replace("的", " ")
 
     ltp = get_segmenter(f"ltp:{ltp_model}")
-    seg = ConvertedSegmenter(ltp, Spacey("t2s"))
+    seg = ConvertedSegmenter(ltp, Spacey("t2s", native=False))
     lines = ["這個軟體很好", "乾燥的頭髮", "我們的", "", "軟體"]
     words = seg.segment_batch(lines)
     check_spans(lines, words)
@@ -465,6 +468,7 @@ def test_fallback_lines_are_segmented_unconverted_and_counted(ltp_model):
 
 
 def test_fallback_is_reported(trad_files, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(convert_module.NATIVE_ENV, "0")  # the opencc package, patched below
     real = OpenCCConverter.convert
     monkeypatch.setattr(OpenCCConverter, "convert",
                         lambda self, text: real(self, text).replace("的", " "))
@@ -536,3 +540,392 @@ def test_header_is_json(trad_files, tmp_path):
     assert json.loads(json.dumps(h))["segmenter"].endswith("|convert=opencc:hk2s@" +
                                                            get_converter("hk2s").version)
     assert os.path.basename(r.outputs[0]) == "pd.txt.wwmseg"
+
+
+# -- the native converter: OpenCC's output, exactly -----------------------------------------------
+_IDS = re.compile("[\u2ff0-\u2fff]")
+
+
+def opencc_lines(cc, lines):
+    """OpenCC's conversion of each line alone (the reference): one call for the batch, line by
+    line where an ideographic description sequence could run over a line break, and a line
+    OpenCC cannot encode (a lone surrogate) stays as it is."""
+    joined = "\n".join(lines)
+    if not _IDS.search(joined):
+        try:
+            out = cc.convert(joined).split("\n")
+            if len(out) == len(lines):
+                return out
+        except UnicodeEncodeError:
+            pass
+    out = []
+    for x in lines:
+        try:
+            out.append(cc.convert(x))
+        except UnicodeEncodeError:
+            out.append(x)
+    return out
+
+
+def check_blocks(lines, out, status, blocks):
+    """The blocks say exactly where a line's conversion does not follow it character by
+    character: outside them the characters pair up (position i -> i + shift)."""
+    assert blocks.ndim == 2 and blocks.shape[1] == 5
+    by_line = {}
+    for row in blocks.tolist():
+        by_line.setdefault(row[0], []).append(row[1:])
+    for i, (line, conv) in enumerate(zip(lines, out)):
+        bl = by_line.get(i, [])
+        assert not bl or status[i] == 0
+        if status[i] == 2:  # converted by OpenCC itself (truncated at U+0000)
+            continue
+        pi = pj = 0
+        for a, b, c, d in bl:
+            assert pi <= a < b <= len(line) and pj <= c <= d <= len(conv)
+            assert a - pi == c - pj and (b - a != 1 or d - c != 1)
+            pi, pj = b, d
+        assert len(line) - pi == len(conv) - pj
+        if not bl and status[i] in (0, 3):
+            assert len(line) == len(conv)
+
+
+def native_equals_opencc(conv: OpenCCConverter, lines, ref=None):
+    ref = ref or opencc.OpenCC(conv.config + ".json")
+    expected = opencc_lines(ref, lines)
+    out, status, blocks = conv.convert_mapped(lines)
+    assert len(out) == len(expected)
+    bad = [(i, lines[i], out[i], expected[i]) for i in range(len(lines)) if out[i] != expected[i]]
+    assert not bad, (conv.config, len(bad), bad[:3])
+    check_blocks(lines, out, status, blocks)
+    assert conv.convert_lines(lines) == (expected, np.flatnonzero(status == 1).tolist())
+    return out, status, blocks
+
+
+def test_native_runs_every_installed_config():
+    for config in opencc_configs():
+        conv = OpenCCConverter(config)
+        assert conv.native and conv.native_reason is None, (config, conv.native_reason)
+        assert conv.spec == f"opencc:{config}@{conv.version}"  # the spec does not change
+
+
+@pytest.fixture(scope="module")
+def corpora():
+    """Every line of the shared corpora (People's Daily raw, reviews), and in traditional
+    script (OpenCC s2t)."""
+    require_shared_data()
+    lines = []
+    for path in (PEOPLE_DAILY, REVIEWS):
+        lines += gzip.open(path, "rb").read().decode("utf-8").split("\n")
+    return lines + _S2T.convert("\n".join(lines)).split("\n")
+
+
+@pytest.mark.parametrize("config", ["t2s", "tw2sp", "s2twp", "s2t", "hk2s", "t2jp"])
+def test_native_equals_opencc_on_the_corpora(config, corpora):
+    """zh_all (People's Daily + reviews), simplified and traditional: the native output is
+    OpenCC's, line for line."""
+    native_equals_opencc(OpenCCConverter(config), corpora)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["hk2sp", "hk2t", "jp2t", "s2hk", "s2hkp", "s2tw", "t2hk",
+                                    "t2tw", "tw2s", "tw2t"])
+def test_native_equals_opencc_on_the_corpora_other_configs(config, corpora):
+    native_equals_opencc(OpenCCConverter(config), corpora)
+
+
+@pytest.mark.parametrize("config", opencc_configs())
+def test_native_every_code_point(config):
+    """Every code point but the surrogates, one per line, and all the BMP in runs of 64 (so that
+    each character also meets its neighbours)."""
+    conv = OpenCCConverter(config)
+    cps = [chr(i) for i in range(0x110000) if not 0xD800 <= i < 0xE000 and i != 10]
+    native_equals_opencc(conv, cps)
+    bmp = "".join(c for c in cps if ord(c) < 0x10000)
+    native_equals_opencc(conv, [bmp[i:i + 64] for i in range(0, len(bmp), 64)])
+
+
+def _dict_keys(config):
+    share = Path(convert_module._share_dir(opencc))
+    keys, values = [], []
+    for name in convert_module._config_dicts(str(share / f"{config}.json")):
+        k, v = read_ocd2(str(share / f"{name}.ocd2"))
+        keys += k
+        values += v
+    return sorted(set(keys)), sorted(set(values))
+
+
+@pytest.mark.parametrize("config", opencc_configs())
+def test_native_adversarial(config):
+    """Lines built from the config's own keys: keys next to each other, overlapping phrases
+    (a key's tail is another key's head), prefixes of keys, values, characters of every
+    dictionary, ideographic description sequences (complete, cut short, nested, as a key's
+    neighbour), whitespace, U+0000, astral characters and empty lines."""
+    import random
+
+    rng = random.Random(15)
+    keys, values = _dict_keys(config)
+    long_keys = [k for k in keys if len(k) > 1]
+    chars = sorted({c for k in keys + values for c in k})
+    extra = ["⿰", "⿱", "⿲", "⿾", "⿿", "⿰說", "⿰⿱說話", "⿲說話了", "\u3000", " ", "\t",
+             "\x00", "𠀀", "𪚥", "a", "。", ""]
+
+    def piece():
+        r = rng.random()
+        if r < 0.35:
+            return rng.choice(keys)
+        if r < 0.55 and long_keys:
+            k = rng.choice(long_keys)
+            return k[:rng.randrange(1, len(k))] if rng.random() < 0.5 else k[rng.randrange(1, len(k)):]
+        if r < 0.7:
+            return rng.choice(values)
+        if r < 0.85:
+            return rng.choice(chars)
+        return rng.choice(extra)
+
+    lines = ["".join(piece() for _ in range(rng.randrange(0, 12))) for _ in range(4000)]
+    # overlaps: a key followed by a key starting with its last character
+    by_head = {}
+    for k in long_keys:
+        by_head.setdefault(k[0], []).append(k)
+    for k in long_keys[:3000]:
+        nxt = by_head.get(k[-1])
+        if nxt:
+            lines.append(k[:-1] + rng.choice(nxt))
+    lines += ["", "\x00", "說\x00話", "a\x00" + (long_keys or keys)[0], "⿰", "⿰說", "⿰\x00說"]
+    conv = OpenCCConverter(config)
+    out, status, _ = native_equals_opencc(conv, lines)
+    config_file = Path(convert_module._share_dir(opencc)) / f"{config}.json"
+    segmented = "segmentation" in json.loads(config_file.read_text(encoding="utf-8"))
+    nul = np.array(["\x00" in x for x in lines])
+    # only the lines OpenCC truncates (U+0000 under segmentation) are left to OpenCC itself
+    assert np.array_equal(status == 2, nul & segmented)
+
+
+def test_native_lone_surrogates_and_line_breaks():
+    """A lone surrogate has no UTF-8 form: OpenCC cannot take the line, which stays as it is
+    (status 1), as with the opencc package path. A line that holds a line break converts as
+    OpenCC converts it alone."""
+    conv = OpenCCConverter("t2s")
+    lines = ["他說\ud800好", "這個軟體", "\udfff", "說\n話", "⿰\n說", ""]
+    out, status, blocks = conv.convert_mapped(lines)
+    # "⿰\n說" is one complete ideographic description sequence ("\n" is an operand): as is
+    assert out == ["他說\ud800好", "这个软体", "\udfff", "说\n话", "⿰\n說", ""]
+    assert out[3:] == [opencc.OpenCC("t2s").convert(x) for x in lines[3:]]
+    assert status.tolist() == [1, 0, 1, 0, 0, 0] and len(blocks) == 0
+    assert OpenCCConverter("t2s", native=False).convert_lines(lines) == (out, [0, 2])
+    assert conv.convert_lines(lines) == (out, [0, 2])
+
+
+def test_native_blocks_of_tw2sp():
+    conv = OpenCCConverter("tw2sp")
+    out, status, blocks = conv.convert_mapped(["記憶體不夠，資料來源", "滑鼠", "的埠", "說話"])
+    assert out == ["内存不够，数据源", "鼠标", "的端口", "说话"]
+    assert blocks.tolist() == [[0, 0, 3, 0, 2], [0, 6, 10, 5, 8], [2, 1, 2, 1, 3]]
+
+
+# -- the native converter on OpenCC configs of our own ---------------------------------------------
+def write_ocd2(path: Path, entries):
+    """An OpenCC .ocd2 dictionary (the layout read_ocd2 documents) of {key: [values]}."""
+    import marisa_trie
+
+    trie = marisa_trie.Trie(list(entries))
+    by_id = [None] * len(trie)
+    for key, vals in entries.items():
+        by_id[trie.key_id(key)] = vals
+    buf, table = b"", b""
+    for vals in by_id:
+        table += struct.pack("<H", len(vals))
+        for v in vals:
+            raw = v.encode("utf-8") + b"\0"
+            buf += raw
+            table += struct.pack("<H", len(raw))
+    path.write_bytes(convert_module.OCD2_HEADER + trie.tobytes()
+                     + struct.pack("<II", len(by_id), len(buf)) + buf + table)
+
+
+_CUSTOM_DICTS = {
+    "A": {"ab": ["X"], "abc": ["YYYY"], "b": ["β"], "c": ["", "z"], "⿰": ["op"], "𠀀a": ["Q"]},
+    "B": {"a": ["1"], "abcd": ["2"], "bc": ["33", "x"], "cd": ["4"], "𠀀": ["5"]},
+    "C": {"d": ["dd"], "da": ["D"], "a": ["α"], "⿱x": ["ids"]},
+    "S": {"ab": ["ab"], "bcd": ["bcd"], "a\x01": ["z"]},
+}
+
+
+def _leaf(name):
+    return {"type": "ocd2", "file": f"{name}.ocd2"}
+
+
+_CUSTOM_CONFIGS = {
+    "short": {"conversion_chain": [{"dict": {"type": "group", "dicts": [_leaf("A"), _leaf("B"),
+                                                                          _leaf("C")]}}]},
+    "union": {"conversion_chain": [{"dict": {"type": "group", "match_policy": "union",
+                                             "dicts": [_leaf("A"), _leaf("B"), _leaf("C")]}}]},
+    "nested": {"normalization": [{"dict": _leaf("C")}],
+               "conversion_chain": [
+                   {"dict": {"type": "group", "match_policy": "union", "dicts": [
+                       {"type": "group", "dicts": [_leaf("B"), _leaf("A")]}, _leaf("C")]}},
+                   {"dict": _leaf("B")}]},
+    "segmented": {"segmentation": {"type": "mmseg", "dict": _leaf("S")},
+                  "conversion_chain": [{"dict": _leaf("A")}, {"dict": {
+                      "type": "group", "dicts": [_leaf("C"), _leaf("B")]}}]},
+    "tofu": {"conversion_chain": [{"dict": {"type": "group", "dicts": [
+        {"type": "ocd2", "file": "A.ocd2", "may_output_tofu": True}, _leaf("B")]}}]},
+}
+
+
+@pytest.fixture(scope="module")
+def custom_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("opencc_custom")
+    for name, entries in _CUSTOM_DICTS.items():
+        write_ocd2(folder / f"{name}.ocd2", entries)
+    for name, config in _CUSTOM_CONFIGS.items():
+        (folder / f"{name}.json").write_text(json.dumps({"name": name, **config}))
+    return folder
+
+
+@pytest.mark.parametrize("config", sorted(_CUSTOM_CONFIGS))
+def test_native_custom_configs(config, custom_dir):
+    """Groups (short_circuit, union, nested), chains, normalization, segmentation, values that
+    change length or are empty, keys with several values, astral keys, an IDS operator as a key:
+    the native converter gives what OpenCC gives with the same files."""
+    import itertools
+    import random
+
+    path = str(custom_dir / f"{config}.json")
+    ref = opencc.OpenCC(path)
+    native = convert_module._native_converter(path)
+    alphabet = ["a", "b", "c", "d", "x", "𠀀", "⿰", "⿱", "\x01", " "]
+    lines = ["".join(p) for n in range(5) for p in itertools.product(alphabet[:6], repeat=n)]
+    rng = random.Random(7)
+    lines += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(20))) for _ in range(3000)]
+    out, status, blocks = convert_module._run_native(native, lines, ref.convert)
+    expected = opencc_lines(ref, lines)
+    bad = [(x, a, b) for x, a, b in zip(lines, out, expected) if a != b]
+    assert not bad, bad[:5]
+    check_blocks(lines, out, status, blocks)
+
+
+def test_read_ocd2_round_trip(tmp_path):
+    write_ocd2(tmp_path / "d.ocd2", {"說話": ["说话", "x"], "𠀀": [""], "a": ["b"]})
+    keys, values = read_ocd2(str(tmp_path / "d.ocd2"))
+    assert dict(zip(keys, values)) == {"說話": "说话", "𠀀": "", "a": "b"}
+    share = Path(convert_module._share_dir(opencc))
+    keys, values = read_ocd2(str(share / "TSCharacters.ocd2"))
+    assert len(keys) == len(values) > 4000 and dict(zip(keys, values))["說"] == "说"
+
+
+def test_bad_dictionary_files(tmp_path):
+    """A truncated or corrupt .ocd2 file: DictionaryError naming the file (never a crash); a
+    config using one falls back to the opencc package and says why."""
+    share = Path(convert_module._share_dir(opencc))
+    good = (share / "TSPhrases.ocd2").read_bytes()
+    bad = tmp_path / "TSPhrases.ocd2"
+    header = len(convert_module.OCD2_HEADER)
+    cuts = sorted({0, 5, header, header + 1, header + 100, len(good) // 2, len(good) - 3,
+                   len(good) - 1})
+    cases = [good[:n] for n in cuts] + [b"OPENCC_MARISA_0.2.4" + good[header:], good + b"\0\0"]
+    for k in range(header + 2, len(good), max(1, len(good) // 60)):  # one byte flipped
+        cases.append(good[:k] + bytes([good[k] ^ 0x5A]) + good[k + 1:])
+    errors = 0
+    for data in cases:
+        bad.write_bytes(data)
+        try:
+            keys, values = read_ocd2(str(bad))
+        except DictionaryError as e:
+            assert str(bad) in str(e)
+            errors += 1
+        else:  # a flip that still reads: a well-formed dictionary (another key or value)
+            assert len(keys) == len(values)
+    assert errors >= len(cuts) + 2
+    # a config whose dictionary is corrupt: the native converter is not built, and says why
+    (tmp_path / "A.ocd2").write_bytes(good[:len(good) // 2])
+    (tmp_path / "cfg.json").write_text(json.dumps(
+        {"conversion_chain": [{"dict": {"type": "ocd2", "file": "A.ocd2"}}]}))
+    with pytest.raises(DictionaryError, match=re.escape(str(tmp_path / "A.ocd2"))):
+        convert_module._native_converter(str(tmp_path / "cfg.json"))
+
+
+def test_unsupported_configs_fall_back(tmp_path, monkeypatch):
+    """Whatever the native converter does not run is converted by the opencc package, and
+    native_reason says why."""
+    write_ocd2(tmp_path / "A.ocd2", {"a": ["b"]})
+    cases = {
+        "text": ({"conversion_chain": [{"dict": {"type": "text", "file": "A.txt"}}]},
+                 "dictionary type 'text'"),
+        "policy": ({"conversion_chain": [{"dict": {"type": "group", "match_policy": "best",
+                                                   "dicts": [_leaf("A")]}}]},
+                   "match_policy 'best'"),
+        "plugin": ({"segmentation": {"type": "jieba"}, "conversion_chain": []},
+                   "segmentation other than mmseg"),
+        "missing": ({"conversion_chain": [{"dict": _leaf("Z")}]}, "'Z.ocd2' not found"),
+    }
+    for name, (config, reason) in cases.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(config))
+        with pytest.raises(convert_module._Unsupported, match=re.escape(reason)):
+            convert_module._native_converter(str(path))
+    assert OpenCCConverter("t2s", native=False).native_reason == "native=False"
+    monkeypatch.setenv(convert_module.NATIVE_ENV, "0")
+    conv = OpenCCConverter("t2s")
+    assert not conv.native and conv.native_reason == f"{convert_module.NATIVE_ENV}=0"
+    with pytest.raises(ValueError, match="no native converter"):
+        conv.convert_mapped(["說"])
+    monkeypatch.setattr(convert_module, "NATIVE_OPENCC_VERSIONS", frozenset({"0.0"}))
+    monkeypatch.delenv(convert_module.NATIVE_ENV)
+    conv = OpenCCConverter("t2s")
+    assert not conv.native and "checked against OpenCC 0.0, not" in conv.native_reason
+    with pytest.raises(ValueError, match="the native converter cannot run OpenCC 't2s'"):
+        OpenCCConverter("t2s", native=True)
+    # and the opencc package path gives the same words
+    lines = ["這個軟體很好", "乾燥的頭髮"]
+    assert (ConvertedSegmenter(MaxMatch(VOCAB), conv).words(lines)
+            == ConvertedSegmenter(MaxMatch(VOCAB), OpenCCConverter("t2s")).words(lines))
+
+
+@pytest.mark.parametrize("config,n", [("t2s", None), ("tw2sp", 40000), ("hk2sp", 20000)])
+def test_native_words_equal_the_opencc_path(config, n, corpora, ltp_model):
+    """The segmentation does not change: the words through the native converter are those
+    through the opencc package, on the corpora (traditional), except on lines where the opencc
+    path's alignment (a guess from the outputs) misplaced a phrase that changed length, which
+    the native converter knows exactly (tw2sp: 烏茲別克 -> 乌兹别克斯坦 is one dictionary match;
+    the alignment took 烏茲別 character by character and 克 -> 克斯坦)."""
+    lines = corpora[len(corpora) // 2:][:n] if n else corpora[len(corpora) // 2:]
+    ltp = get_segmenter(f"ltp:{ltp_model}")
+    conv = OpenCCConverter(config)
+    native = ConvertedSegmenter(ltp, conv)
+    package = ConvertedSegmenter(ltp, OpenCCConverter(config, native=False))
+    a, b = native.segment_batch(lines), package.segment_batch(lines)
+    check_spans(lines, a)
+    assert native.n_convert_fallback == package.n_convert_fallback == 0
+    assert native.n_convert_realigned <= package.n_convert_realigned
+    if config == "t2s":  # nothing changes length: the very same words
+        assert same_words(a, b) and native.n_convert_realigned == 0
+        return
+    differ = [i for i in range(len(lines))
+              if not np.array_equal(a.starts[a.row_splits[i]:a.row_splits[i + 1]],
+                                    b.starts[b.row_splits[i]:b.row_splits[i + 1]])]
+    out, _, blocks = conv.convert_mapped([lines[i] for i in differ])
+    for k, i in enumerate(differ):
+        points = set(conv.alignment(lines[i], out[k]))
+        exact = blocks[blocks[:, 0] == k].tolist()
+        misplaced = any((x, z) not in points or (y, w) not in points
+                        or any(x < p < y for p, _ in points) for _, x, y, z, w in exact)
+        assert misplaced, (lines[i], out[k], exact, sorted(points))
+    assert len(differ) <= len(lines) // 1000, len(differ)
+
+
+def test_native_whitespace_moved_falls_back(tmp_path):
+    """A dictionary that turns a character into a space (OpenCC's never do): the line is
+    segmented unconverted and counted, as on the opencc package path."""
+    write_ocd2(tmp_path / "W.ocd2", {"的": [" "], "說": ["说"]})
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps({"conversion_chain": [{"dict": _leaf("W")}]}))
+    conv = OpenCCConverter("t2s")
+    conv._native = convert_module._native_converter(str(path))
+    seg = ConvertedSegmenter(MaxMatch(VOCAB), conv)
+    lines = ["我們的", "他說", "的的"]
+    out, status, _ = conv.convert_mapped(lines)
+    assert out == ["我們 ", "他说", "  "] and status.tolist() == [3, 0, 3]
+    words = seg.segment_batch(lines)
+    check_spans(lines, words)
+    assert seg.n_convert_fallback == 2
