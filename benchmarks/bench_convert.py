@@ -10,11 +10,13 @@ pytest's cache folder).
 * ``TestCommand``: ``segment_files`` (``wwm-fast segment``), 1 worker, the whole stage (reading,
   segmenting, spans, writing the caches), without and with ``convert="t2s"``.
 * ``TestInProcess``: ``Segmenter.segment_batch`` on all lines, model loaded, without and with
-  ``ConvertedSegmenter(seg, "t2s")``; and OpenCC's conversion alone.
-* ``test_alternating``: the two command variants run in turns (plain, t2s, plain, t2s, ...), so
-  that machine load drifts hit both alike; the ratio of the best of each. A third variant in the
-  same turns: the plain command on the original (simplified) zh_all -- the same text as the
-  segmenter sees with --convert, so the difference is what the conversion itself costs.
+  ``ConvertedSegmenter(seg, "t2s")``; and the conversion alone (``convert_lines``), by the
+  native converter (the default) and by the opencc package (``native=False``).
+* ``test_alternating``: the command variants run in turns (plain, t2s, ...), so that machine
+  load drifts hit all alike; the ratio of the best of each. In the same turns: t2s through the
+  opencc package (``WWM_FAST_OPENCC_NATIVE=0``, the path before the native converter), and the
+  plain command on the original (simplified) zh_all -- the same text as the segmenter sees with
+  --convert, so the difference is what the conversion itself costs.
 * ``test_alternating_raw``: where the extra time goes -- the LTP kernel alone (``ltp:``, the
   native kernel: ``segment_batch`` straight to spans) on the traditional lines and on their t2s
   conversion, in turns: the model does more work on text in the script it was trained on (more of
@@ -109,14 +111,16 @@ class TestCommand:
 
 
 class TestInProcess:
-    def test_opencc_alone(self, benchmark, trad_lines, n_chars):
-        from wwm_fast.segmentation.convert import get_converter
+    @pytest.mark.parametrize("native", [True, False], ids=["native", "opencc"])
+    def test_converter_alone(self, benchmark, trad_lines, n_chars, native):
+        from wwm_fast.segmentation.convert import OpenCCConverter
 
-        conv = get_converter("t2s")
-        out, failed = benchmark.pedantic(_timed("opencc", conv.convert_lines), args=(trad_lines,),
+        conv = OpenCCConverter("t2s", native=native)
+        key = "native" if native else "opencc"
+        out, failed = benchmark.pedantic(_timed(key, conv.convert_lines), args=(trad_lines,),
                                          rounds=3, warmup_rounds=1)
         assert len(out) == len(trad_lines) and not failed
-        _record(benchmark, "opencc", n_chars)
+        _record(benchmark, key, n_chars)
 
     @pytest.mark.parametrize("convert", [None, "t2s"])
     def test_segment_batch(self, benchmark, ltp, trad_lines, n_chars, convert):
@@ -130,19 +134,25 @@ class TestInProcess:
         _record(benchmark, key, n_chars, words=len(words.starts))
 
 
-def test_alternating(trad_dir, zh_all_dir, ltp_model_file, tmp_path, n_chars):
-    """Plain and t2s on the traditional text, and plain on the simplified original, in turns,
-    3 rounds each: best of each, wall and CPU."""
-    variants = [(None, trad_dir), ("t2s", trad_dir), ("simplified", zh_all_dir)]
+def test_alternating(trad_dir, zh_all_dir, ltp_model_file, tmp_path, n_chars, monkeypatch):
+    """Plain and t2s (native converter) on the traditional text, t2s through the opencc package
+    (WWM_FAST_OPENCC_NATIVE=0), and plain on the simplified original, in turns, 3 rounds each:
+    best of each, wall and CPU."""
+    from wwm_fast.segmentation.convert import NATIVE_ENV
+
+    variants = [(None, trad_dir), ("t2s", trad_dir), ("t2s_opencc", trad_dir),
+                ("simplified", zh_all_dir)]
     best = {name: (float("inf"), float("inf")) for name, _ in variants}
     for _ in range(3):
         for name, folder in variants:
-            convert = "t2s" if name == "t2s" else None
+            convert = "t2s" if name in ("t2s", "t2s_opencc") else None
+            monkeypatch.setenv(NATIVE_ENV, "0" if name == "t2s_opencc" else "1")
             c0, t0 = _cpu(), time.perf_counter()
             report = _segment(folder, ltp_model_file, tmp_path / str(name), convert)
             wall, cpu = time.perf_counter() - t0, _cpu() - c0
             assert report.n_chars == n_chars
             best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    monkeypatch.delenv(NATIVE_ENV)
     RESULTS["alt"] = best
 
     def pct(a, b, k):
@@ -152,8 +162,10 @@ def test_alternating(trad_dir, zh_all_dir, ltp_model_file, tmp_path, n_chars):
           f"t2s {best['t2s'][0]:.2f} s ({best['t2s'][1]:.2f} s CPU), simplified original "
           f"{best['simplified'][0]:.2f} s ({best['simplified'][1]:.2f} s CPU); t2s over plain "
           f"{pct('t2s', None, 0)} wall, {pct('t2s', None, 1)} CPU; t2s over the simplified "
-          f"original {pct('t2s', 'simplified', 0)} wall, {pct('t2s', 'simplified', 1)} CPU",
-          file=sys.stderr)
+          f"original {pct('t2s', 'simplified', 0)} wall, {pct('t2s', 'simplified', 1)} CPU; "
+          f"t2s through the opencc package {best['t2s_opencc'][0]:.2f} s "
+          f"({best['t2s_opencc'][1]:.2f} s CPU): {pct('t2s_opencc', None, 0)} wall, "
+          f"{pct('t2s_opencc', None, 1)} CPU over plain", file=sys.stderr)
 
 
 def test_alternating_raw(ltp, trad_lines, n_chars):
@@ -183,7 +195,8 @@ def test_summary(capsys, n_chars):
                        ("cmd_t2s", "segment command, ltp, 1 worker, --convert t2s"),
                        ("batch_plain", "segment_batch (ltp), in process"),
                        ("batch_t2s", "segment_batch, ConvertedSegmenter(ltp, t2s)"),
-                       ("opencc", "OpenCC t2s alone (convert_lines)")]:
+                       ("native", "native t2s alone (convert_lines)"),
+                       ("opencc", "OpenCC t2s alone (convert_lines, opencc package)")]:
         if key in r:
             rows.append(f"  {label:48s} {r[key]:7.2f} s wall {n_chars / r[key] / 1e6:6.3f} "
                         f"M chars/s, {CPU.get(key, float('nan')):7.2f} s CPU")
@@ -205,9 +218,13 @@ def test_summary(capsys, n_chars):
         rows.append(f"  LTP kernel alone on the t2s text vs the traditional text: "
                     f"{100 * (best['simp'][0] / best['trad'][0] - 1):+.1f}% wall, "
                     f"{100 * (best['simp'][1] / best['trad'][1] - 1):+.1f}% CPU")
-    if "opencc" in r and "cmd_plain" in r:
-        rows.append(f"  OpenCC alone over the plain command: "
-                    f"{100 * r['opencc'] / r['cmd_plain']:+.1f}% wall, "
-                    f"{100 * CPU['opencc'] / CPU['cmd_plain']:+.1f}% CPU")
+    for key, what in (("native", "the native converter"), ("opencc", "the opencc package")):
+        if key in r and "cmd_plain" in r:
+            rows.append(f"  {what} alone over the plain command: "
+                        f"{100 * r[key] / r['cmd_plain']:+.1f}% wall, "
+                        f"{100 * CPU[key] / CPU['cmd_plain']:+.1f}% CPU")
+    if "native" in r and "opencc" in r:
+        rows.append(f"  converter alone, opencc package / native: {r['opencc'] / r['native']:.2f}x "
+                    f"wall, {CPU['opencc'] / CPU['native']:.2f}x CPU")
     with capsys.disabled():
         print("\n--convert t2s on traditional zh_all (best round):\n" + "\n".join(rows))

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wwm_fast import (_align, _garden, _instances, _ltp_cws, _masking, _records, _shard,
-                      _tfrecord, _wordpiece)
+from wwm_fast import (_align, _chinese_convert, _garden, _instances, _ltp_cws, _masking,
+                      _records, _shard, _tfrecord, _wordpiece)
 
 import native_inputs as ni
 
@@ -807,12 +807,220 @@ def test_fuzz_ltp_model_arrays(keys, index, params, bad_offsets):
     _ltp_model_works(m)
 
 
+# -- the OpenCC-compatible converter (_chinese_convert) ----------------------------------------
+# A model of what the kernel computes (OpenCC 1.4.2's semantics, chinese_convert.h), slow and
+# obvious: the fuzz target checks the kernel against it on random dictionaries and programs.
+_CC_ALPHABET = ["a", "b", "x", "⿰", "⿱", "⿲", "⿾", "𠀀", " ", "\x00"]
+
+
+def _cc_ids(s, p):
+    count = [0]
+
+    def consume(q, depth):
+        if q >= len(s):
+            return None, "incomplete"
+        if depth == 0 or count[0] >= 64:
+            return None, "invalid"
+        count[0] += 1
+        c = ord(s[q])
+        arity = 0 if not 0x2FF0 <= c <= 0x2FFF else (
+            3 if c in (0x2FF2, 0x2FF3) else 1 if c in (0x2FFE, 0x2FFF) else 2)
+        q += 1
+        for _ in range(arity):
+            if q >= len(s):
+                return None, "incomplete"
+            q, st_ = consume(q, depth - 1)
+            if st_ != "ok":
+                return None, st_
+        return q, "ok"
+
+    if not 0x2FF0 <= ord(s[p]) <= 0x2FFF:
+        return 0
+    end, status = consume(p, 16)
+    return end - p if status == "ok" else 0
+
+
+def _cc_match(tree, dicts, s, p):
+    if tree[0] == 0:
+        best = (0, None)
+        for k in range(1, len(s) - p + 1):
+            v = dicts[tree[1]].get(s[p:p + k])
+            if v is not None:
+                best = (k, v)
+        return best
+    best = (0, None)
+    for child in tree[2]:
+        r = _cc_match(child, dicts, s, p)
+        if tree[0] == 1:
+            if best[0] == 0 and r[0] > 0:
+                best = r
+        elif r[0] > best[0]:
+            best = r
+    return best
+
+
+def _cc_range(tree, dicts, s):
+    out, p = [], 0
+    while p < len(s):
+        k, v = _cc_match(tree, dicts, s, p)
+        if k:
+            out.append(v)
+            p += k
+        else:
+            n = _cc_ids(s, p) or 1
+            out.append(s[p:p + n])
+            p += n
+    return "".join(out)
+
+
+def _cc_model(norm, seg, chain, dicts, line):
+    for t in norm:
+        line = _cc_range(t, dicts, line)
+    segments = [line] if line else []
+    if seg is not None:
+        segments, run, p = [], "", 0
+        while p < len(line):
+            k, _ = _cc_match(seg, dicts, line, p)
+            if k:
+                if run:
+                    segments.append(run)
+                    run = ""
+                segments.append(line[p:p + k])
+                p += k
+            else:
+                n = _cc_ids(line, p) or 1
+                run += line[p:p + n]
+                p += n
+        if run:
+            segments.append(run)
+    for t in chain:
+        segments = [_cc_range(t, dicts, x) for x in segments]
+    return "".join(segments)
+
+
+def _cc_flat(tree):
+    if tree[0] == 0:
+        return [0, tree[1]]
+    out = [tree[0], len(tree[2])]
+    for child in tree[2]:
+        out += _cc_flat(child)
+    return out
+
+
+def _cc_arrays(entries):
+    keys, values = list(entries), list(entries.values())
+
+    def flat(strings):
+        cps = np.array([ord(c) for x in strings for c in x], dtype=np.uint32)
+        return cps, np.concatenate([[0], np.cumsum([len(x) for x in strings])]).astype(np.int64)
+
+    return flat(keys) + flat(values)
+
+
+_cc_text = st.lists(st.sampled_from(_CC_ALPHABET), max_size=8).map("".join)
+
+
+def _cc_trees(n_dicts):
+    leaf = st.builds(lambda d: (0, d), st.integers(0, n_dicts - 1))
+    return st.recursive(leaf, lambda kids: st.builds(
+        lambda kind, ch: (kind, None, ch), st.sampled_from([1, 2]),
+        st.lists(kids, min_size=1, max_size=3)), max_leaves=5).map(
+        lambda t: t if t[0] == 0 else (t[0], len(t[2]), t[2]))
+
+
+@st.composite
+def _cc_configs(draw):
+    dicts = draw(st.lists(st.dictionaries(_cc_text.filter(bool), _cc_text, max_size=6),
+                          min_size=1, max_size=3))
+    trees = _cc_trees(len(dicts))
+    norm = draw(st.lists(trees, max_size=1))
+    seg = draw(st.none() | trees)
+    chain = draw(st.lists(trees, max_size=2))
+    return dicts, norm, seg, chain
+
+
+@fuzz(300)
+@given(_cc_configs(), st.lists(_cc_text | st.sampled_from(["\ud800", "a\udfffb", "\n"]),
+                               max_size=8),
+       st.sampled_from(["joined", "offsets"]), st.booleans())
+def test_fuzz_chinese_convert(config, lines, mode, ws):
+    """The converter against the model above: the same output, blocks where lengths differ and
+    nowhere else, statuses (lone surrogate: 1, U+0000 under segmentation: 2, moved whitespace: 3)."""
+    dicts, norm, seg, chain = config
+    program = [len(norm), int(seg is not None), len(chain)]
+    for t in norm + ([seg] if seg is not None else []) + chain:
+        program += _cc_flat(t)
+    conv = _chinese_convert.Converter([_cc_arrays(d) for d in dicts],
+                                      np.array(program, np.int32))
+    table = np.zeros(64, np.uint8)
+    table[[9, 10, 32]] = 1
+    table = table if ws else np.zeros(0, np.uint8)
+    cps = np.array([ord(c) for c in "".join(lines)], dtype=np.uint32)
+    offsets = np.concatenate([[0], np.cumsum([len(x) for x in lines])]).astype(np.int64)
+    if mode == "joined" and lines:
+        joined = np.array([ord(c) for c in "\x0b".join(lines)], dtype=np.uint32)
+        if any("\x0b" in x for x in lines):
+            return
+        text, ends, blocks, status = conv.convert_joined(joined, len(lines), 11, table)
+    else:
+        text, ends, blocks, status = conv.convert(cps, offsets, 11, table)
+    out = "".join(map(chr, text.tolist()))
+    assert len(ends) == len(lines) + 1 and len(status) == len(lines)
+    blocks = blocks.reshape(-1, 5)
+    for i, line in enumerate(lines):
+        start = int(ends[i]) + (1 if i else 0)
+        got = out[start:int(ends[i + 1])]
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in line):
+            assert status[i] == 1 and got == line
+            continue
+        if "\x00" in line and seg is not None:
+            assert status[i] == 2 and got == line
+            continue
+        assert got == _cc_model(norm, seg, chain, dicts, line)
+        mine = blocks[blocks[:, 0] == i, 1:].tolist()
+        pi = pj = 0
+        for a, b, c, d in mine:
+            assert pi <= a < b <= len(line) and pj <= c <= d <= len(got) and a - pi == c - pj
+            pi, pj = b, d
+        assert len(line) - pi == len(got) - pj
+        moved = not mine and ws and any((x in "\t\n ") != (y in "\t\n ")
+                                        for x, y in zip(line, got))
+        assert status[i] == (3 if moved else 0)
+
+
+@fuzz(300)
+@given(st.lists(st.integers(-3, 70) | int32s, max_size=12),
+       st.lists(st.integers(0, 0x110001), max_size=10), st.lists(int64s, max_size=6),
+       st.integers(-2, 12))
+def test_fuzz_chinese_convert_bad_input(program, keys, offsets, n_lines):
+    """Arbitrary programs, dictionary arrays and line offsets: a ValueError, or a converter and
+    a conversion that keep their invariants."""
+    koff = np.array(offsets or [0], np.int64)
+    d = (np.array(keys, np.uint32), koff, np.array(keys, np.uint32), koff.copy())
+    try:
+        conv = _chinese_convert.Converter([d], np.array(program, np.int32))
+    except ERRORS:
+        return
+    text = np.array([k % 0x110000 for k in keys] + [0x110000] * (n_lines % 2), np.uint32)
+    line_offsets = np.array(offsets or [0], np.int64)
+    try:
+        out, ends, blocks, status = conv.convert(text, line_offsets)
+    except ERRORS:
+        return
+    assert len(status) == len(line_offsets) - 1 and np.all(np.diff(ends) >= 0)
+    try:
+        conv.convert_joined(text, n_lines, 0)
+    except ERRORS:
+        pass
+
+
 def test_fuzz_targets_cover_every_native_entry_point():
     """A new native function (or native module) must get a fuzz target here."""
     targets = {
         "_garden": {"build_garden", "rename_features", "_py_mask_garden"},
         "_wordpiece": {"FullTokenizer"},
         "_align": {"align_words"},
+        "_chinese_convert": {"Converter"},  # convert, convert_joined
         "_instances": {"build_compat", "build_fast", "shuffled_order", "_py_pyrandom",
                        "_py_keyed_rng"},
         "_masking": {"sample_masks", "sample_ngram_masks"},
