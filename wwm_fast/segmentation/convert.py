@@ -11,12 +11,30 @@ without conversion; only where the words begin and end changes.
 >>> seg.segment("們說這個軟體很好")                                   # doctest: +SKIP
 ['們', '說', '這個', '軟體', '很', '好']
 
+The conversion. By default a native converter (``wwm_fast._chinese_convert``, C++) does it: it
+reads the installed ``opencc`` package's own config and ``.ocd2`` dictionaries (``read_ocd2``, with
+PyPI ``marisa-trie``) and runs them with OpenCC's semantics (normalization, the optional
+max-match segmentation, the conversion chain; dictionary groups ``short_circuit`` and ``union``;
+ideographic description sequences left as they are), so its output is OpenCC's, character for
+character (tests/test_convert.py checks it against the package on whole corpora, every code point
+and adversarial lines; ``NATIVE_OPENCC_VERSIONS`` lists the OpenCC versions checked), about 6x
+faster. It also says, per line, exactly where a dictionary match changed the length (blocks), so
+those lines need no alignment. The ``opencc`` package converts instead when the native converter
+cannot (``OpenCCConverter.native_reason`` says why: another OpenCC version, a config feature it
+does not run, a dictionary file it cannot read, ``marisa-trie`` missing, or
+``WWM_FAST_OPENCC_NATIVE=0``), and for the lines the native converter leaves to it (U+0000 under
+a config with segmentation, where OpenCC truncates). The output is the same either way, and so is
+the spec: caches stay valid.
+
 Mapping back. Most OpenCC configs replace every phrase by a phrase of the same length (all the
 dictionaries of ``t2s``, ``tw2s``, ``hk2s``, ``s2t``, ...: ``LENGTH_PRESERVING_DICTS``), so a
 converted line lines up character by character and its spans are the original's. The
 regional-phrase configs (``tw2sp``, ``hk2sp``, ``s2twp``, ``s2hkp``) can change a line's length
-(``資料來源`` -> ``数据源``, ``埠`` -> ``端口``). Such lines, and any line whose length changed,
-are aligned (``OpenCCConverter.alignment``): where the line and its character-by-character
+(``資料來源`` -> ``数据源``, ``埠`` -> ``端口``). With the native converter such a line maps through
+its blocks: outside them position by position, a block whose lengths differ goes whole into the
+word of its first converted character. Without it (the ``opencc`` package), such lines, and any
+line whose length changed, are aligned (``OpenCCConverter.alignment``): where the line and its
+character-by-character
 conversion agree, positions correspond one to one; each run of differences is widened to places
 where OpenCC's conversion splits (checked by converting both sides), so a phrase converted as a
 whole is one block. A block of equal lengths maps position by position; a block whose lengths
@@ -25,8 +43,10 @@ counterpart). Every non-whitespace character of the original still belongs to ex
 
 A line whose conversion cannot be lined up with it (whitespace where the original has none or the
 reverse, in a block that maps character by character; OpenCC never does this, but a dictionary
-could) is segmented unconverted instead and counted in ``n_convert_fallback`` (``wwm-fast
-segment`` reports it). ``n_convert_realigned`` counts the lines that needed the alignment.
+could), or that OpenCC cannot convert at all (a lone surrogate, which has no UTF-8 form), is
+segmented unconverted instead and counted in ``n_convert_fallback`` (``wwm-fast segment``
+reports it). ``n_convert_realigned`` counts the lines mapped back through a length change (native
+blocks, or the alignment): 0 for ``t2s``, whose dictionaries keep every phrase's length.
 
 The spec of a converted segmenter is the inner spec plus ``|convert=opencc:CONFIG@VERSION``
 (``ltp-legacy:/m/cws.bin#3c218c9571f9|convert=opencc:t2s@1.4.2``): segmentation caches record it,
@@ -659,7 +679,9 @@ class ConvertedSegmenter(Segmenter):
     n_convert_fallback : int
         Lines so far whose conversion could not be mapped back: segmented unconverted.
     n_convert_realigned : int
-        Lines so far that needed the alignment (their conversion changed their length, or the
+        Lines so far mapped back through a change of length: with the native converter, lines
+        where a dictionary match changed the length (its blocks say where); with the opencc
+        package, lines that needed the alignment (their conversion changed their length, or the
         config may change phrase lengths and the line has such a phrase).
     """
 
