@@ -21,15 +21,24 @@ void Check1D(const CArray<T>& a, const std::string& name) {
 
 py::tuple Run(const wwm::ChineseConverter& self, const CArray<uint32_t>& text,
               const int64_t* starts, const int64_t* ends, int64_t n_lines, int64_t separator,
-              const CArray<uint8_t>& ws_table) {
+              const CArray<uint8_t>& ws_table, bool utf8 = false) {
   const uint32_t* t = text.data();
   const int64_t n_text = text.shape(0);
   wwm::ConvertOutput out;
   {
     py::gil_scoped_release release;
     wwm::ChineseConverter::CheckInput(t, n_text, starts, ends, n_lines);
-    self.Convert(t, n_text, starts, ends, n_lines, separator < 0 ? -1 : separator,
+    self.Convert(t, n_text, starts, ends, n_lines,
+                 utf8 ? wwm::ChineseConverter::kUtf8 : separator < 0 ? -1 : separator,
                  ws_table.data(), ws_table.shape(0), &out);
+  }
+  if (utf8) {
+    const size_t n = out.utf8.size();
+    py::bytes data(reinterpret_cast<const char*>(out.utf8.data()), n);
+    return py::make_tuple(data, wwm::VectorToArray(std::move(out.offsets)),
+                          wwm::VectorToArray(std::move(out.byte_offsets)),
+                          wwm::VectorToArray(std::move(out.blocks)),
+                          wwm::VectorToArray(std::move(out.status)));
   }
   return py::make_tuple(wwm::VectorToArray(std::move(out.text)),
                         wwm::VectorToArray(std::move(out.offsets)),
@@ -116,6 +125,32 @@ PYBIND11_MODULE(_chinese_convert, m) {
           "the input character by character, and a uint8 status per line (LINE_CONVERTED; "
           "LINE_FAILED: a lone surrogate, left as it is; LINE_REFERENCE: U+0000 under a config "
           "with segmentation, left as it is; LINE_WHITESPACE: converted, whitespace moved).")
+      .def(
+          "convert_utf8",
+          [](const wwm::ChineseConverter& self, CArray<uint32_t> text, int64_t n_lines,
+             int64_t separator, CArray<uint8_t> ws_table) {
+            Check1D(text, "text");
+            Check1D(ws_table, "ws_table");
+            if (separator < 0 || separator > 0x10FFFF) {
+              throw std::invalid_argument("separator must be a code point");
+            }
+            if (n_lines < 1) throw std::invalid_argument("n_lines must be >= 1");
+            std::vector<int64_t> starts, ends;
+            {
+              py::gil_scoped_release release;
+              wwm::ChineseConverter::SplitLines(text.data(), text.shape(0),
+                                                static_cast<uint32_t>(separator), n_lines,
+                                                &starts, &ends);
+            }
+            return Run(self, text, starts.data(), ends.data(), n_lines, separator, ws_table,
+                       true);
+          },
+          py::arg("text").noconvert(), py::arg("n_lines"), py::arg("separator"),
+          py::arg("ws_table") = CArray<uint8_t>(0),
+          "convert_joined() with UTF-8 output: returns (utf8, offsets, byte_offsets, blocks, "
+          "status): the converted lines concatenated (no separator) as UTF-8 bytes, the code "
+          "point and the byte offsets of the lines in it (n_lines + 1 each), blocks and status "
+          "as convert().")
       .def(
           "convert_joined",
           [](const wwm::ChineseConverter& self, CArray<uint32_t> text, int64_t n_lines,

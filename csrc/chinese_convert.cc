@@ -90,6 +90,7 @@ struct Matcher {
   std::vector<int32_t> term_begin;      // per node + 1: its terminals in terms
   std::vector<Term> terms;              // sorted by node, then leaf
   std::vector<int32_t> solo;            // per node: value id (childless root child), -1, kWalk
+  std::vector<int32_t> stop1;           // per root child: the result of a walk that stops there
   // per BMP code point: what the character becomes when the result depends on it alone and is
   // one BMP code point (itself when nothing matches and it starts no IDS); kSpecial otherwise
   std::vector<uint16_t> direct;
@@ -127,6 +128,13 @@ struct Matcher {
     if (so != kWalk) {
       if (so < 0) return 0;
       *value = so;
+      return 1;
+    }
+    // the common case: no key goes on with the next character
+    if (n == 1 || Child(node, s[1]) < 0) {
+      const int32_t r = stop1[node];
+      if (r < 0) return 0;
+      *value = r;
       return 1;
     }
     int32_t len[kMaxLeaves], val[kMaxLeaves];
@@ -199,6 +207,7 @@ struct ChineseConverter::Impl {
   std::vector<uint32_t> values;       // all dictionaries' (first) values
   std::vector<int64_t> value_offsets; // per global value id + 1
   std::vector<Matcher> normalization, chain;
+  std::vector<uint32_t> dict_chars;   // the code points of all keys and values, once each
   std::unique_ptr<Matcher> segmentation;
 
   // Converts s[0..n) with m, writing from out[*o] on (out grows as needed, *o advances);
@@ -365,8 +374,9 @@ void BuildMatcher(const std::vector<ConvertDictInput>& dicts, const std::vector<
   // childless nodes (looked up as root children): the result depends on the character alone
   m->solo.assign(n_nodes, kWalk);
   std::vector<int32_t> len(m->n_leaves), val(m->n_leaves);
+  m->stop1.assign(n_nodes, -1);
   auto solo_of = [&](int32_t node) {
-    if (node <= 0 || m->has_children[node]) return;
+    if (node <= 0) return;
     std::fill(len.begin(), len.end(), 0);
     for (int32_t t = m->term_begin[node]; t < m->term_begin[node + 1]; ++t) {
       len[m->terms[t].leaf] = 1;
@@ -374,7 +384,8 @@ void BuildMatcher(const std::vector<ConvertDictInput>& dicts, const std::vector<
     }
     size_t p = 0;
     const std::pair<int32_t, int32_t> r = m->Eval(&p, len.data(), val.data());
-    m->solo[node] = r.first > 0 ? r.second : -1;
+    m->stop1[node] = r.first > 0 ? r.second : -1;
+    if (!m->has_children[node]) m->solo[node] = m->stop1[node];
   };
   for (int32_t node = 1; node < n_nodes; ++node) solo_of(node);
   m->direct.assign(0x10000, kSpecial);
@@ -447,6 +458,13 @@ ChineseConverter::ChineseConverter(const std::vector<ConvertDictInput>& dicts,
       impl_->value_offsets.push_back(start + d.value_offsets[k + 1]);
     }
   }
+  for (const ConvertDictInput& d : dicts) {
+    impl_->dict_chars.insert(impl_->dict_chars.end(), d.keys, d.keys + d.n_key_cps);
+    impl_->dict_chars.insert(impl_->dict_chars.end(), d.values, d.values + d.n_value_cps);
+  }
+  std::sort(impl_->dict_chars.begin(), impl_->dict_chars.end());
+  impl_->dict_chars.erase(std::unique(impl_->dict_chars.begin(), impl_->dict_chars.end()),
+                          impl_->dict_chars.end());
   if (program_len < 3) throw std::invalid_argument("convert program: missing header");
   const int32_t n_norm = program[0], has_seg = program[1], n_chain = program[2];
   if (n_norm < 0 || n_norm > 64 || (has_seg != 0 && has_seg != 1) || n_chain < 0 ||
@@ -482,12 +500,7 @@ void ChineseConverter::CheckInput(const uint32_t* text, int64_t n_text, const in
     }
     prev = ends[i];
   }
-  for (int64_t i = 0; i < n_text; ++i) {
-    if (text[i] > 0x10FFFF) {
-      throw std::invalid_argument("convert: code point " + std::to_string(text[i]) +
-                                  " above U+10FFFF at " + std::to_string(i));
-    }
-  }
+  (void)text;  // the code points are checked by Convert, line by line
 }
 
 void ChineseConverter::SplitLines(const uint32_t* text, int64_t n_text, uint32_t separator,
@@ -519,29 +532,46 @@ void ChineseConverter::Convert(const uint32_t* text, int64_t n_text, const int64
                                const uint8_t* ws_table, int64_t ws_len,
                                ConvertOutput* out) const {
   const Impl& im = *impl_;
-  size_t text_cap = static_cast<size_t>(n_text + n_lines + n_text / 8 + 16);
-  out->text.reserve(text_cap);
+  const bool utf8 = separator == kUtf8;
+  size_t text_cap = 0, utf8_cap = 0;
+  int64_t cps_total = 0;
+  if (utf8) {
+    utf8_cap = static_cast<size_t>(3 * n_text + 16);
+    out->utf8.reserve(utf8_cap);
+    out->byte_offsets.reserve(static_cast<size_t>(n_lines + 1));
+    out->byte_offsets.push_back(0);
+  } else {
+    text_cap = static_cast<size_t>(n_text + n_lines + n_text / 8 + 16);
+    out->text.reserve(text_cap);
+  }
   out->offsets.reserve(static_cast<size_t>(n_lines + 1));
   out->status.reserve(static_cast<size_t>(n_lines));
   out->offsets.push_back(0);
-  const bool sep = separator >= 0;
+  const bool sep = separator >= 0;  // (kUtf8 < 0)
+  // whitespace can move only if a dictionary key or value holds some
+  bool ws_check = false;
+  for (uint32_t c : im.dict_chars) ws_check |= c < static_cast<uint64_t>(ws_len) && ws_table[c];
   const size_t n_stages = im.normalization.size() + im.chain.size();
   std::vector<std::vector<Block>> stage_blocks(n_stages);
   std::vector<uint32_t> bufs[2];
   std::vector<int64_t> cuts, new_cuts, anc;
   for (int64_t li = 0; li < n_lines; ++li) {
-    if (sep && li > 0) out->text.push_back(static_cast<uint32_t>(separator));
+    if (sep && li > 0 && !utf8) out->text.push_back(static_cast<uint32_t>(separator));
     const uint32_t* s = text + starts[li];
     const int64_t n = ends[li] - starts[li];
-    uint8_t status = kConverted;
-    for (int64_t i = 0; i < n; ++i) {
+    bool surrogate = false, nul = false, big = false;
+    for (int64_t i = 0; i < n; ++i) {  // branch-free (vectorised)
       const uint32_t c = s[i];
-      if (c - 0xD800u <= 0xDFFFu - 0xD800u) {
-        status = kFailed;
-        break;
-      }
-      if (c == 0 && im.segmentation) status = kReference;
+      surrogate |= c - 0xD800u <= 0xDFFFu - 0xD800u;
+      nul |= c == 0;
+      big |= c > 0x10FFFF;
     }
+    if (big) {
+      throw std::invalid_argument("convert: line " + std::to_string(li) +
+                                  " holds a code point above U+10FFFF");
+    }
+    const uint8_t status = surrogate ? kFailed
+                           : nul && im.segmentation ? kReference : kConverted;
     out->status.push_back(status);
     const uint32_t* src = s;  // the text entering the next stage
     int64_t src_n = n;
@@ -584,18 +614,53 @@ void ChineseConverter::Convert(const uint32_t* text, int64_t n_text, const int64
         ++st;
       }
     }
-    const size_t at = out->text.size();
-    // grow geometrically (reserve allocates exactly what it is asked for)
-    if (at + src_n + 1 > text_cap) {
-      text_cap = std::max<size_t>(at + src_n + 1, text_cap * 2);
-      out->text.reserve(text_cap);
+    if (utf8) {
+      size_t at = out->utf8.size();
+      if (at + 4 * src_n > utf8_cap) {  // grow geometrically (reserve is exact)
+        utf8_cap = std::max<size_t>(at + 4 * src_n, utf8_cap * 2);
+        out->utf8.reserve(utf8_cap);
+      }
+      out->utf8.resize_uninitialized(at + 4 * static_cast<size_t>(src_n));
+      uint8_t* u = out->utf8.data() + at;
+      for (int64_t i = 0; i < src_n; ++i) {
+        const uint32_t c = src[i];
+        if (c - 0x800u < 0x10000u - 0x800u) {  // most Chinese text: 3 bytes
+          // (a lone surrogate of a kFailed line gets its 3-byte form; the caller drops it)
+          u[0] = static_cast<uint8_t>(0xE0 | (c >> 12));
+          u[1] = static_cast<uint8_t>(0x80 | ((c >> 6) & 0x3F));
+          u[2] = static_cast<uint8_t>(0x80 | (c & 0x3F));
+          u += 3;
+        } else if (c < 0x80) {
+          *u++ = static_cast<uint8_t>(c);
+        } else if (c < 0x800) {
+          *u++ = static_cast<uint8_t>(0xC0 | (c >> 6));
+          *u++ = static_cast<uint8_t>(0x80 | (c & 0x3F));
+        } else {
+          *u++ = static_cast<uint8_t>(0xF0 | (c >> 18));
+          *u++ = static_cast<uint8_t>(0x80 | ((c >> 12) & 0x3F));
+          *u++ = static_cast<uint8_t>(0x80 | ((c >> 6) & 0x3F));
+          *u++ = static_cast<uint8_t>(0x80 | (c & 0x3F));
+        }
+      }
+      at = static_cast<size_t>(u - out->utf8.data());
+      out->utf8.resize_uninitialized(at);
+      out->byte_offsets.push_back(static_cast<int64_t>(at));
+      cps_total += src_n;
+      out->offsets.push_back(cps_total);
+    } else {
+      const size_t at = out->text.size();
+      // grow geometrically (reserve allocates exactly what it is asked for)
+      if (at + src_n + 1 > text_cap) {
+        text_cap = std::max<size_t>(at + src_n + 1, text_cap * 2);
+        out->text.reserve(text_cap);
+      }
+      out->text.resize_uninitialized(at + static_cast<size_t>(src_n));
+      if (src_n > 0) std::memcpy(out->text.data() + at, src, static_cast<size_t>(src_n) * 4);
+      out->offsets.push_back(static_cast<int64_t>(out->text.size()));
     }
-    out->text.resize_uninitialized(at + static_cast<size_t>(src_n));
-    if (src_n > 0) std::memcpy(out->text.data() + at, src, static_cast<size_t>(src_n) * 4);
-    out->offsets.push_back(static_cast<int64_t>(out->text.size()));
     if (!any_block) {
       // position by position: flag a character turned into whitespace or out of it
-      if (ws_len > 0 && status == kConverted) {
+      if (ws_check && status == kConverted) {
         const uint64_t lim = static_cast<uint64_t>(ws_len);
         uint8_t moved = 0;
         for (int64_t i = 0; i < n; ++i) {  // branch-free: most characters are beyond the table

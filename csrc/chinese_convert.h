@@ -66,10 +66,16 @@ struct ConvertOutput {
                                   // offsets[i] (+ 1 after a separator, for i > 0)
   PodVector<int64_t> blocks;      // 5 per block: line, orig_start, orig_end, out_start, out_end
   PodVector<uint8_t> status;      // per line, ConvertLineStatus
+  // with separator == kUtf8 instead of text: the converted lines in UTF-8, concatenated, and
+  // byte_offsets (n_lines + 1); offsets are then the code point offsets of the lines in it
+  PodVector<uint8_t> utf8;
+  PodVector<int64_t> byte_offsets;
 };
 
 class ChineseConverter {
  public:
+  static constexpr int64_t kUtf8 = -2;  // Convert's separator: write UTF-8
+
   // Validates everything (code points, offsets, the program) and throws std::invalid_argument
   // naming the problem.
   ChineseConverter(const std::vector<ConvertDictInput>& dicts, const int32_t* program,
@@ -78,18 +84,19 @@ class ChineseConverter {
   ChineseConverter(const ChineseConverter&) = delete;
   ChineseConverter& operator=(const ChineseConverter&) = delete;
 
-  // Converts lines: line i is text[starts[i], ends[i]) (code points <= U+10FFFF; surrogates
-  // mark a line kFailed). Blocks are the maximal places where the output does not follow the
+  // Converts lines: line i is text[starts[i], ends[i]) (checked by CheckInput; code points
+  // above U+10FFFF throw std::invalid_argument; surrogates mark a line kFailed). Blocks are the maximal places where the output does not follow the
   // input character by character: outside them, original position i maps to i + shift; their
   // positions are relative to the line's start (in the input and in the output). With
-  // separator >= 0 (a code point), it is written between two output lines. With ws_len > 0, a
+  // separator >= 0 (a code point), it is written between two output lines; with kUtf8 the
+  // output is UTF-8 (ConvertOutput::utf8), the lines concatenated. With ws_len > 0, a
   // line without blocks where a character turns into whitespace or out of it (ws_table[c] != 0
   // for c < ws_len) gets status kWhitespace (its output is still the conversion).
   void Convert(const uint32_t* text, int64_t n_text, const int64_t* starts, const int64_t* ends,
                int64_t n_lines, int64_t separator, const uint8_t* ws_table, int64_t ws_len,
                ConvertOutput* out) const;
 
-  // Checks the lines: each within the text, after the previous one; code points <= U+10FFFF.
+  // Checks the lines: each within the text, after the previous one.
   static void CheckInput(const uint32_t* text, int64_t n_text, const int64_t* starts,
                          const int64_t* ends, int64_t n_lines);
 

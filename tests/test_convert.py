@@ -455,6 +455,16 @@ def test_fallback_lines_are_segmented_unconverted_and_counted(ltp_model):
     words = seg.segment_batch(lines)
     check_spans(lines, words)
     assert seg.n_convert_fallback == 2
+    ltp = get_segmenter(f"ltp:{ltp_model}")
+    assert convert_module._utf8_kernel(ltp) is not None
+    seg = ConvertedSegmenter(ltp, conv)
+    lines += ["記憶體不夠", "他說的"]
+    words = seg.segment_batch(lines)
+    check_spans(lines, words)
+    assert seg.n_convert_fallback == 3
+    assert seg.words(lines)[3] == ltp.words(["記憶體不夠"])[0]  # W leaves it as it is
+    assert [seg.words(lines)[i] for i in (0, 2, 4)] == [ltp.words([lines[i]])[0]
+                                                        for i in (0, 2, 4)]
     got = seg.words(lines)
     assert got[1:3] == ltp.words(lines)[1:3]  # as segmented unconverted
     good = ConvertedSegmenter(ltp, "t2s").words(lines)
@@ -920,9 +930,10 @@ def test_native_words_equal_the_opencc_path(config, n, corpora, ltp_model):
     assert len(differ) <= len(lines) // 1000, len(differ)
 
 
-def test_native_whitespace_moved_falls_back(tmp_path):
+def test_native_whitespace_moved_falls_back(tmp_path, ltp_model):
     """A dictionary that turns a character into a space (OpenCC's never do): the line is
-    segmented unconverted and counted, as on the opencc package path."""
+    segmented unconverted and counted, as on the opencc package path; also on the LTP kernel's
+    UTF-8 path (the converted text handed to the kernel without Python strings)."""
     write_ocd2(tmp_path / "W.ocd2", {"的": [" "], "說": ["说"]})
     path = tmp_path / "w.json"
     path.write_text(json.dumps({"conversion_chain": [{"dict": _leaf("W")}]}))
@@ -935,3 +946,13 @@ def test_native_whitespace_moved_falls_back(tmp_path):
     words = seg.segment_batch(lines)
     check_spans(lines, words)
     assert seg.n_convert_fallback == 2
+    ltp = get_segmenter(f"ltp:{ltp_model}")
+    assert convert_module._utf8_kernel(ltp) is not None
+    seg = ConvertedSegmenter(ltp, conv)
+    lines += ["記憶體不夠", "他說的"]
+    words = seg.segment_batch(lines)
+    check_spans(lines, words)
+    assert seg.n_convert_fallback == 3
+    assert seg.words(lines)[3] == ltp.words(["記憶體不夠"])[0]  # W leaves it as it is
+    assert [seg.words(lines)[i] for i in (0, 2, 4)] == [ltp.words([lines[i]])[0]
+                                                        for i in (0, 2, 4)]

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 RUNS=${1:-1000000}
 shift || true
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(tokenizer align instances garden shard ltp)
+[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(tokenizer align instances garden shard ltp chinese_convert)
 CXX=${CLANGXX:-clang++}
 OUT=build/fuzz
 mkdir -p "$OUT"
@@ -26,6 +26,7 @@ declare -A SOURCES=(
   [shard]="csrc/corpus.cc csrc/fast_shard.cc csrc/instances.cc csrc/masking.cc csrc/tfrecord.cc
            csrc/wordpiece.cc csrc/unicode_props.cc"
   [ltp]="csrc/ltp_cws.cc"
+  [chinese_convert]="csrc/chinese_convert.cc"
 )
 for h in "${HARNESSES[@]}"; do
   # shellcheck disable=SC2086

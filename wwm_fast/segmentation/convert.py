@@ -477,6 +477,27 @@ class OpenCCConverter:
             raise ValueError(f"{self.spec}: no native converter ({self.native_reason})")
         return _run_native(self._native, lines, self._cc.convert)
 
+    def _convert_utf8(self, lines: List[str]):
+        """The native conversion straight to UTF-8 (for a segmenter that reads UTF-8): (the
+        converted lines concatenated, their code point offsets, their byte offsets, blocks,
+        status); None when a line holds a line break, a lone surrogate, or U+0000 under a config
+        with segmentation (``convert_mapped`` handles those)."""
+        n = len(lines)
+        try:
+            joined = "\n".join(lines)
+        except TypeError:
+            _check_lines(lines)  # raises the TypeError that names the problem
+            raise
+        cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        try:
+            data, offsets, byte_offsets, blocks, status = self._native.convert_utf8(
+                cps, n, 10, _WS_U8)
+        except ValueError:  # a line holds a line break
+            return None
+        if status.any() and np.any((status == _LINE_FAILED) | (status == _LINE_REFERENCE)):
+            return None
+        return data, offsets, byte_offsets, blocks.reshape(-1, 5), status
+
     def _convert_lines_opencc(self, lines: Sequence[str]) -> Tuple[List[str], List[int]]:
         """``convert_lines`` with the opencc package: one call for the whole batch (no OpenCC
         phrase contains a line break) unless a line holds an ideographic description operator
@@ -770,9 +791,16 @@ class ConvertedSegmenter(Segmenter):
         opencc package (U+0000 under a config with segmentation)."""
         inner = self.segmenter
         conv = self.converter
-        converted, status, blocks = conv.convert_mapped(lines)
         before = inner.n_unmatched
-        words = inner.segment_batch(converted, source=source, line_offset=line_offset)
+        kernel = _utf8_kernel(inner)
+        fast = conv._convert_utf8(lines) if kernel is not None else None
+        if fast is not None:  # converted text straight to the LTP kernel, no str in between
+            data, offsets, byte_offsets, blocks, status = fast
+            words = WordSpans(*kernel(data, offsets))
+            converted = _Utf8Lines(data, byte_offsets)
+        else:
+            converted, status, blocks = conv.convert_mapped(lines)
+            words = inner.segment_batch(converted, source=source, line_offset=line_offset)
         replaced: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
         fallback: set = set()
         n_failed = 0
@@ -822,6 +850,26 @@ class ConvertedSegmenter(Segmenter):
             replaced.update(_rows(spans, redo))
         self.n_unmatched += inner.n_unmatched - before
         return _replace_rows(words, replaced) if replaced else words
+
+
+def _utf8_kernel(seg: Segmenter):
+    """For the native LTP segmenter: its kernel on UTF-8 text and code point line offsets
+    (what its ``segment_batch`` does after encoding the lines); None for any other segmenter."""
+    from .ltp_native import LTPNativeSegmenter
+
+    if type(seg) is not LTPNativeSegmenter:
+        return None
+    return lambda data, offsets: seg.load().segment(data, offsets, True, False, seg.num_threads)
+
+
+class _Utf8Lines:
+    """Lines of concatenated UTF-8 by their byte offsets, decoded when asked for."""
+
+    def __init__(self, data: bytes, byte_offsets: np.ndarray):
+        self.data, self.offsets = data, byte_offsets
+
+    def __getitem__(self, i: int) -> str:
+        return self.data[int(self.offsets[i]):int(self.offsets[i + 1])].decode("utf-8")
 
 
 def _same_length_checks(lines: List[str], converted: List[str], rows: np.ndarray,
