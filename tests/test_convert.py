@@ -455,16 +455,6 @@ def test_fallback_lines_are_segmented_unconverted_and_counted(ltp_model):
     words = seg.segment_batch(lines)
     check_spans(lines, words)
     assert seg.n_convert_fallback == 2
-    ltp = get_segmenter(f"ltp:{ltp_model}")
-    assert convert_module._utf8_kernel(ltp) is not None
-    seg = ConvertedSegmenter(ltp, conv)
-    lines += ["記憶體不夠", "他說的"]
-    words = seg.segment_batch(lines)
-    check_spans(lines, words)
-    assert seg.n_convert_fallback == 3
-    assert seg.words(lines)[3] == ltp.words(["記憶體不夠"])[0]  # W leaves it as it is
-    assert [seg.words(lines)[i] for i in (0, 2, 4)] == [ltp.words([lines[i]])[0]
-                                                        for i in (0, 2, 4)]
     got = seg.words(lines)
     assert got[1:3] == ltp.words(lines)[1:3]  # as segmented unconverted
     good = ConvertedSegmenter(ltp, "t2s").words(lines)
