@@ -789,7 +789,9 @@ class ConvertedSegmenter(Segmenter):
                         line_offset: int) -> WordSpans:
         """``segment_batch`` with the native converter: it says where each line's conversion
         changed length (blocks), so no alignment is needed except for lines converted by the
-        opencc package (U+0000 under a config with segmentation)."""
+        opencc package (U+0000 under a config with segmentation). With the native LTP kernel
+        the converted text goes to it as UTF-8 straight from the converter; the converted lines
+        are decoded only where a block or a fallback needs them."""
         inner = self.segmenter
         conv = self.converter
         before = inner.n_unmatched
