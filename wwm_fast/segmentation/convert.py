@@ -702,7 +702,8 @@ class ConvertedSegmenter(Segmenter):
         Lines so far whose conversion could not be mapped back: segmented unconverted.
     n_convert_realigned : int
         Lines so far mapped back through a change of length: with the native converter, lines
-        where a dictionary match changed the length (its blocks say where); with the opencc
+        where a dictionary match changed the length (its blocks say where), and the lines it
+        leaves to the opencc package (U+0000 under a config with segmentation); with the opencc
         package, lines that needed the alignment (their conversion changed their length, or the
         config may change phrase lengths and the line has such a phrase).
     """
