@@ -343,13 +343,16 @@ def _native_program(config_path: str) -> Tuple[List[str], List[int]]:
     return files, program
 
 
-_NATIVE: Dict[Tuple[str, int], object] = {}  # (config path, its mtime) -> _chinese_convert
+_NATIVE: Dict[tuple, object] = {}  # (config, program, dictionary files' stats) -> converter
 
 
 def _native_converter(config_path: str):
     """The native converter of an OpenCC config file (one per process); ``_Unsupported`` or
     ``DictionaryError`` when it cannot be built."""
-    key = (config_path, os.stat(config_path).st_mtime_ns)
+    files, program = _native_program(config_path)  # (a JSON file: cheap)
+    stats = [os.stat(p) for p in files]
+    key = (config_path, tuple(program), tuple((p, st.st_mtime_ns, st.st_size)
+                                              for p, st in zip(files, stats)))
     conv = _NATIVE.get(key)
     if conv is None:
         try:
@@ -357,7 +360,6 @@ def _native_converter(config_path: str):
         except ImportError as e:
             raise _Unsupported(f"the extension wwm_fast._chinese_convert is not built ({e})") \
                 from None
-        files, program = _native_program(config_path)
         dicts = [_dict_arrays(p) for p in files]
         conv = _NATIVE[key] = _chinese_convert.Converter(
             dicts, np.asarray(program, dtype=np.int32))
