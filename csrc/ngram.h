@@ -103,6 +103,20 @@ struct NgramScratch {
   }
 };
 
+// Sets bits [begin, end) of a bitmap (begin < end), a word at a time.
+inline void SetBitRange(uint64_t* bits, int begin, int end) {
+  const int first = begin >> 6, last = (end - 1) >> 6;
+  const uint64_t low = ~uint64_t{0} << (begin & 63);        // bits >= begin in word `first`
+  const uint64_t high = ~uint64_t{0} >> (63 - ((end - 1) & 63));  // bits < end in word `last`
+  if (first == last) {
+    bits[first] |= low & high;
+    return;
+  }
+  bits[first] |= low;
+  for (int k = first + 1; k < last; ++k) bits[k] = ~uint64_t{0};
+  bits[last] |= high;
+}
+
 // The n-gram predictions of one instance of `length` tokens ([CLS] A [SEP] (B [SEP])): A's
 // tokens at positions 1.., B's at a_len + 2..; `tokens` holds the instance's ids (the originals)
 // at those positions. The algorithm above, drawing from KeyedRng(key): what SampleNgramMasks
@@ -139,20 +153,25 @@ int MaskNgramInstance(const uint8_t* a_word_start, int32_t a_len, const uint8_t*
     const int room = budget - count;
     if (words[w].size > room || covered(w)) continue;
     const int drawn = table.Draw(rng.Random());
-    // w's segment is words [first, limit)
-    const int first = w < n_words_a ? 0 : n_words_a;
-    const int limit = w < n_words_a ? n_words_a : n_words;
+    // w's segment is words [first, limit) (without a branch: w's side is random)
+    const int in_b = -static_cast<int>(w >= n_words_a);  // all ones for B
+    const int first = n_words_a & in_b;
+    const int limit = n_words_a + ((n_words - n_words_a) & in_b);
     int begin = w, end = w + 1;
     int n_tokens = words[w].size;
-    while (end - begin < drawn && end < limit && !covered(end)) {
-      if (n_tokens + words[end].size > room) break;
+    ++group_hist[std::min(words[w].size, kWordSizeHistLen - 1)];
+    // right while short of `drawn` words (end - begin < drawn), then left
+    const int right_cap = std::min(limit, w + drawn);
+    while (end < right_cap && !covered(end) && n_tokens + words[end].size <= room) {
       n_tokens += words[end].size;
+      ++group_hist[std::min(words[end].size, kWordSizeHistLen - 1)];
       ++end;
     }
-    while (end - begin < drawn && begin > first && !covered(begin - 1)) {
-      if (n_tokens + words[begin - 1].size > room) break;
-      n_tokens += words[begin - 1].size;
+    const int left_cap = std::max(first, end - drawn);
+    while (begin > left_cap && !covered(begin - 1) && n_tokens + words[begin - 1].size <= room) {
       --begin;
+      n_tokens += words[begin].size;
+      ++group_hist[std::min(words[begin].size, kWordSizeHistLen - 1)];
     }
     // the n-gram's tokens are positions [words[begin].start, that + n_tokens), in order
     const int first_pos = words[begin].start, end_pos = first_pos + n_tokens;
@@ -166,9 +185,8 @@ int MaskNgramInstance(const uint8_t* a_word_start, int32_t a_len, const uint8_t*
         id = cfg.rand_ids[rng.RandBelow(static_cast<uint64_t>(cfg.rand_size))];
       }
       shown[pos] = id;
-      chosen[pos >> 6] |= uint64_t{1} << (pos & 63);
     }
-    for (int g = begin; g < end; ++g) ++group_hist[std::min(words[g].size, kWordSizeHistLen - 1)];
+    SetBitRange(chosen, first_pos, end_pos);
     ++masked_hist[end - begin];
     ++drawn_hist[drawn];
     count += n_tokens;
