@@ -40,6 +40,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -89,6 +90,7 @@ struct NgramHist {
 struct NgramScratch {
   std::vector<FastGroup> words;  // the instance's words, in position order
   std::vector<int32_t> order;    // the lazy shuffle of word indices
+  std::vector<int32_t> identity;  // 0, 1, 2, ...: order's start, copied in one memcpy
   // bitmap over positions; a word is in an n-gram already exactly when its first position is set
   std::vector<uint64_t> chosen;
   std::vector<int32_t> shown;    // per chosen position: the id shown there
@@ -97,6 +99,8 @@ struct NgramScratch {
     if (words.size() < static_cast<size_t>(length) + 1) {
       words.resize(static_cast<size_t>(length) + 1);
       order.resize(static_cast<size_t>(length) + 1);
+      identity.resize(static_cast<size_t>(length) + 1);
+      for (size_t k = 0; k < identity.size(); ++k) identity[k] = static_cast<int32_t>(k);
       chosen.assign(static_cast<size_t>(length) / 64 + 1, 0);
       shown.resize(static_cast<size_t>(length) + 1);
     }
@@ -137,7 +141,7 @@ int MaskNgramInstance(const uint8_t* a_word_start, int32_t a_len, const uint8_t*
   int32_t* order = s->order.data();
   uint64_t* chosen = s->chosen.data();
   int32_t* shown = s->shown.data();
-  for (int g = 0; g < n_words; ++g) order[g] = g;
+  std::memcpy(order, s->identity.data(), sizeof(int32_t) * static_cast<size_t>(n_words));
   // word g is in an n-gram already: its first position is chosen (no per-word flags to clear)
   auto covered = [words, chosen](int g) {
     const int pos = words[g].start;
