@@ -179,17 +179,7 @@ int MaskNgramInstance(const uint8_t* a_word_start, int32_t a_len, const uint8_t*
     }
     // the n-gram's tokens are positions [words[begin].start, that + n_tokens), in order
     const int first_pos = words[begin].start, end_pos = first_pos + n_tokens;
-    for (int pos = first_pos; pos < end_pos; ++pos) {
-      int32_t id;
-      if (rng.Random() < 0.8) {
-        id = cfg.mask_id;
-      } else if (rng.RandomBelowHalf()) {
-        id = tokens[pos];
-      } else {
-        id = cfg.rand_ids[rng.RandBelow(static_cast<uint64_t>(cfg.rand_size))];
-      }
-      shown[pos] = id;
-    }
+    for (int pos = first_pos; pos < end_pos; ++pos) shown[pos] = DrawShownId(rng, cfg, tokens[pos]);
     SetBitRange(chosen, first_pos, end_pos);
     ++masked_hist[end - begin];
     ++drawn_hist[drawn];
