@@ -111,12 +111,13 @@ inline int NumToPredict(int length, const MaskConfig& cfg) {
 }
 
 // The id shown at a chosen position (BERT's choice, per token): Random() < 0.8 -> [MASK], else
-// Random() < 0.5 (RandomBelowHalf: the same draw) -> the original id, else
-// rand_ids[RandBelow(rand_size)]. One to three draws, in that order: the samplers' contract.
-template <typename Rng>
-inline int32_t DrawShownId(Rng& rng, const MaskConfig& cfg, int32_t original) {
+// Random() < 0.5 (RandomBelowHalf: the same draw) -> original() (read only then: the samplers'
+// token loops stay as lean as when each wrote this out), else rand_ids[RandBelow(rand_size)].
+// One to three draws, in that order: the samplers' contract.
+template <typename Rng, typename Original>
+inline int32_t DrawShownId(Rng& rng, const MaskConfig& cfg, Original original) {
   if (rng.Random() < 0.8) return cfg.mask_id;
-  if (rng.RandomBelowHalf()) return original;
+  if (rng.RandomBelowHalf()) return original();
   return cfg.rand_ids[rng.RandBelow(static_cast<uint64_t>(cfg.rand_size))];
 }
 
@@ -148,7 +149,7 @@ int SelectAndMask(int length, const MaskConfig& cfg, bool full_shuffle, Rng& rng
     if (count + (e - b) > n_predict) continue;
     for (int k = b; k < e; ++k) {
       const int pos = members[k];
-      shown[pos] = DrawShownId(rng, cfg, original(pos));
+      shown[pos] = DrawShownId(rng, cfg, [&original, pos] { return original(pos); });
       chosen[pos] = 1;
       ++count;
     }
@@ -233,7 +234,7 @@ int MaskFastInstance(const uint8_t* a_word_start, int32_t a_len, const uint8_t* 
     const FastGroup g = groups[idx];
     if (count + g.size > n_predict) continue;
     for (int pos = g.start; pos < g.start + g.size; ++pos) {
-      shown[pos] = DrawShownId(rng, cfg, tokens[pos]);
+      shown[pos] = DrawShownId(rng, cfg, [tokens, pos] { return tokens[pos]; });
       chosen[pos >> 6] |= uint64_t{1} << (pos & 63);
     }
     count += g.size;

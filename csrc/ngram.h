@@ -179,7 +179,9 @@ int MaskNgramInstance(const uint8_t* a_word_start, int32_t a_len, const uint8_t*
     }
     // the n-gram's tokens are positions [words[begin].start, that + n_tokens), in order
     const int first_pos = words[begin].start, end_pos = first_pos + n_tokens;
-    for (int pos = first_pos; pos < end_pos; ++pos) shown[pos] = DrawShownId(rng, cfg, tokens[pos]);
+    for (int pos = first_pos; pos < end_pos; ++pos) {
+      shown[pos] = DrawShownId(rng, cfg, [tokens, pos] { return tokens[pos]; });
+    }
     SetBitRange(chosen, first_pos, end_pos);
     ++masked_hist[end - begin];
     ++drawn_hist[drawn];
