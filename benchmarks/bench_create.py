@@ -3,7 +3,7 @@
     pytest benchmarks/bench_create.py --benchmark-columns=min,median,rounds -s
 
 Every variant runs as its own process: wall time includes start-up (and TensorFlow's import for
-Google's script); peak RSS is wait4()'s, for a process forked by a small launcher (_LAUNCHER).
+Google's script); peak RSS is wait4()'s, for a process forked by a small launcher (conftest.LAUNCHER).
 Google's script (PyPI bert-tensorflow 1.0.4) predates --do_whole_word_mask, so its row is the
 plain run; our WWM rows read a jieba segmentation cache made beforehand (as the issue asks).
 Every round writes into an empty folder. Ratios against Google's run of the same session are
@@ -24,10 +24,10 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
+from conftest import launch
 
 pytest.importorskip("pytest_benchmark")
 
@@ -36,38 +36,8 @@ FLAGS = ["--max_seq_length=128", "--max_predictions_per_seq=20", "--dupe_factor=
          "--masked_lm_prob=0.15", "--short_seq_prob=0.1", "--random_seed=12345"]
 
 
-# Runs argv[2:] from a small fresh interpreter and writes "wall_s maxrss_kb status cpu_s" to
-# argv[1] (cpu_s: user + system time of the command and the children it waited for).
-# Linux carries a process's peak RSS across exec, and a child spawned by this (large) pytest
-# process starts with pytest's own RSS (jieba's dictionary alone is ~100 MB), so the command is
-# forked from this ~10 MB launcher instead, where it starts from nothing.
-_LAUNCHER = """
-import os, sys, time
-t0 = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    os.execv(sys.argv[2], sys.argv[2:])
-_, status, usage = os.wait4(pid, 0)
-wall = time.perf_counter() - t0
-with open(sys.argv[1], "w") as f:
-    f.write(f"{wall} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)} "
-            f"{usage.ru_utime + usage.ru_stime}")
-"""
-
-
-def _measure(cmd, env=None, cwd=None):
-    """Wall seconds, peak RSS (MB) and CPU seconds of a command (and its waited-for children);
-    ``cwd``: run it from there (``python -m wwm_fast`` then imports that checkout's package)."""
-    with tempfile.TemporaryFile() as log, tempfile.NamedTemporaryFile("r") as result:
-        # the log is a file, not a pipe: Google's script logs a lot
-        subprocess.run([sys.executable, "-c", _LAUNCHER, result.name, *cmd],
-                       stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=cwd, check=False)
-        wall, rss_kb, code, cpu = result.read().split()
-        if int(code) != 0:
-            log.seek(0)
-            err = log.read().decode(errors="replace")
-            raise RuntimeError(f"{cmd[:4]} failed ({code}):\n{err[-3000:]}")
-    return float(wall), int(rss_kb) / 1024, float(cpu)
+# Wall s, peak RSS MB and CPU s of a command (conftest.launch: forked from a small launcher)
+_measure = launch
 
 
 def _run(cmd, env=None):
@@ -158,6 +128,40 @@ def _ours(inputs, out, *extra):
             "--output_file", str(out), "--noprogress", "--overwrite", *FLAGS, *extra]
 
 
+def _alternate(benchmark, run, first, second, rounds):
+    """``run(side)`` -> (wall s, CPU s) for the two sides in ``rounds`` timed pairs, after one
+    untimed pair that warms both up alike (the page cache of the interpreter, the extensions and
+    the input; the first process of a session otherwise pays it, on whichever side went first).
+    Which side goes first alternates pair by pair, so both see the same machine load. Returns
+    wall and CPU seconds, best of each side, and ``second`` over ``first``: best vs best and the
+    median of the pairs' ratios."""
+    import statistics
+
+    for side in (first, second):
+        run(side)
+    runs = {first: [], second: []}
+    turn = [0]
+
+    def pair():
+        order = (first, second) if turn[0] % 2 == 0 else (second, first)
+        turn[0] += 1
+        for side in order:
+            runs[side].append(run(side))
+
+    benchmark.pedantic(pair, rounds=rounds, warmup_rounds=0)
+    info = {}
+    for k, label in ((0, "wall"), (1, "cpu")):
+        a = [r[k] for r in runs[first]]
+        b = [r[k] for r in runs[second]]
+        info[f"{label}_s_best_{first}"] = round(min(a), 3)
+        info[f"{label}_s_best_{second}"] = round(min(b), 3)
+        info[f"{label}_{second}_vs_{first}_best"] = round(min(b) / min(a), 3)
+        info[f"{label}_{second}_vs_{first}_median_of_pairs"] = round(
+            statistics.median(y / x for y, x in zip(b, a)), 3)
+    benchmark.extra_info.update(info)
+    return info
+
+
 class TestCreate:
     def test_google(self, benchmark, vocab_file, zh_inputs, tmp_path):
         pytest.importorskip("bert")
@@ -217,38 +221,20 @@ class TestCreate:
 
 class TestNgramOverhead:
     """Issue 15: n-gram masking costs <= 10% over whole-word masking in fast mode. The two
-    commands alternate round by round (which goes first alternates too), so both see the same
-    machine load; extra_info has wall and CPU seconds, best vs best and the median of pairs."""
+    commands alternate round by round (which goes first alternates too; one untimed warm-up
+    pair first: _alternate), so both see the same machine load; extra_info has wall and CPU
+    seconds, best vs best and the median of pairs (10 pairs)."""
 
     def test_create_ngram_vs_wwm(self, benchmark, vocab_file, zh_caches, tmp_path):
-        import statistics
+        def run(which):
+            extra = ["--ngram_masking"] if which == "ngram" else []
+            cmd = _ours(zh_caches, tmp_path / "out" / "t.tfrecord", f"--vocab_file={vocab_file}",
+                        "--num_workers=1", "--num_threads=1", "--do_whole_word_mask", *extra)
+            _fresh(tmp_path / "out")
+            wall, _, cpu = _measure(cmd)
+            return wall, cpu
 
-        runs = {"wwm": [], "ngram": []}
-        turn = [0]
-
-        def pair():
-            order = ("wwm", "ngram") if turn[0] % 2 == 0 else ("ngram", "wwm")
-            turn[0] += 1
-            for which in order:
-                extra = ["--ngram_masking"] if which == "ngram" else []
-                cmd = _ours(zh_caches, tmp_path / "out" / "t.tfrecord",
-                            f"--vocab_file={vocab_file}", "--num_workers=1", "--num_threads=1",
-                            "--do_whole_word_mask", *extra)
-                _fresh(tmp_path / "out")
-                wall, _, cpu = _measure(cmd)
-                runs[which].append((wall, cpu))
-
-        benchmark.pedantic(pair, rounds=8, warmup_rounds=0)
-        info = {}
-        for k, label in ((0, "wall"), (1, "cpu")):
-            wwm = [r[k] for r in runs["wwm"]]
-            ngram = [r[k] for r in runs["ngram"]]
-            info[f"{label}_s_best_wwm"] = round(min(wwm), 3)
-            info[f"{label}_s_best_ngram"] = round(min(ngram), 3)
-            info[f"{label}_ngram_vs_wwm_best"] = round(min(ngram) / min(wwm), 3)
-            info[f"{label}_ngram_vs_wwm_median_of_pairs"] = round(
-                statistics.median(n / w for n, w in zip(ngram, wwm)), 3)
-        benchmark.extra_info.update(info)
+        info = _alternate(benchmark, run, "wwm", "ngram", rounds=10)
         print(f"\nn-gram vs whole-word masking, create fast, 1 worker, 1 thread: {info}",
               file=sys.stderr)
 
@@ -326,9 +312,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.mark.parametrize("name", list(TestCreate.OURS) + ["fast_16_shards_2_workers"])
 def test_against_baseline(benchmark, request, vocab_file, tmp_path, name):
     """Our row ``name`` from WWM_FAST_BASELINE and from this checkout, alternating round by round
-    (which goes first alternates too); extra_info has wall and CPU seconds and the ratios."""
-    import statistics
-
+    (which goes first alternates too, after an untimed warm-up pair: _alternate); extra_info has
+    wall and CPU seconds and the ratios."""
     if name == "fast_16_shards_2_workers":
         inputs = ",".join(request.getfixturevalue("zh_shards"))
         extra, rounds = ["--num_workers=2", "--num_threads=1"], 5
@@ -337,26 +322,11 @@ def test_against_baseline(benchmark, request, vocab_file, tmp_path, name):
         inputs = request.getfixturevalue("zh_inputs" if source == "text" else "zh_caches")
         extra = ["--num_workers=1", *extra]
     cmd = _ours(inputs, tmp_path / "out" / "t.tfrecord", f"--vocab_file={vocab_file}", *extra)
-    runs = {"baseline": [], "this": []}
-    turn = [0]
 
-    def pair():
-        order = ("baseline", "this") if turn[0] % 2 == 0 else ("this", "baseline")
-        turn[0] += 1
-        for which in order:
-            _fresh(tmp_path / "out")
-            wall, _, cpu = _measure(cmd, cwd=BASELINE if which == "baseline" else REPO)
-            runs[which].append((wall, cpu))
+    def run(which):
+        _fresh(tmp_path / "out")
+        wall, _, cpu = _measure(cmd, cwd=BASELINE if which == "baseline" else REPO)
+        return wall, cpu
 
-    benchmark.pedantic(pair, rounds=rounds, warmup_rounds=0)
-    info = {}
-    for k, label in ((0, "wall"), (1, "cpu")):
-        base = [r[k] for r in runs["baseline"]]
-        this = [r[k] for r in runs["this"]]
-        info[f"{label}_s_best_baseline"] = round(min(base), 3)
-        info[f"{label}_s_best_this"] = round(min(this), 3)
-        info[f"{label}_this_vs_baseline_best"] = round(min(this) / min(base), 3)
-        info[f"{label}_this_vs_baseline_median_of_pairs"] = round(
-            statistics.median(t / b for t, b in zip(this, base)), 3)
-    benchmark.extra_info.update(info)
+    info = _alternate(benchmark, run, "baseline", "this", rounds)
     print(f"\n{name} vs baseline: {info}", file=sys.stderr)

@@ -3,9 +3,9 @@
 
     pytest benchmarks/bench_hf.py --benchmark-columns=min,median,rounds -s
 
-Every variant runs in its own process, forked by a small launcher (bench_create.py's _LAUNCHER
-idea) so that the process's peak RSS (wait4) is its own. Each child times its operation itself,
-after its imports, and reports:
+Every variant runs in its own process, forked by a small launcher (conftest.LAUNCHER) so that
+the process's peak RSS (wait4) is its own. Each child times its operation itself, after its
+imports, and reports:
   op_s       wall seconds of the operation alone (imports and model building excluded);
   base_mb    RSS just before the operation (the Python + TensorFlow runtime; for imports also
              the model's variables, which must exist to be loaded into);
@@ -38,6 +38,7 @@ import sys
 import tempfile
 
 import pytest
+from conftest import launch
 
 pytest.importorskip("pytest_benchmark")
 pytest.importorskip("tensorflow")
@@ -47,18 +48,6 @@ BASE = dict(vocab_size=21128, hidden_size=768, num_hidden_layers=12, num_attenti
             attention_probs_dropout_prob=0.1, max_position_embeddings=512, type_vocab_size=2,
             initializer_range=0.02)
 RESULTS = {}
-
-_LAUNCHER = """
-import os, sys, time
-t0 = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    os.execv(sys.argv[2], sys.argv[2:])
-_, status, usage = os.wait4(pid, 0)
-wall = time.perf_counter() - t0
-with open(sys.argv[1], "w") as f:
-    f.write(f"{wall} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
-"""
 
 # The child: argv = kind, workdir, result file. Imports, builds what the operation needs, resets
 # the RSS high-water mark, runs the operation, writes {"op_s", "base_mb", "op_peak_mb"}.
@@ -123,15 +112,8 @@ sys.exit(cli.main(sys.argv[1:]))
 
 
 def _launch(cmd, env=None):
-    """(wall s, peak RSS MB) of a command forked from the launcher."""
-    with tempfile.TemporaryFile() as log, tempfile.NamedTemporaryFile("r") as result:
-        subprocess.run([sys.executable, "-c", _LAUNCHER, result.name, *cmd],
-                       stdout=subprocess.DEVNULL, stderr=log, env=env, check=False)
-        wall, rss_kb, code = result.read().split()
-        if int(code) != 0:
-            log.seek(0)
-            raise RuntimeError(f"{cmd[:5]} failed ({code}):\n{log.read().decode(errors='replace')[-3000:]}")
-    return float(wall), int(rss_kb) / 1024
+    """(wall s, peak RSS MB) of a command forked from the launcher (conftest.launch)."""
+    return launch(cmd, env)[:2]
 
 
 @pytest.fixture(scope="module")

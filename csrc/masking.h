@@ -110,6 +110,17 @@ inline int NumToPredict(int length, const MaskConfig& cfg) {
   return std::min(cfg.max_predictions, std::max(1, rounded));
 }
 
+// The id shown at a chosen position (BERT's choice, per token): Random() < 0.8 -> [MASK], else
+// Random() < 0.5 (RandomBelowHalf: the same draw) -> original() (read only then: the samplers'
+// token loops stay as lean as when each wrote this out), else rand_ids[RandBelow(rand_size)].
+// One to three draws, in that order: the samplers' contract.
+template <typename Rng, typename Original>
+inline int32_t DrawShownId(Rng& rng, const MaskConfig& cfg, Original original) {
+  if (rng.Random() < 0.8) return cfg.mask_id;
+  if (rng.RandomBelowHalf()) return original();
+  return cfg.rand_ids[rng.RandBelow(static_cast<uint64_t>(cfg.rand_size))];
+}
+
 // Chooses groups of s (filled by the caller) and appends the predictions. original(pos) gives
 // the id at a position. full_shuffle = true shuffles every group first (Google's call order,
 // compat mode); false draws groups one at a time (a lazy Fisher-Yates: the same uniformly random
@@ -138,15 +149,7 @@ int SelectAndMask(int length, const MaskConfig& cfg, bool full_shuffle, Rng& rng
     if (count + (e - b) > n_predict) continue;
     for (int k = b; k < e; ++k) {
       const int pos = members[k];
-      int32_t id;
-      if (rng.Random() < 0.8) {
-        id = cfg.mask_id;
-      } else if (rng.RandomBelowHalf()) {
-        id = original(pos);
-      } else {
-        id = cfg.rand_ids[rng.RandBelow(static_cast<uint64_t>(cfg.rand_size))];
-      }
-      shown[pos] = id;
+      shown[pos] = DrawShownId(rng, cfg, [&original, pos] { return original(pos); });
       chosen[pos] = 1;
       ++count;
     }
@@ -231,15 +234,7 @@ int MaskFastInstance(const uint8_t* a_word_start, int32_t a_len, const uint8_t* 
     const FastGroup g = groups[idx];
     if (count + g.size > n_predict) continue;
     for (int pos = g.start; pos < g.start + g.size; ++pos) {
-      int32_t id;
-      if (rng.Random() < 0.8) {
-        id = cfg.mask_id;
-      } else if (rng.RandomBelowHalf()) {
-        id = tokens[pos];
-      } else {
-        id = cfg.rand_ids[rng.RandBelow(static_cast<uint64_t>(cfg.rand_size))];
-      }
-      shown[pos] = id;
+      shown[pos] = DrawShownId(rng, cfg, [tokens, pos] { return tokens[pos]; });
       chosen[pos >> 6] |= uint64_t{1} << (pos & 63);
     }
     count += g.size;

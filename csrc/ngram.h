@@ -40,6 +40,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -64,11 +65,14 @@ struct NgramTable {
   int n_sizes = 0;
   double cum[kMaxNgramTableSize] = {};
 
+  // The smallest k with u < cum[k - 1]. cum is non-decreasing, so that k is 1 + the number of
+  // entries u is not below: counted without a branch on u (the size is random, so a loop that
+  // stops at it mispredicts about once per draw), over n_sizes - 1 entries (the last is 2.0).
+  // Always in [1, n_sizes], whatever the table.
   int Draw(double u) const {
-    for (int k = 0; k < n_sizes; ++k) {
-      if (u < cum[k]) return k + 1;
-    }
-    return n_sizes;  // unreachable: the last positive entry's cum is 2.0
+    int k = 1;
+    for (int i = 0; i + 1 < n_sizes; ++i) k += u >= cum[i];
+    return k;
   }
 };
 
@@ -86,20 +90,36 @@ struct NgramHist {
 struct NgramScratch {
   std::vector<FastGroup> words;  // the instance's words, in position order
   std::vector<int32_t> order;    // the lazy shuffle of word indices
-  std::vector<uint8_t> covered;  // per word: 1 once in an n-gram
-  std::vector<uint64_t> chosen;  // bitmap over positions
+  std::vector<int32_t> identity;  // 0, 1, 2, ...: order's start, copied in one memcpy
+  // bitmap over positions; a word is in an n-gram already exactly when its first position is set
+  std::vector<uint64_t> chosen;
   std::vector<int32_t> shown;    // per chosen position: the id shown there
 
   void Reserve(int length) {
     if (words.size() < static_cast<size_t>(length) + 1) {
       words.resize(static_cast<size_t>(length) + 1);
       order.resize(static_cast<size_t>(length) + 1);
-      covered.resize(static_cast<size_t>(length) + 1);
+      identity.resize(static_cast<size_t>(length) + 1);
+      for (size_t k = 0; k < identity.size(); ++k) identity[k] = static_cast<int32_t>(k);
       chosen.assign(static_cast<size_t>(length) / 64 + 1, 0);
       shown.resize(static_cast<size_t>(length) + 1);
     }
   }
 };
+
+// Sets bits [begin, end) of a bitmap (begin < end), a word at a time.
+inline void SetBitRange(uint64_t* bits, int begin, int end) {
+  const int first = begin >> 6, last = (end - 1) >> 6;
+  const uint64_t low = ~uint64_t{0} << (begin & 63);        // bits >= begin in word `first`
+  const uint64_t high = ~uint64_t{0} >> (63 - ((end - 1) & 63));  // bits < end in word `last`
+  if (first == last) {
+    bits[first] |= low & high;
+    return;
+  }
+  bits[first] |= low;
+  for (int k = first + 1; k < last; ++k) bits[k] = ~uint64_t{0};
+  bits[last] |= high;
+}
 
 // The n-gram predictions of one instance of `length` tokens ([CLS] A [SEP] (B [SEP])): A's
 // tokens at positions 1.., B's at a_len + 2..; `tokens` holds the instance's ids (the originals)
@@ -119,13 +139,14 @@ int MaskNgramInstance(const uint8_t* a_word_start, int32_t a_len, const uint8_t*
   const int n_words =
       AppendFastGroups(b_word_start, b_len, a_len + 2, whole_word, words, n_words_a);
   int32_t* order = s->order.data();
-  uint8_t* covered = s->covered.data();
   uint64_t* chosen = s->chosen.data();
   int32_t* shown = s->shown.data();
-  for (int g = 0; g < n_words; ++g) {
-    order[g] = g;
-    covered[g] = 0;
-  }
+  std::memcpy(order, s->identity.data(), sizeof(int32_t) * static_cast<size_t>(n_words));
+  // word g is in an n-gram already: its first position is chosen (no per-word flags to clear)
+  auto covered = [words, chosen](int g) {
+    const int pos = words[g].start;
+    return (chosen[pos >> 6] >> (pos & 63)) & 1;
+  };
   KeyedRng rng(key);
   const int budget = NumToPredict(length, cfg);
   int count = 0;
@@ -134,40 +155,34 @@ int MaskNgramInstance(const uint8_t* a_word_start, int32_t a_len, const uint8_t*
     std::swap(order[idx], order[j]);
     const int w = order[idx];
     const int room = budget - count;
-    if (covered[w] || words[w].size > room) continue;
+    if (words[w].size > room || covered(w)) continue;
     const int drawn = table.Draw(rng.Random());
-    // w's segment is words [first, limit)
-    const int first = w < n_words_a ? 0 : n_words_a;
-    const int limit = w < n_words_a ? n_words_a : n_words;
+    // w's segment is words [first, limit) (without a branch: w's side is random)
+    const int in_b = -static_cast<int>(w >= n_words_a);  // all ones for B
+    const int first = n_words_a & in_b;
+    const int limit = n_words_a + ((n_words - n_words_a) & in_b);
     int begin = w, end = w + 1;
     int n_tokens = words[w].size;
-    while (end - begin < drawn && end < limit && !covered[end]) {
-      if (n_tokens + words[end].size > room) break;
+    ++group_hist[std::min(words[w].size, kWordSizeHistLen - 1)];
+    // right while short of `drawn` words (end - begin < drawn), then left
+    const int right_cap = std::min(limit, w + drawn);
+    while (end < right_cap && !covered(end) && n_tokens + words[end].size <= room) {
       n_tokens += words[end].size;
+      ++group_hist[std::min(words[end].size, kWordSizeHistLen - 1)];
       ++end;
     }
-    while (end - begin < drawn && begin > first && !covered[begin - 1]) {
-      if (n_tokens + words[begin - 1].size > room) break;
-      n_tokens += words[begin - 1].size;
+    const int left_cap = std::max(first, end - drawn);
+    while (begin > left_cap && !covered(begin - 1) && n_tokens + words[begin - 1].size <= room) {
       --begin;
+      n_tokens += words[begin].size;
+      ++group_hist[std::min(words[begin].size, kWordSizeHistLen - 1)];
     }
-    for (int g = begin; g < end; ++g) {
-      covered[g] = 1;
-      const int b = words[g].start, e = b + words[g].size;
-      for (int pos = b; pos < e; ++pos) {
-        int32_t id;
-        if (rng.Random() < 0.8) {
-          id = cfg.mask_id;
-        } else if (rng.Random() < 0.5) {
-          id = tokens[pos];
-        } else {
-          id = cfg.rand_ids[rng.RandBelow(static_cast<uint64_t>(cfg.rand_size))];
-        }
-        shown[pos] = id;
-        chosen[pos >> 6] |= uint64_t{1} << (pos & 63);
-      }
-      ++group_hist[std::min(words[g].size, kWordSizeHistLen - 1)];
+    // the n-gram's tokens are positions [words[begin].start, that + n_tokens), in order
+    const int first_pos = words[begin].start, end_pos = first_pos + n_tokens;
+    for (int pos = first_pos; pos < end_pos; ++pos) {
+      shown[pos] = DrawShownId(rng, cfg, [tokens, pos] { return tokens[pos]; });
     }
+    SetBitRange(chosen, first_pos, end_pos);
     ++masked_hist[end - begin];
     ++drawn_hist[drawn];
     count += n_tokens;
