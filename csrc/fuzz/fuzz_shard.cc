@@ -1,6 +1,6 @@
 // libFuzzer harness: fast mode's shard kernel (fast_shard.h) and the vocab parser on arbitrary
 // input (csrc/FUZZING.md). Byte 0 picks the path (its value mod 4; with WWM_FUZZ_PATHS, among
-// those paths only -- see Paths below):
+// those paths only: fuzz_input.h's TakePath):
 //   0 text shard: what bind_shard.cc's Kernel::TextShard does -- SplitLines, EncodeLines (strict
 //     or ignore) with a fixed vocab parsed by ParseVocab, DocumentsFromLines (with or without the
 //     `##` table), then a ShardWriter on a fuzzed configuration;
@@ -16,7 +16,6 @@
 // Accepted errors: std::invalid_argument (bad corpus, configuration or splits); anything else
 // -- another exception, a crash, a sanitizer report -- is a finding.
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -389,28 +388,12 @@ void VocabThenTokenize(wwm::FuzzInput& in) {
   for (int32_t id : out.ids) FUZZ_CHECK(id >= 0 && id <= max_id);
 }
 
-// WWM_FUZZ_PATHS (e.g. "0" or "13"): byte 0 picks among these paths only, so that one entry
-// point can be driven alone (csrc/FUZZING.md). Unset or without a digit 0-3: all four, byte 0
-// mod 4 as before (so corpora from either kind of run mean the same).
-const std::string& Paths() {
-  static const std::string paths = [] {
-    const char* env = std::getenv("WWM_FUZZ_PATHS");
-    std::string p;
-    for (const char* c = env ? env : ""; *c; ++c) {
-      if (*c >= '0' && *c <= '3') p.push_back(*c);
-    }
-    return p.empty() ? std::string("0123") : p;
-  }();
-  return paths;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Vocab& v = TheVocab();
   wwm::FuzzInput in{data, size};
-  const std::string& paths = Paths();
-  const int path = paths[in.Take<uint8_t>() % paths.size()] - '0';
+  const int path = wwm::TakePath(in);  // WWM_FUZZ_PATHS selects
   if (path == 2) {
     FromLines(in);  // catches the errors it accepts itself
   } else if (path == 3) {
