@@ -24,7 +24,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 from .base import Segmenter, abspath, sha256_file
 
 __all__ = ["LTPLegacySegmenter", "LTPNeuralSegmenter", "resolve_legacy_model", "check_model_file",
-           "read_container_header", "read_container_blocks"]
+           "read_container_header", "read_container_blocks", "container_schema"]
 
 _HUB_CONFIG = "config.json"
 _AVRO_MAGIC = b"Obj\x01"
@@ -184,6 +184,20 @@ def read_container_blocks(path: str, cur: _Bytes, sync: bytes,
         raise not_valid(path, str(e)) from None
 
 
+def container_schema(path: str, meta: dict, missing: bytes = b""):
+    """The record schema in ``read_container_header``'s metadata (``missing``: the JSON taken
+    when there is none); a model of another LTP task (POS, NER) is refused by name."""
+    try:
+        schema = json.loads(meta.get("avro.schema", missing))
+    except ValueError:
+        raise not_valid(path, "no readable schema in the header") from None
+    name = schema.get("name") if isinstance(schema, dict) else None
+    if name in ("pos", "ner"):
+        raise ValueError(f"LTP model file {path!r} is a {name.upper()} model, not a word "
+                         f"segmentation (cws) model")
+    return schema
+
+
 def check_model_file(path: str) -> dict:
     """Check the framing of an LTP legacy model (an Avro object container) without loading it.
 
@@ -202,15 +216,7 @@ def check_model_file(path: str) -> dict:
     n_blocks = sum(1 for _ in read_container_blocks(path, cur, sync, codec == "deflate"))
     if n_blocks == 0:
         raise not_valid(path, "no data block (truncated file?)")
-    schema = {}
-    try:
-        schema = json.loads(meta.get("avro.schema", b"{}"))
-    except ValueError:
-        raise not_valid(path, "unreadable schema") from None
-    name = schema.get("name") if isinstance(schema, dict) else None
-    if name in ("pos", "ner"):
-        raise ValueError(f"LTP model file {path!r} is a {name.upper()} model, not a word "
-                         f"segmentation (cws) model")
+    schema = container_schema(path, meta, b"{}")  # ltp-extension knows the schemas it reads
     return {"codec": codec, "schema": schema, "blocks": n_blocks}
 
 

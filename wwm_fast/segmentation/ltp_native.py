@@ -29,7 +29,8 @@ from .. import _ltp_cws
 from ..alignment import WordSpans
 from ._spans import empty_spans
 from .base import Segmenter, _check_lines
-from .ltp import not_valid, read_container_blocks, read_container_header, resolve_legacy_model
+from .ltp import (container_schema, not_valid, read_container_blocks, read_container_header,
+                  resolve_legacy_model)
 
 __all__ = ["LTPNativeSegmenter", "load_ltp_model", "read_model_blocks"]
 
@@ -68,14 +69,7 @@ def read_model_blocks(path: str, data: bytes, inflate: bool = True) -> List[Tupl
             f"differ in the last bit, so the words could differ); use the segmenter "
             f"'ltp-rust:{path}' or save the model without the .json suffix")
     meta, sync, cur = read_container_header(path, data)
-    try:
-        schema = json.loads(meta.get("avro.schema", b""))
-    except ValueError:
-        raise not_valid(path, "no readable schema in the header") from None
-    name = schema.get("name") if isinstance(schema, dict) else None
-    if name in ("pos", "ner"):
-        raise ValueError(f"LTP model file {path!r} is a {name.upper()} model, not a word "
-                         f"segmentation (cws) model")
+    schema = container_schema(path, meta)
     if _normal_schema(schema) != _CWS_SCHEMA:
         raise ValueError(
             f"LTP model file {path!r} has a record schema this segmenter does not know (another "
