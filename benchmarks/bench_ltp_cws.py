@@ -21,7 +21,7 @@ model already loaded, each checked against the reference's word count:
 The last test prints the ratios against the targets (issue 14: >= 5x ``batch_predict`` with one
 thread; >= 1.8x from 2 threads where the machine's ceiling allows).
 
-LTP model: $WWM_FAST_LTP_MODEL, else bench_segment.py's (10 epochs on 90% of People's Daily,
+LTP model: $WWM_FAST_LTP_MODEL, else _ltp_models.py's (10 epochs on 90% of People's Daily,
 trained once and kept in pytest's cache folder).
 """
 
@@ -39,20 +39,10 @@ pytest.importorskip("ltp_extension")
 os.environ.setdefault("RAYON_NUM_THREADS", "2")  # before ltp-extension's first parallel call
 
 from bench_machine import _ceiling  # noqa: E402
-from bench_segment import ltp_model_file  # noqa: E402,F401  (the shared model fixture)
+from _ltp_models import lines, ltp_model_file, n_chars, record_rate  # noqa: E402,F401  (fixtures)
 
 RESULTS: dict = {}
 SCALING: dict = {}
-
-
-@pytest.fixture(scope="module")
-def lines(zh_all_lines):
-    return zh_all_lines
-
-
-@pytest.fixture(scope="module")
-def n_chars(lines):
-    return sum(map(len, lines))
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +69,7 @@ def native(ltp_model_file):
 
 
 def _record(benchmark, key, n_chars, **info):
-    stats = benchmark.stats.stats
-    RESULTS[key] = stats.min
-    benchmark.extra_info.update(chars=n_chars,
-                                mchars_per_s_best=round(n_chars / stats.min / 1e6, 3),
-                                mchars_per_s_median=round(n_chars / stats.median / 1e6, 3), **info)
+    record_rate(benchmark, RESULTS, key, n_chars, **info)
 
 
 _HALVES: list = []

@@ -20,22 +20,21 @@ measured against it in bench_ltp_cws.py.
 Characters per second (best round) are in each result's extra_info; the last test prints the
 overhead of the segment stage over raw batch_predict and the 2-worker scaling.
 
-LTP model: $WWM_FAST_LTP_MODEL if set, else one trained here once (10 epochs on 90% of the People's
-Daily gold segmentation, as tests/test_segmentation_train.py's slow test; ~1-2 minutes, 1.5 GB)
-and kept in pytest's cache folder for later runs.
+LTP model: $WWM_FAST_LTP_MODEL if set, else one trained once and kept in pytest's cache folder
+(_ltp_models.py's ``ltp_model_file``, shared with bench_ltp_cws.py; bench_convert.py and
+bench_e2e.py import it from here).
 """
 
 from __future__ import annotations
 
 import gzip
-import os
 import sys
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("pytest_benchmark")
 
+from _ltp_models import lines, ltp_model_file, n_chars, record_rate  # noqa: E402,F401  (fixtures)
 from conftest import SHARED_DATA  # noqa: E402
 
 RESULTS: dict = {}
@@ -63,40 +62,8 @@ def _timed(key, fn):
 
 
 def _record(benchmark, key, n_chars, **info):
-    stats = benchmark.stats.stats
-    RESULTS[key] = stats.min
-    benchmark.extra_info.update(chars=n_chars, mchars_per_s_best=round(n_chars / stats.min / 1e6, 3),
-                                mchars_per_s_median=round(n_chars / stats.median / 1e6, 3),
-                                cpu_s_best=round(CPU.get(key, float("nan")), 2), **info)
-
-
-@pytest.fixture(scope="module")
-def ltp_model_file(request):
-    pytest.importorskip("ltp_extension")
-    path = os.environ.get("WWM_FAST_LTP_MODEL")
-    if path:
-        return path
-    folder = Path(request.config.cache.mkdir("wwm_fast_ltp_bench"))
-    model = folder / "cws_pd90_e10.bin"
-    if not model.exists():
-        from wwm_fast.segmentation import train_ltp_segmenter
-
-        with gzip.open(SHARED_DATA / "people_daily_199801.seg.txt.gz", "rb") as f:
-            gold = [x for x in f.read().decode("utf-8").split("\n") if x.strip()]
-        train = folder / "train.txt"
-        train.write_text("\n".join(gold[:len(gold) * 9 // 10]) + "\n", encoding="utf-8")
-        train_ltp_segmenter(str(train), str(model), epoch=10)
-    return str(model)
-
-
-@pytest.fixture(scope="module")
-def lines(zh_all_lines):
-    return zh_all_lines
-
-
-@pytest.fixture(scope="module")
-def n_chars(lines):
-    return sum(map(len, lines))
+    record_rate(benchmark, RESULTS, key, n_chars,
+                cpu_s_best=round(CPU.get(key, float("nan")), 2), **info)
 
 
 @pytest.fixture(scope="module")

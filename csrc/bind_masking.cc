@@ -9,6 +9,20 @@
 namespace py = pybind11;
 using wwm::CArray;
 
+namespace {
+
+// The configuration both samplers take (the kernels check its values; this, rand_ids' shape).
+wwm::SampleConfig SampleConfigOf(int max_seq_length, int max_predictions, double masked_lm_prob,
+                                 bool whole_word, int32_t mask_id,
+                                 const CArray<int32_t>& rand_ids) {
+  if (rand_ids.ndim() != 1) throw std::invalid_argument("rand_ids must be 1-D");
+  return wwm::SampleConfig{max_seq_length, whole_word,
+                           wwm::MaskConfig{max_predictions, masked_lm_prob, mask_id,
+                                           rand_ids.data(), static_cast<int64_t>(rand_ids.size())}};
+}
+
+}  // namespace
+
 PYBIND11_MODULE(_masking, m) {
   m.doc() = "Native whole-word mask sampler. Private: use wwm_fast.sample_masks.";
   m.attr("WORD_SIZE_HIST_LEN") = wwm::kWordSizeHistLen;
@@ -22,11 +36,8 @@ PYBIND11_MODULE(_masking, m) {
         // configuration, the corpus splits and every instance's ranges.
         const wwm::CorpusArrays c(corpus);
         const wwm::InstanceArrays v(instances, true, false);
-        if (rand_ids.ndim() != 1) throw std::invalid_argument("rand_ids must be 1-D");
-        const wwm::SampleConfig cfg{
-            max_seq_length, whole_word,
-            wwm::MaskConfig{max_predictions, masked_lm_prob, mask_id, rand_ids.data(),
-                            static_cast<int64_t>(rand_ids.size())}};
+        const wwm::SampleConfig cfg = SampleConfigOf(max_seq_length, max_predictions,
+                                                     masked_lm_prob, whole_word, mask_id, rand_ids);
         wwm::PodVector<int64_t> splits;
         wwm::Predictions preds;
         {
@@ -50,12 +61,9 @@ PYBIND11_MODULE(_masking, m) {
          CArray<int32_t> rand_ids, int num_threads) {
         const wwm::CorpusArrays c(corpus);
         const wwm::InstanceArrays v(instances, true, false);
-        if (rand_ids.ndim() != 1) throw std::invalid_argument("rand_ids must be 1-D");
+        const wwm::SampleConfig cfg = SampleConfigOf(max_seq_length, max_predictions,
+                                                     masked_lm_prob, whole_word, mask_id, rand_ids);
         if (ngram_probs.ndim() != 1) throw std::invalid_argument("ngram_probs must be 1-D");
-        const wwm::SampleConfig cfg{
-            max_seq_length, whole_word,
-            wwm::MaskConfig{max_predictions, masked_lm_prob, mask_id, rand_ids.data(),
-                            static_cast<int64_t>(rand_ids.size())}};
         wwm::PodVector<int64_t> splits;
         wwm::Predictions preds;
         wwm::NgramHist hist;

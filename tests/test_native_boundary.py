@@ -341,6 +341,14 @@ def test_shard_kernel_checks_the_ngram_table():
         assert err is None and "masked_ngram_hist" in shard.figures()
 
 
+@SAMPLERS
+def test_sampler_rand_ids_must_be_1d(sample):
+    # both bindings take their configuration from one helper (bind_masking.cc's SampleConfigOf)
+    with pytest.raises(ValueError, match="rand_ids must be 1-D"):
+        sample(ni.corpus(), ni.instances([0], [2], [0], [0]), 16, 4, 0.15, True, ni.MASK,
+               ni.RAND_IDS.reshape(2, -1), 1)
+
+
 def test_builder_config_ranges():
     c = ni.corpus()
     with pytest.raises(ValueError,

@@ -374,6 +374,29 @@ def test_ltp_bad_model_files(ltp_model, tmp_path):
     assert "refused" in outcomes, outcomes
 
 
+def test_ltp_rust_check_refuses_hostile_headers(tmp_path):
+    """The ltp-rust check (``check_model_file``, run before ltp-extension sees a file) reads the
+    Avro container with the native segmenter's reader: a negative length in the header is
+    refused at once. (Its own reader stepped back by it and looped for the header's 2^40
+    entries, or hit an IndexError.)"""
+    from wwm_fast.segmentation.ltp import check_model_file
+
+    def zigzag(v):
+        z, out = (v << 1) ^ (v >> 63), b""
+        while z >= 0x80:
+            out += bytes([z & 0x7F | 0x80])
+            z >>= 7
+        return out + bytes([z])
+
+    for name, blob in [("back.bin", b"Obj\x01" + zigzag(1 << 40) + zigzag(-1) * 4),
+                       ("far_back.bin", b"Obj\x01" + zigzag(1) + zigzag(-100) + b"\x00" * 40)]:
+        path = tmp_path / name
+        path.write_bytes(blob)
+        with pytest.raises(ValueError, match=name.replace(".", r"\.") + r".*not a valid LTP legacy "
+                           r"model \(the header runs past the end of the file"):
+            check_model_file(str(path))
+
+
 def test_ltp_threads_and_batch_equal_loop(ltp_model):
     one = get_segmenter(f"ltp:{ltp_model}", num_threads=1)
     two = get_segmenter(f"ltp:{ltp_model}", num_threads=2)

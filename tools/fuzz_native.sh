@@ -6,6 +6,7 @@
 # Needs clang with libFuzzer (Debian: apt-get install clang libclang-rt-14-dev) and the Unicode
 # tables the normal build generates (build/gen/unicode_tables.inc: run the build once first).
 # Binaries and corpora go to build/fuzz/; a crash leaves its input there and fails the script.
+# WWM_FUZZ_PATHS (fuzz_shard, fuzz_ltp) passes through: e.g. WWM_FUZZ_PATHS=3 drives path 3 alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-1000000}

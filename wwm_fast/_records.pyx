@@ -132,6 +132,32 @@ cdef Py_ssize_t _skip(const uint8_t* p, Py_ssize_t n, Py_ssize_t pos, int wire) 
     return pos
 
 
+cdef Py_ssize_t _next_entry(const uint8_t* p, Py_ssize_t end, Py_ssize_t* pos,
+                            Py_ssize_t* fend) except -2:
+    """The walk both readers share: Example {features = 1: Features {feature = 1: map entry}}.
+    Moves pos[0] to the end of the record's next map entry and returns where it starts, or -1
+    when the record [.., end) has none left; fend[0] is the end of the Features field being
+    walked (start both at the record's start). Other fields are skipped, every length checked."""
+    cdef uint64_t tag
+    cdef Py_ssize_t start
+    while True:
+        while pos[0] < fend[0]:
+            tag = _varint(p, fend[0], pos)
+            if (tag >> 3) != 1 or (tag & 7) != 2:
+                pos[0] = _skip(p, fend[0], pos[0], tag & 7)
+                continue
+            start = _field_end(p, fend[0], pos, "feature map entry")  # the entry's end
+            start, pos[0] = pos[0], start
+            return start
+        if pos[0] >= end:
+            return -1
+        tag = _varint(p, end, pos)
+        if (tag >> 3) != 1 or (tag & 7) != 2:
+            pos[0] = _skip(p, end, pos[0], tag & 7)
+            continue
+        fend[0] = _field_end(p, end, pos, "Features")
+
+
 cdef object _parse_list(const uint8_t* p, Py_ssize_t n, int kind):
     """kind 3: Int64List, 2: FloatList, 1: BytesList (field 1, packed or not)."""
     cdef Py_ssize_t pos = 0, end
@@ -189,50 +215,41 @@ def parse_example(const uint8_t[::1] record):
     if n == 0:
         return {}
     cdef const uint8_t* p = &record[0]
-    cdef Py_ssize_t pos = 0, fend, eend, vend, vpos, lend
-    cdef uint64_t tag, ftag, etag
+    cdef Py_ssize_t pos, fend = 0, eend = 0, vend, vpos, lend
+    cdef uint64_t ftag, etag
     cdef dict out = {}
     cdef object key, value
-    while pos < n:
-        tag = _varint(p, n, &pos)
-        if (tag >> 3) != 1 or (tag & 7) != 2:
-            pos = _skip(p, n, pos, tag & 7)
-            continue
-        fend = _field_end(p, n, &pos, "Features")
-        while pos < fend:
-            ftag = _varint(p, fend, &pos)
-            if (ftag >> 3) != 1 or (ftag & 7) != 2:
-                pos = _skip(p, fend, pos, ftag & 7)
+    while True:  # each map entry [pos, eend); eend: where the walk goes on
+        pos = _next_entry(p, n, &eend, &fend)
+        if pos < 0:
+            break
+        key = None
+        value = None
+        while pos < eend:
+            etag = _varint(p, eend, &pos)
+            if (etag & 7) != 2:
+                pos = _skip(p, eend, pos, etag & 7)
                 continue
-            eend = _field_end(p, fend, &pos, "feature map entry")
-            key = None
-            value = None
-            while pos < eend:
-                etag = _varint(p, eend, &pos)
-                if (etag & 7) != 2:
-                    pos = _skip(p, eend, pos, etag & 7)
-                    continue
-                vend = _field_end(p, eend, &pos, "feature")
-                if (etag >> 3) == 1:
-                    try:
-                        key = (<const char*>p)[pos:vend].decode("utf-8")
-                    except UnicodeDecodeError:
-                        raise ValueError(f"feature name {(<const char*>p)[pos:vend]!r} is not "
-                                         f"UTF-8") from None
-                elif (etag >> 3) == 2:
-                    vpos = pos
-                    while vpos < vend:  # Feature: oneof bytes_list=1, float_list=2, int64_list=3
-                        ftag = _varint(p, vend, &vpos)
-                        if (ftag & 7) != 2 or not 1 <= (ftag >> 3) <= 3:
-                            vpos = _skip(p, vend, vpos, ftag & 7)
-                            continue
-                        lend = _field_end(p, vend, &vpos, "feature list")
-                        value = _parse_list(p + vpos, lend - vpos, <int>(ftag >> 3))
-                        vpos = lend
-                pos = vend
-            if key is not None:
-                out[key] = value if value is not None else np.zeros(0, np.int64)
-        pos = fend
+            vend = _field_end(p, eend, &pos, "feature")
+            if (etag >> 3) == 1:
+                try:
+                    key = (<const char*>p)[pos:vend].decode("utf-8")
+                except UnicodeDecodeError:
+                    raise ValueError(f"feature name {(<const char*>p)[pos:vend]!r} is not "
+                                     f"UTF-8") from None
+            elif (etag >> 3) == 2:
+                vpos = pos
+                while vpos < vend:  # Feature: oneof bytes_list=1, float_list=2, int64_list=3
+                    ftag = _varint(p, vend, &vpos)
+                    if (ftag & 7) != 2 or not 1 <= (ftag >> 3) <= 3:
+                        vpos = _skip(p, vend, vpos, ftag & 7)
+                        continue
+                    lend = _field_end(p, vend, &vpos, "feature list")
+                    value = _parse_list(p + vpos, lend - vpos, <int>(ftag >> 3))
+                    vpos = lend
+            pos = vend
+        if key is not None:
+            out[key] = value if value is not None else np.zeros(0, np.int64)
     return out
 
 
@@ -409,58 +426,51 @@ cdef int _decode_one(const uint8_t* p, Py_ssize_t pos, Py_ssize_t end, Py_ssize_
     cdef bytes key
     cdef object slot
     names = _NAMES
-    while pos < end:
-        tag = _varint(p, end, &pos)
-        if (tag >> 3) != 1 or (tag & 7) != 2:
-            pos = _skip(p, end, pos, tag & 7)
+    fend = eend = pos
+    while True:  # each map entry [pos, eend); eend: where the walk goes on
+        pos = _next_entry(p, end, &eend, &fend)
+        if pos < 0:
+            break
+        kstart = kend = -1
+        ls = le = -1
+        kind = 0
+        while pos < eend:
+            tag = _varint(p, eend, &pos)
+            if (tag & 7) != 2:
+                pos = _skip(p, eend, pos, tag & 7)
+                continue
+            vend = _field_end(p, eend, &pos, "feature")
+            if (tag >> 3) == 1:
+                kstart, kend = pos, vend
+            elif (tag >> 3) == 2:
+                _feature_value(p, eend, pos, vend, &ls, &le, &kind)
+            pos = vend
+        if kstart < 0 or ls < 0:
             continue
-        fend = _field_end(p, end, &pos, "Features")
-        while pos < fend:
-            tag = _varint(p, fend, &pos)
-            if (tag >> 3) != 1 or (tag & 7) != 2:
-                pos = _skip(p, fend, pos, tag & 7)
-                continue
-            eend = _field_end(p, fend, &pos, "feature map entry")
-            kstart = kend = -1
-            ls = le = -1
-            kind = 0
-            while pos < eend:
-                tag = _varint(p, eend, &pos)
-                if (tag & 7) != 2:
-                    pos = _skip(p, eend, pos, tag & 7)
-                    continue
-                vend = _field_end(p, eend, &pos, "feature")
-                if (tag >> 3) == 1:
-                    kstart, kend = pos, vend
-                elif (tag >> 3) == 2:
-                    _feature_value(p, eend, pos, vend, &ls, &le, &kind)
-                pos = vend
-            if kstart < 0 or ls < 0:
-                continue
-            key = (<const char*>p)[kstart:kend]
-            slot = _SLOTS.get(key)
-            if slot is None:  # another feature (or a name that is not UTF-8): not ours
-                continue
-            which = slot
-            if which >= _V2:
-                which -= _V2
-                seen_v2 |= 1 << which
-            else:
-                seen |= 1 << which
-            if (seen & seen_v2) >> which & 1:
-                raise ValueError(_both_names(which))
-            if kind != (2 if which == 5 else 3):
-                raise ValueError(f"feature {key.decode()!r} is a "
-                                 f"{('bytes', 'float', 'int64')[kind - 1]} list, expected "
-                                 f"{'float' if which == 5 else 'int64'}")
-            want = widths[which]
-            if which == 5:
-                got = _fill_float(p, ls, le, fbase + r * want if want else NULL, want)
-            else:
-                got = _fill_int64(p, ls, le, ibase[which] + r * want if want else NULL, want)
-            if got != want:
-                raise ValueError(f"feature {key.decode()!r} has {got} values, record 0 has "
-                                 f"{want}")
+        key = (<const char*>p)[kstart:kend]
+        slot = _SLOTS.get(key)
+        if slot is None:  # another feature (or a name that is not UTF-8): not ours
+            continue
+        which = slot
+        if which >= _V2:
+            which -= _V2
+            seen_v2 |= 1 << which
+        else:
+            seen |= 1 << which
+        if (seen & seen_v2) >> which & 1:
+            raise ValueError(_both_names(which))
+        if kind != (2 if which == 5 else 3):
+            raise ValueError(f"feature {key.decode()!r} is a "
+                             f"{('bytes', 'float', 'int64')[kind - 1]} list, expected "
+                             f"{'float' if which == 5 else 'int64'}")
+        want = widths[which]
+        if which == 5:
+            got = _fill_float(p, ls, le, fbase + r * want if want else NULL, want)
+        else:
+            got = _fill_int64(p, ls, le, ibase[which] + r * want if want else NULL, want)
+        if got != want:
+            raise ValueError(f"feature {key.decode()!r} has {got} values, record 0 has "
+                             f"{want}")
     seen |= seen_v2
     if seen != 0x7F:
         missing = [k for j, k in enumerate(names) if not (seen >> j) & 1]

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace wwm {
 
@@ -34,6 +35,21 @@ struct FuzzInput {
   }
   bool Empty() const { return n == 0; }
 };
+
+// Takes byte 0's path (0-3) for a harness with four paths: its value mod 4, or, with
+// WWM_FUZZ_PATHS set (e.g. "3" or "12"), one of those paths only, so that a run can drive one
+// entry point alone (csrc/FUZZING.md). The default keeps a corpus's meaning in either kind of run.
+inline int TakePath(FuzzInput& in) {
+  static const std::string paths = [] {
+    const char* env = std::getenv("WWM_FUZZ_PATHS");
+    std::string p;
+    for (const char* c = env ? env : ""; *c; ++c) {
+      if (*c >= '0' && *c <= '3') p.push_back(*c);
+    }
+    return p.empty() ? std::string("0123") : p;
+  }();
+  return paths[in.Take<uint8_t>() % paths.size()] - '0';
+}
 
 // An invariant of a kernel's output failed: crash so that libFuzzer records the input.
 #define FUZZ_CHECK(cond)    \

@@ -452,25 +452,10 @@ void ArraysPath(wwm::FuzzInput& in) {
 
 }  // namespace
 
-// WWM_FUZZ_PATHS (e.g. "3" or "12"): byte 0 picks among these paths only, so that a later run
-// can bring one entry point's count up (csrc/FUZZING.md).
-const std::string& Paths() {
-  static const std::string paths = [] {
-    const char* env = std::getenv("WWM_FUZZ_PATHS");
-    std::string p;
-    for (const char* c = env ? env : ""; *c; ++c) {
-      if (*c >= '0' && *c <= '3') p.push_back(*c);
-    }
-    return p.empty() ? std::string("0123") : p;
-  }();
-  return paths;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FixedModel();
   wwm::FuzzInput in{data, size};
-  const std::string& paths = Paths();
-  switch (paths[in.Take<uint8_t>() % paths.size()] - '0') {
+  switch (wwm::TakePath(in)) {  // WWM_FUZZ_PATHS selects
     case 0: SegmentPath(in); break;
     case 1: AvroPath(in); break;
     case 2: RawPath(in); break;

@@ -1,5 +1,6 @@
 // libFuzzer harness: fast mode's shard kernel (fast_shard.h) and the vocab parser on arbitrary
-// input (csrc/FUZZING.md). Byte 0 picks the path (its value mod 4):
+// input (csrc/FUZZING.md). Byte 0 picks the path (its value mod 4; with WWM_FUZZ_PATHS, among
+// those paths only: fuzz_input.h's TakePath):
 //   0 text shard: what bind_shard.cc's Kernel::TextShard does -- SplitLines, EncodeLines (strict
 //     or ignore) with a fixed vocab parsed by ParseVocab, DocumentsFromLines (with or without the
 //     `##` table), then a ShardWriter on a fuzzed configuration;
@@ -14,6 +15,7 @@
 // contract) and do not depend on capacity or threads; a parsed vocab's entries find their ids.
 // Accepted errors: std::invalid_argument (bad corpus, configuration or splits); anything else
 // -- another exception, a crash, a sanitizer report -- is a finding.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -109,7 +111,8 @@ wwm::BuildConfig MakeConfig(wwm::FuzzInput& in, const Vocab& v) {
     cfg.max_predictions = static_cast<int>(in.Int(-1, 10));
     cfg.masked_lm_prob = probs[in.Take<uint8_t>() % 6];
     cfg.short_seq_prob = shorts[in.Take<uint8_t>() % 5];
-    cfg.dupe_factor = static_cast<int>(in.Int(0, 3));
+    // at most 8: a dupe_factor near 2^31 is valid but costs 2^31 passes (a timeout, not a bug)
+    cfg.dupe_factor = static_cast<int>(std::min<int64_t>(in.Int(0, 3), 8));
   }
   const uint8_t flags = in.Take<uint8_t>();
   cfg.whole_word = flags & 1;
@@ -392,7 +395,7 @@ void VocabThenTokenize(wwm::FuzzInput& in) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Vocab& v = TheVocab();
   wwm::FuzzInput in{data, size};
-  const uint8_t path = in.Take<uint8_t>() % 4;
+  const int path = wwm::TakePath(in);  // WWM_FUZZ_PATHS selects
   if (path == 2) {
     FromLines(in);  // catches the errors it accepts itself
   } else if (path == 3) {

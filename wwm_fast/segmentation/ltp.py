@@ -10,19 +10,21 @@ LTP legacy quirks this module absorbs (see ``_spans``): whitespace is glued onto
 words (``"中国 "``), leading whitespace is dropped, and a line of whitespace returns no word.
 A truncated model file makes ``ltp-extension`` abort the whole process (a Rust panic, not an
 exception), so model files are checked before they are handed to it (``check_model_file``).
+The model file's Avro container is read here for both legacy segmenters
+(``read_container_header``, ``read_container_blocks``; ``ltp_native`` reads its record).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import struct
 import zlib
-from typing import List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from .base import Segmenter, abspath, sha256_file
 
-__all__ = ["LTPLegacySegmenter", "LTPNeuralSegmenter", "resolve_legacy_model", "check_model_file"]
+__all__ = ["LTPLegacySegmenter", "LTPNeuralSegmenter", "resolve_legacy_model", "check_model_file",
+           "read_container_header", "read_container_blocks", "container_schema"]
 
 _HUB_CONFIG = "config.json"
 _AVRO_MAGIC = b"Obj\x01"
@@ -88,99 +90,133 @@ def resolve_legacy_model(path: str) -> str:
         f"with `wwm-fast train-segmenter`)")
 
 
-def _read_long(buf: bytes, pos: int):
-    """Avro zig-zag varint at ``pos`` -> (value, new pos)."""
-    shift = 0
-    result = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise ValueError("truncated or invalid integer")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            break
-        shift += 7
-    return (result >> 1) ^ -(result & 1), pos
+class _Bytes:
+    """A cursor over a model file's bytes with Avro's zig-zag varints."""
+
+    def __init__(self, buf: bytes, pos: int = 0):
+        self.buf = buf
+        self.pos = pos
+
+    def long(self) -> int:
+        shift = result = 0
+        buf, pos = self.buf, self.pos
+        while True:
+            if pos >= len(buf):
+                raise ValueError("the file ends inside an integer (truncated file?)")
+            if shift > 63:
+                raise ValueError("an integer longer than 10 bytes")
+            b = buf[pos]
+            pos += 1
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                break
+            shift += 7
+        self.pos = pos
+        return (result >> 1) ^ -(result & 1)
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.buf):
+            raise ValueError(f"{what} runs past the end of the file (truncated file?)")
+        out = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+
+def not_valid(path: str, what: str) -> ValueError:
+    """The error for a damaged LTP legacy model file."""
+    return ValueError(f"LTP model file {path!r} is not a valid LTP legacy model ({what}); "
+                      f"re-download or re-train it")
+
+
+def read_container_header(path: str, data: bytes) -> Tuple[dict, bytes, _Bytes]:
+    """The header of an LTP legacy model file, an Avro object container (magic ``Obj\\x01``,
+    metadata, a 16-byte sync marker; then blocks of records, each followed by the marker):
+    ``(metadata, sync marker, cursor at the first block)``. Both LTP legacy segmenters read
+    model files through this and ``read_container_blocks``. Raises ``not_valid``'s ValueError.
+    """
+    if len(data) < 4 or data[:4] != _AVRO_MAGIC:
+        raise not_valid(path, "wrong magic bytes at the start" if data else "empty file")
+    cur = _Bytes(data, 4)
+    meta = {}
+    try:
+        while True:
+            count = cur.long()
+            if count == 0:
+                break
+            if count < 0:
+                count = -count
+                cur.long()
+            for _ in range(count):
+                key = cur.take(cur.long(), "the header")
+                meta[key.decode("utf-8", "replace")] = cur.take(cur.long(), "the header")
+        sync = cur.take(16, "the header")
+    except ValueError as e:
+        raise not_valid(path, str(e)) from None
+    return meta, sync, cur
+
+
+def read_container_blocks(path: str, cur: _Bytes, sync: bytes,
+                          inflate: bool) -> Iterator[Tuple[int, bytes]]:
+    """The blocks after ``read_container_header``'s cursor, one at a time, to the end of the
+    file: ``(record count, bytes)``, raw-deflate inflated when ``inflate`` (each block must then
+    inflate completely). Checks sizes and sync markers; raises ``not_valid``'s ValueError."""
+    n_blocks = 0
+    try:
+        while cur.pos < len(cur.buf):
+            count = cur.long()
+            size = cur.long()
+            if count < 0 or size < 0:
+                raise ValueError(f"block {n_blocks} has a negative size")
+            block = cur.take(size, f"block {n_blocks}")
+            if cur.take(16, f"block {n_blocks}'s sync marker") != sync:
+                raise ValueError(f"block {n_blocks} has a wrong sync marker")
+            if inflate:
+                d = zlib.decompressobj(-15)
+                try:
+                    block = d.decompress(block) + d.flush()
+                except zlib.error as e:
+                    raise ValueError(f"block {n_blocks} does not inflate: {e}") from None
+                if not d.eof or d.unused_data:
+                    raise ValueError(f"block {n_blocks} does not inflate completely")
+            yield count, block
+            n_blocks += 1
+    except ValueError as e:
+        raise not_valid(path, str(e)) from None
+
+
+def container_schema(path: str, meta: dict, missing: bytes = b""):
+    """The record schema in ``read_container_header``'s metadata (``missing``: the JSON taken
+    when there is none); a model of another LTP task (POS, NER) is refused by name."""
+    try:
+        schema = json.loads(meta.get("avro.schema", missing))
+    except ValueError:
+        raise not_valid(path, "no readable schema in the header") from None
+    name = schema.get("name") if isinstance(schema, dict) else None
+    if name in ("pos", "ner"):
+        raise ValueError(f"LTP model file {path!r} is a {name.upper()} model, not a word "
+                         f"segmentation (cws) model")
+    return schema
 
 
 def check_model_file(path: str) -> dict:
     """Check the framing of an LTP legacy model (an Avro object container) without loading it.
 
     Verifies the magic, the header, every block's size and sync marker up to the end of the
-    file, and (deflate codec) that each block inflates completely. Returns the header metadata
-    (``avro.schema`` parsed). Raises ValueError naming the file and the problem: ltp-extension
-    itself aborts the process on a truncated file.
+    file, and (deflate codec) that each block inflates completely. Returns the codec, the
+    schema (``avro.schema`` parsed) and the number of blocks. Raises ValueError naming the file
+    and the problem: ltp-extension itself aborts the process on a truncated file.
     """
     try:
         with open(path, "rb") as f:
             buf = f.read()
     except OSError as e:
         raise ValueError(f"cannot read LTP model file {path!r}: {e}") from None
-
-    def bad(what):
-        return ValueError(f"LTP model file {path!r} is not a valid LTP legacy model ({what}); "
-                          f"re-download or re-train it")
-
-    if len(buf) < 4 or buf[:4] != _AVRO_MAGIC:
-        raise bad("wrong magic bytes at the start" if buf else "empty file")
-    pos = 4
-    meta = {}
-    try:
-        while True:
-            count, pos = _read_long(buf, pos)
-            if count == 0:
-                break
-            if count < 0:
-                count = -count
-                _, pos = _read_long(buf, pos)
-            for _ in range(count):
-                klen, pos = _read_long(buf, pos)
-                key = buf[pos:pos + klen]
-                pos += klen
-                vlen, pos = _read_long(buf, pos)
-                val = buf[pos:pos + vlen]
-                pos += vlen
-                if pos > len(buf):
-                    raise ValueError("truncated header")
-                meta[key.decode("utf-8", "replace")] = val
-        sync = buf[pos:pos + 16]
-        pos += 16
-        if len(sync) != 16:
-            raise ValueError("truncated header")
-        codec = meta.get("avro.codec", b"null").decode("ascii", "replace")
-        n_blocks = 0
-        while pos < len(buf):
-            _count, pos = _read_long(buf, pos)
-            size, pos = _read_long(buf, pos)
-            if size < 0 or pos + size + 16 > len(buf):
-                raise ValueError(f"block {n_blocks} runs past the end of the file "
-                                 f"(truncated file?)")
-            block = buf[pos:pos + size]
-            pos += size
-            if buf[pos:pos + 16] != sync:
-                raise ValueError(f"block {n_blocks} has a wrong sync marker")
-            pos += 16
-            if codec == "deflate":
-                d = zlib.decompressobj(-15)
-                d.decompress(block)
-                d.flush()
-                if not d.eof:
-                    raise ValueError(f"block {n_blocks} does not inflate completely")
-            n_blocks += 1
-        if n_blocks == 0:
-            raise ValueError("no data block (truncated file?)")
-    except (ValueError, zlib.error, struct.error) as e:
-        raise bad(str(e)) from None
-    schema = {}
-    try:
-        schema = json.loads(meta.get("avro.schema", b"{}"))
-    except ValueError:
-        raise bad("unreadable schema") from None
-    name = schema.get("name") if isinstance(schema, dict) else None
-    if name in ("pos", "ner"):
-        raise ValueError(f"LTP model file {path!r} is a {name.upper()} model, not a word "
-                         f"segmentation (cws) model")
+    meta, sync, cur = read_container_header(path, buf)
+    codec = meta.get("avro.codec", b"null").decode("ascii", "replace")
+    n_blocks = sum(1 for _ in read_container_blocks(path, cur, sync, codec == "deflate"))
+    if n_blocks == 0:
+        raise not_valid(path, "no data block (truncated file?)")
+    schema = container_schema(path, meta, b"{}")  # ltp-extension knows the schemas it reads
     return {"codec": codec, "schema": schema, "blocks": n_blocks}
 
 

@@ -7,19 +7,19 @@ released (csrc/ltp_cws.h). ``ltp-extension`` is not needed at all; it stays sele
 ``ltp-rust:PATH`` and is the reference of the tests.
 
 The model file is an Avro object container (magic ``Obj\\x01``, a header with the schema and the
-codec, then blocks of records, each followed by a 16-byte sync marker). This module checks the
-container and inflates its blocks; the record itself (LTP's ``cws`` record: an empty
-``definition``, a ``features`` map from feature string to index, a ``parameters`` array of
-doubles) is decoded and validated in C++. A file this segmenter cannot read -- truncated or
-damaged, another LTP task's model (POS, NER), a schema it does not know, a JSON model -- is a
-``ValueError`` naming the file, never a wrong segmentation.
+codec, then blocks of records, each followed by a 16-byte sync marker), read by ltp.py's
+``read_container_header`` and ``read_container_blocks`` (the ``ltp-rust`` check reads it the
+same way). This module checks its schema and codec and inflates its blocks; the record itself
+(LTP's ``cws`` record: an empty ``definition``, a ``features`` map from feature string to index,
+a ``parameters`` array of doubles) is decoded and validated in C++. A file this segmenter cannot
+read -- truncated or damaged, another LTP task's model (POS, NER), a schema it does not know, a
+JSON model -- is a ``ValueError`` naming the file, never a wrong segmentation.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import zlib
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -29,11 +29,10 @@ from .. import _ltp_cws
 from ..alignment import WordSpans
 from ._spans import empty_spans
 from .base import Segmenter, _check_lines
-from .ltp import resolve_legacy_model
+from .ltp import (container_schema, not_valid, read_container_blocks, read_container_header,
+                  resolve_legacy_model)
 
 __all__ = ["LTPNativeSegmenter", "load_ltp_model", "read_model_blocks"]
-
-_AVRO_MAGIC = b"Obj\x01"
 
 # LTP's cws record (rust/ltp/vendor/schema/cws.avsc) as the Avro writer stores it.
 _CWS_SCHEMA = {
@@ -56,38 +55,6 @@ def _normal_schema(schema):
     return schema
 
 
-class _Bytes:
-    """A cursor over the file's bytes with Avro's zig-zag varints."""
-
-    def __init__(self, buf: bytes):
-        self.buf = buf
-        self.pos = 0
-
-    def long(self) -> int:
-        shift = result = 0
-        buf, pos = self.buf, self.pos
-        while True:
-            if pos >= len(buf):
-                raise ValueError("the file ends inside an integer (truncated file?)")
-            if shift > 63:
-                raise ValueError("an integer longer than 10 bytes")
-            b = buf[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                break
-            shift += 7
-        self.pos = pos
-        return (result >> 1) ^ -(result & 1)
-
-    def take(self, n: int, what: str) -> bytes:
-        if n < 0 or self.pos + n > len(self.buf):
-            raise ValueError(f"{what} runs past the end of the file (truncated file?)")
-        out = self.buf[self.pos:self.pos + n]
-        self.pos += n
-        return out
-
-
 def read_model_blocks(path: str, data: bytes, inflate: bool = True) -> List[Tuple[int, bytes]]:
     """The blocks of an LTP legacy CWS model file: ``(record count, inflated bytes)`` each.
 
@@ -95,43 +62,14 @@ def read_model_blocks(path: str, data: bytes, inflate: bool = True) -> List[Tupl
     ``inflate``, that each block inflates completely). ``inflate=False`` checks the framing only
     and returns the blocks as stored. Raises ValueError naming ``path`` and the problem.
     """
-    def bad(what):
-        return ValueError(f"LTP model file {path!r} is not a valid LTP legacy model ({what}); "
-                          f"re-download or re-train it")
-
     if path.endswith(".json"):
         raise ValueError(
             f"LTP model file {path!r} is a JSON model: the native LTP segmenter reads LTP's Avro "
             f"model files only (ltp-extension parses JSON weights with a float parser that can "
             f"differ in the last bit, so the words could differ); use the segmenter "
             f"'ltp-rust:{path}' or save the model without the .json suffix")
-    if len(data) < 4 or data[:4] != _AVRO_MAGIC:
-        raise bad("wrong magic bytes at the start" if data else "empty file")
-    cur = _Bytes(data)
-    cur.pos = 4
-    meta = {}
-    try:
-        while True:
-            count = cur.long()
-            if count == 0:
-                break
-            if count < 0:
-                count = -count
-                cur.long()
-            for _ in range(count):
-                key = cur.take(cur.long(), "the header")
-                meta[key.decode("utf-8", "replace")] = cur.take(cur.long(), "the header")
-        sync = cur.take(16, "the header")
-    except ValueError as e:
-        raise bad(str(e)) from None
-    try:
-        schema = json.loads(meta.get("avro.schema", b""))
-    except ValueError:
-        raise bad("no readable schema in the header") from None
-    name = schema.get("name") if isinstance(schema, dict) else None
-    if name in ("pos", "ner"):
-        raise ValueError(f"LTP model file {path!r} is a {name.upper()} model, not a word "
-                         f"segmentation (cws) model")
+    meta, sync, cur = read_container_header(path, data)
+    schema = container_schema(path, meta)
     if _normal_schema(schema) != _CWS_SCHEMA:
         raise ValueError(
             f"LTP model file {path!r} has a record schema this segmenter does not know (another "
@@ -141,29 +79,9 @@ def read_model_blocks(path: str, data: bytes, inflate: bool = True) -> List[Tupl
     if codec not in ("null", "deflate"):
         raise ValueError(f"LTP model file {path!r} uses the Avro codec {codec!r}; this segmenter "
                          f"reads 'deflate' (LTP's) and 'null' only")
-    blocks = []
-    try:
-        while cur.pos < len(data):
-            count = cur.long()
-            size = cur.long()
-            if count < 0 or size < 0:
-                raise ValueError(f"block {len(blocks)} has a negative size")
-            block = cur.take(size, f"block {len(blocks)}")
-            if cur.take(16, f"block {len(blocks)}'s sync marker") != sync:
-                raise ValueError(f"block {len(blocks)} has a wrong sync marker")
-            if inflate and codec == "deflate":
-                d = zlib.decompressobj(-15)
-                try:
-                    block = d.decompress(block) + d.flush()
-                except zlib.error as e:
-                    raise ValueError(f"block {len(blocks)} does not inflate: {e}") from None
-                if not d.eof or d.unused_data:
-                    raise ValueError(f"block {len(blocks)} does not inflate completely")
-            blocks.append((count, block))
-    except ValueError as e:
-        raise bad(str(e)) from None
+    blocks = list(read_container_blocks(path, cur, sync, inflate and codec == "deflate"))
     if not any(count for count, _ in blocks):
-        raise bad("no model record (truncated file?)")
+        raise not_valid(path, "no model record (truncated file?)")
     return blocks
 
 
@@ -181,8 +99,7 @@ def load_ltp_model(path: str, data: Optional[bytes] = None) -> "_ltp_cws.Model":
             _ltp_cws.Model.check_avro_block(payload, count)
         return _ltp_cws.Model.from_avro_block(*blocks[-1][::-1])  # the last one is the model
     except ValueError as e:
-        raise ValueError(f"LTP model file {path!r} is not a valid LTP legacy model ({e}); "
-                         f"re-download or re-train it") from None
+        raise not_valid(path, str(e)) from None
 
 
 def _as_lines(lines) -> List[str]:
