@@ -46,6 +46,25 @@ py::tuple Run(const wwm::ChineseConverter& self, const CArray<uint32_t>& text,
                         wwm::VectorToArray(std::move(out.status)));
 }
 
+// convert_utf8 / convert_joined: n_lines lines joined by the code point separator.
+py::tuple RunJoined(const wwm::ChineseConverter& self, const CArray<uint32_t>& text,
+                    int64_t n_lines, int64_t separator, const CArray<uint8_t>& ws_table,
+                    bool utf8) {
+  Check1D(text, "text");
+  Check1D(ws_table, "ws_table");
+  if (separator < 0 || separator > 0x10FFFF) {
+    throw std::invalid_argument("separator must be a code point");
+  }
+  if (n_lines < 1) throw std::invalid_argument("n_lines must be >= 1");
+  std::vector<int64_t> starts, ends;
+  {
+    py::gil_scoped_release release;
+    wwm::ChineseConverter::SplitLines(text.data(), text.shape(0),
+                                      static_cast<uint32_t>(separator), n_lines, &starts, &ends);
+  }
+  return Run(self, text, starts.data(), ends.data(), n_lines, separator, ws_table, utf8);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_chinese_convert, m) {
@@ -129,21 +148,7 @@ PYBIND11_MODULE(_chinese_convert, m) {
           "convert_utf8",
           [](const wwm::ChineseConverter& self, CArray<uint32_t> text, int64_t n_lines,
              int64_t separator, CArray<uint8_t> ws_table) {
-            Check1D(text, "text");
-            Check1D(ws_table, "ws_table");
-            if (separator < 0 || separator > 0x10FFFF) {
-              throw std::invalid_argument("separator must be a code point");
-            }
-            if (n_lines < 1) throw std::invalid_argument("n_lines must be >= 1");
-            std::vector<int64_t> starts, ends;
-            {
-              py::gil_scoped_release release;
-              wwm::ChineseConverter::SplitLines(text.data(), text.shape(0),
-                                                static_cast<uint32_t>(separator), n_lines,
-                                                &starts, &ends);
-            }
-            return Run(self, text, starts.data(), ends.data(), n_lines, separator, ws_table,
-                       true);
+            return RunJoined(self, text, n_lines, separator, ws_table, true);
           },
           py::arg("text").noconvert(), py::arg("n_lines"), py::arg("separator"),
           py::arg("ws_table") = CArray<uint8_t>(0),
@@ -155,20 +160,7 @@ PYBIND11_MODULE(_chinese_convert, m) {
           "convert_joined",
           [](const wwm::ChineseConverter& self, CArray<uint32_t> text, int64_t n_lines,
              int64_t separator, CArray<uint8_t> ws_table) {
-            Check1D(text, "text");
-            Check1D(ws_table, "ws_table");
-            if (separator < 0 || separator > 0x10FFFF) {
-              throw std::invalid_argument("separator must be a code point");
-            }
-            if (n_lines < 1) throw std::invalid_argument("n_lines must be >= 1");
-            std::vector<int64_t> starts, ends;
-            {
-              py::gil_scoped_release release;
-              wwm::ChineseConverter::SplitLines(text.data(), text.shape(0),
-                                                static_cast<uint32_t>(separator), n_lines,
-                                                &starts, &ends);
-            }
-            return Run(self, text, starts.data(), ends.data(), n_lines, separator, ws_table);
+            return RunJoined(self, text, n_lines, separator, ws_table, false);
           },
           py::arg("text").noconvert(), py::arg("n_lines"), py::arg("separator"),
           py::arg("ws_table") = CArray<uint8_t>(0),

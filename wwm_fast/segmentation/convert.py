@@ -486,12 +486,7 @@ class OpenCCConverter:
         status); None when a line holds a line break, a lone surrogate, or U+0000 under a config
         with segmentation (``convert_mapped`` handles those)."""
         n = len(lines)
-        try:
-            joined = "\n".join(lines)
-        except TypeError:
-            _check_lines(lines)  # raises the TypeError that names the problem
-            raise
-        cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        cps = _joined_code_points(lines)
         try:
             data, offsets, byte_offsets, blocks, status = self._native.convert_utf8(
                 cps, n, 10, _WS_U8)
@@ -643,6 +638,16 @@ def get_converter(config: str, version: Optional[str] = None) -> OpenCCConverter
     return conv
 
 
+def _joined_code_points(lines: Sequence[str]) -> np.ndarray:
+    """The lines joined by line breaks, as uint32 code points (lone surrogates kept)."""
+    try:
+        joined = "\n".join(lines)
+    except TypeError:
+        _check_lines(lines)  # raises the TypeError that names the problem
+        raise
+    return np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
 def _run_native(native, lines: Sequence[str], reference) -> Tuple[List[str], np.ndarray,
                                                                   np.ndarray]:
     """``OpenCCConverter.convert_mapped`` with a native converter; ``reference`` (OpenCC's
@@ -650,12 +655,7 @@ def _run_native(native, lines: Sequence[str], reference) -> Tuple[List[str], np.
     n = len(lines)
     if not n:
         return [], np.zeros(0, np.uint8), np.zeros((0, 5), np.int64)
-    try:
-        joined = "\n".join(lines)
-    except TypeError:
-        _check_lines(lines)  # raises the TypeError that names the problem
-        raise
-    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    cps = _joined_code_points(lines)
     try:  # the lines cut at their line breaks, natively
         text, ends, blocks, status = native.convert_joined(cps, n, 10, _WS_U8)
         split = True
@@ -766,27 +766,22 @@ class ConvertedSegmenter(Segmenter):
         fallback.update(set(bad_ws) - check)
         fixed: Dict[int, List[str]] = {}
         for i in sorted(check):
-            self.n_convert_realigned += 1
-            pieces = _map_line(lines[i], converted[i], words, i,
-                               conv.alignment(lines[i], converted[i]))
-            if pieces is None:
-                fallback.add(i)
-            else:
-                fixed[i] = pieces
-        replaced: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
-        if fixed:
-            rows = sorted(fixed)
-            spans, _ = spans_from_pieces([lines[i] for i in rows], [fixed[i] for i in rows])
-            replaced.update(_rows(spans, rows))
+            self._remap(lines, converted, words, i, conv.alignment(lines[i], converted[i]),
+                        fixed, fallback)
         self.n_convert_fallback += len(fallback)
-        redo = sorted(fallback - set(failed))
-        if redo:  # the unconverted lines, segmented as they are
-            spans = inner.segment_batch([lines[i] for i in redo], source=source,
-                                        line_offset=line_offset)
-            replaced.update(_rows(spans, redo))
-        self.n_unmatched += inner.n_unmatched - before
-        return _replace_rows(words, replaced) if replaced else words
+        return self._finish(lines, words, fixed, sorted(fallback - set(failed)), before,
+                            source, line_offset)
 
+    def _remap(self, lines, converted, words: WordSpans, i: int,
+               points: List[Tuple[int, int]], fixed: Dict[int, List[str]], fallback: set) -> None:
+        """Line ``i``'s words mapped back through ``points`` into ``fixed``, or the line into
+        ``fallback`` when that cannot be done (``_map_line``); counted as realigned."""
+        self.n_convert_realigned += 1
+        pieces = _map_line(lines[i], converted[i], words, i, points)
+        if pieces is None:
+            fallback.add(i)
+        else:
+            fixed[i] = pieces
 
     def _segment_native(self, lines: List[str], source: Optional[str],
                         line_offset: int) -> WordSpans:
@@ -807,7 +802,6 @@ class ConvertedSegmenter(Segmenter):
         else:
             converted, status, blocks = conv.convert_mapped(lines)
             words = inner.segment_batch(converted, source=source, line_offset=line_offset)
-        replaced: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
         fallback: set = set()
         n_failed = 0
         if status.any():
@@ -830,27 +824,26 @@ class ConvertedSegmenter(Segmenter):
                 end = (len(lines[i]), len(converted[i]))
                 if points[-1] != end:
                     points.append(end)
-                self.n_convert_realigned += 1
-                pieces = _map_line(lines[i], converted[i], words, i, points)
-                if pieces is None:
-                    fallback.add(i)
-                else:
-                    fixed[i] = pieces
+                self._remap(lines, converted, words, i, points, fixed, fallback)
         for i in reference:  # converted by OpenCC itself: aligned as without the native path
-            self.n_convert_realigned += 1
-            pieces = _map_line(lines[i], converted[i], words, i,
-                               conv.alignment(lines[i], converted[i]))
-            if pieces is None:
-                fallback.add(i)
-            else:
-                fixed[i] = pieces
+            self._remap(lines, converted, words, i, conv.alignment(lines[i], converted[i]),
+                        fixed, fallback)
+        self.n_convert_fallback += len(fallback) + n_failed
+        return self._finish(lines, words, fixed, sorted(fallback), before, source, line_offset)
+
+    def _finish(self, lines: List[str], words: WordSpans, fixed: Dict[int, List[str]],
+                redo: List[int], before: int, source: Optional[str],
+                line_offset: int) -> WordSpans:
+        """``words`` with the rows of ``fixed`` (pieces mapped back) and of ``redo`` (lines
+        segmented unconverted, as they are) replaced; ``before``: the inner segmenter's
+        ``n_unmatched`` before this batch."""
+        inner = self.segmenter
+        replaced: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
         if fixed:
             rows = sorted(fixed)
             spans, _ = spans_from_pieces([lines[i] for i in rows], [fixed[i] for i in rows])
             replaced.update(_rows(spans, rows))
-        self.n_convert_fallback += len(fallback) + n_failed
-        redo = sorted(fallback)
-        if redo:  # the unconverted lines, segmented as they are
+        if redo:
             spans = inner.segment_batch([lines[i] for i in redo], source=source,
                                         line_offset=line_offset)
             replaced.update(_rows(spans, redo))
