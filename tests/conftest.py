@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import gzip
 import os
+import signal
 from pathlib import Path
 
 import pytest
+
+# A shell starts a background job (`cmd &`, nohup, some CI runners) with SIGINT ignored; Python
+# then installs no KeyboardInterrupt handler, and its children inherit the ignored signal. The
+# Ctrl-C tests (tests/test_cli.py) need the usual disposition, here and in the commands they start
+# (an exec'd child gets SIGINT's default when this process has a handler).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
