@@ -147,17 +147,21 @@ def _rotate(run, sides, rounds, warmup=True):
     return runs
 
 
-def _median_ci(values, z=1.96):
-    """The median of ``values`` and a distribution-free ~95% confidence interval for it: the
-    order statistics (k, n + 1 - k) with k the binomial quantile (n/2 - z sqrt(n)/2, the normal
-    approximation; at n = 21: the 6th and 16th of 21, which cover the median with probability
-    0.973 exactly). Assumes only that the pairs are independent draws of one distribution."""
+def _median_ci(values, level=0.95):
+    """The median of ``values`` and a distribution-free confidence interval for it: the order
+    statistics (k, n + 1 - k) for the largest k that still covers the median with probability
+    >= ``level`` (1 - 2 P(Binomial(n, 1/2) < k); n = 21: the 6th and 16th, 0.973; n = 15: the 4th
+    and 12th, 0.965). Assumes only that the values are independent draws of one distribution."""
     import math
     import statistics
 
     v = sorted(values)
     n = len(v)
-    k = max(1, int(math.floor(n / 2 - z * math.sqrt(n) / 2)))
+    k, tail = 0, 0.0
+    while k < n // 2 and 1 - 2 * (tail + math.comb(n, k) / 2 ** n) >= level:
+        tail += math.comb(n, k) / 2 ** n
+        k += 1
+    k = max(k, 1)
     return statistics.median(v), v[k - 1], v[n - k]
 
 
@@ -258,14 +262,23 @@ class TestNgramOverhead:
     for wall and CPU seconds, n-gram over whole-word and whole-word over itself: best vs best,
     the median of the rounds' ratios and that median's ~95% confidence interval (_median_ci).
 
-    The statistic the target is judged by: **CPU seconds, median of the rounds' ratios** (both
-    commands in the same round see the same load; the median ignores the rounds that a
-    neighbour's burst hit on one side only). Best vs best is printed but is not a sound
-    statistic here: it compares the two luckiest processes of each side, and on a shared
-    2-vCPU VM a ~1 s process' CPU time varies by +-10% with the neighbours' load, so the A/A
-    control's best vs best strays as far as the n-gram one (RESULTS.md has the A/A numbers).
-    The A/A control's median of pairs is the noise floor of the judged statistic: it must sit
-    well within 10% of 1 for identical work, or the run measured the machine, not the sampler."""
+    The statistic the target is judged by: ``command_ngram_vs_wwm`` of
+    test_masking_stage_ngram_vs_wwm, 1 + the extra CPU seconds of the n-gram record pass over
+    the whole-word command's CPU seconds. Why: the two commands run the same code everywhere but
+    in the record pass (callgrind: every other function executes the same instructions to
+    0.01%; peak RSS and page faults are equal), so what n-gram masking adds to the command is
+    what it adds to that pass; the pass is timed in 1 ms turns alternating with whole-word
+    masking's, two turns a millisecond apart see the same machine, and its A/A control stays
+    within about 1% of 1 even on the loaded 2-vCPU machine. The denominator is ``create_instances``
+    in this process (no interpreter start-up): smaller than the command's, so the estimate errs
+    high. The whole-command rows (a process each, and in this process) are the direct check:
+    their median of pairs and its confidence interval must agree with it. They do not judge
+    alone because a ~1 s process' CPU time varies by about +-10% with the neighbours' load on
+    this machine: the A/A control's median of 21 pairs strays by up to ~6% and its best vs best
+    by ~10% for identical work, so neither can resolve a 10% target in every run (RESULTS.md).
+    Best vs best, the luckiest process of each side, is the worst of them and only printed.
+    Issue 15 asks for fast create; these rows are 1 worker, 1 thread, zh_all's jieba caches,
+    dupe 5, seq 128 (the create table's settings)."""
 
     SIDES = ["wwm", "wwm_again", "ngram"]
     ROUNDS = 21  # a multiple of len(SIDES): every side equally often in every place
@@ -335,6 +348,7 @@ class TestNgramOverhead:
         import statistics
 
         from wwm_fast import _shard, create_instances
+        from wwm_fast import shard as shard_module
         from wwm_fast.instances import documents_from_encoding
         from wwm_fast.masking import MACBERT_NGRAM_PROBS, parse_ngram_probs
         from wwm_fast.shard import ShardJob, read_shard, tokenizer_for
@@ -383,6 +397,7 @@ class TestNgramOverhead:
 
         def command_cpu():
             with tempfile.TemporaryDirectory() as out:
+                shard_module._KERNELS.clear()  # built in the call, as in a new process
                 c0 = time.process_time()
                 create_instances(zh_caches, vocab_file, os.path.join(out, "t.tfrecord"),
                                  max_seq_length=128, max_predictions_per_seq=20, dupe_factor=5,
@@ -399,17 +414,20 @@ class TestNgramOverhead:
 
         benchmark.pedantic(measure, rounds=1, warmup_rounds=0)
         command = statistics.median(command_cpu() for _ in range(5))
-        info = {"pass_cpu_s_median_wwm": round(statistics.median(sums["wwm"]), 4)}
+        info = {"command_cpu_s_wwm_in_process": round(command, 3),
+                "pass_cpu_s_median_wwm": round(statistics.median(sums["wwm"]), 4)}
         for other, label in (("ngram", "ngram_vs_wwm"), ("wwm_again", "aa_control")):
             ratios = [y / x for y, x in zip(sums[other], sums["wwm"])]
             med, lo, hi = _median_ci(ratios)
-            extra = statistics.median(y - x for y, x in zip(sums[other], sums["wwm"]))
             info[f"pass_cpu_s_median_{other}"] = round(statistics.median(sums[other]), 4)
             info[f"pass_{label}_median_of_reps"] = round(med, 4)
             info[f"pass_{label}_ci95"] = (round(lo, 4), round(hi, 4))
             info[f"pass_{label}_range"] = (round(min(ratios), 4), round(max(ratios), 4))
-            info[f"command_{label}_extra_cpu_share"] = round(extra / command, 4)
-        info["command_cpu_s_wwm_in_process"] = round(command, 3)
+            # the judged statistic: 1 + the extra seconds over the whole command's seconds
+            med, lo, hi = _median_ci([1 + (y - x) / command
+                                      for y, x in zip(sums[other], sums["wwm"])])
+            info[f"command_{label}"] = round(med, 4)
+            info[f"command_{label}_ci95"] = (round(lo, 4), round(hi, 4))
         benchmark.extra_info.update(info)
         print(f"\nrecord pass (masks + framing), n-gram vs whole-word, 1 ms turns: {info}",
               file=sys.stderr)
