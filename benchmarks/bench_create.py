@@ -263,22 +263,21 @@ class TestNgramOverhead:
     the median of the rounds' ratios and that median's ~95% confidence interval (_median_ci).
 
     The statistic the target is judged by: ``command_ngram_vs_wwm`` of
-    test_masking_stage_ngram_vs_wwm, 1 + the extra CPU seconds of the n-gram record pass over
-    the whole-word command's CPU seconds. Why: the two commands run the same code everywhere but
-    in the record pass (callgrind: every other function executes the same instructions to
-    0.01%; peak RSS and page faults are equal), so what n-gram masking adds to the command is
-    what it adds to that pass; the pass is timed in 1 ms turns alternating with whole-word
-    masking's, two turns a millisecond apart see the same machine, and its A/A control stays
-    within about 1% of 1 even on the loaded 2-vCPU machine. The denominator is the best CPU
-    time of ``create_instances`` in this process (no interpreter start-up): smaller than the
-    command's, so the estimate errs high. The whole-command rows (a process each, and in this process) are the direct check:
-    their median of pairs and its confidence interval must agree with it. They do not judge
-    alone because a ~1 s process' CPU time varies by about +-10% with the neighbours' load on
-    this machine: the A/A control's median of 21 pairs strays by up to ~6% and its best vs best
-    by ~10% for identical work, so neither can resolve a 10% target in every run (RESULTS.md).
-    Best vs best, the luckiest process of each side, is the worst of them and only printed.
-    Issue 15 asks for fast create; these rows are 1 worker, 1 thread, zh_all's jieba caches,
-    dupe 5, seq 128 (the create table's settings)."""
+    test_masking_stage_ngram_vs_wwm, 1 + the extra CPU seconds of the n-gram record pass over the
+    whole-word command's CPU seconds. Why: the two commands run the same code everywhere but in the
+    record pass (callgrind: every other function executes the same instructions to 0.01%; peak RSS
+    and page faults are equal), so what n-gram masking adds to the command is what it adds to that
+    pass; the pass is timed in 1 ms turns alternating with whole-word masking's, two turns a
+    millisecond apart see the same machine, and its A/A control stays within about 1% of 1 even on
+    the loaded 2-vCPU machine. The denominator is the best CPU time of ``create_instances`` in this
+    process (no interpreter start-up): smaller than the command's, so the estimate errs high. The
+    whole-command rows (a process each, and in this process) are the direct check: their median of
+    pairs and its confidence interval must agree with it. They do not judge alone because a ~1 s
+    process' CPU time varies by about +-10% with the neighbours' load on this machine: the A/A
+    control's median of 21 pairs strays by up to ~6% and its best vs best by ~10% for identical
+    work, so neither can resolve a 10% target in every run (RESULTS.md). Best vs best, the luckiest
+    process of each side, is the worst of them and only printed. Every row: fast create, 1 worker,
+    1 thread, zh_all's jieba caches, dupe 5, seq 128 (the create table's settings)."""
 
     SIDES = ["wwm", "wwm_again", "ngram"]
     ROUNDS = 21  # a multiple of len(SIDES): every side equally often in every place
