@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -128,36 +129,69 @@ def _ours(inputs, out, *extra):
             "--output_file", str(out), "--noprogress", "--overwrite", *FLAGS, *extra]
 
 
-def _alternate(benchmark, run, first, second, rounds):
-    """``run(side)`` -> (wall s, CPU s) for the two sides in ``rounds`` timed pairs, after one
-    untimed pair that warms both up alike (the page cache of the interpreter, the extensions and
-    the input; the first process of a session otherwise pays it, on whichever side went first).
-    Which side goes first alternates pair by pair, so both see the same machine load. Returns
-    wall and CPU seconds, best of each side, and ``second`` over ``first``: best vs best and the
-    median of the pairs' ratios."""
+def _rotate(run, sides, rounds, warmup=True):
+    """``run(side)`` -> (wall s, CPU s) for every side in each of ``rounds`` timed rounds, after
+    one untimed round that warms them all up alike (the page cache of the interpreter, the
+    extensions and the input; the first process of a session otherwise pays it, on whichever
+    side went first). The order rotates round by round (round i starts at side i mod k), so every
+    side runs as often in every place and all see the same machine load. Returns side -> list
+    of (wall, CPU), in round order."""
+    if warmup:
+        for side in sides:
+            run(side)
+    runs = {side: [] for side in sides}
+    for i in range(rounds):
+        k = i % len(sides)
+        for side in sides[k:] + sides[:k]:
+            runs[side].append(run(side))
+    return runs
+
+
+def _median_ci(values, level=0.95):
+    """The median of ``values`` and a distribution-free confidence interval for it: the order
+    statistics (k, n + 1 - k) for the largest k that still covers the median with probability
+    >= ``level`` (1 - 2 P(Binomial(n, 1/2) < k); n = 21: the 6th and 16th, 0.973; n = 15: the 4th
+    and 12th, 0.965). Assumes only that the values are independent draws of one distribution."""
+    import math
     import statistics
 
-    for side in (first, second):
-        run(side)
-    runs = {first: [], second: []}
-    turn = [0]
+    v = sorted(values)
+    n = len(v)
+    k, tail = 0, 0.0
+    while k < n // 2 and 1 - 2 * (tail + math.comb(n, k) / 2 ** n) >= level:
+        tail += math.comb(n, k) / 2 ** n
+        k += 1
+    k = max(k, 1)
+    return statistics.median(v), v[k - 1], v[n - k]
 
-    def pair():
-        order = (first, second) if turn[0] % 2 == 0 else (second, first)
-        turn[0] += 1
-        for side in order:
-            runs[side].append(run(side))
 
-    benchmark.pedantic(pair, rounds=rounds, warmup_rounds=0)
+def _ratio_stats(runs, base, other, label=None):
+    """``other`` over ``base`` from _rotate's runs (the i-th runs of each side come from the same
+    round): for wall and CPU, the best of each side, best vs best, and the median of the rounds'
+    ratios with its ~95% confidence interval (_median_ci)."""
     info = {}
-    for k, label in ((0, "wall"), (1, "cpu")):
-        a = [r[k] for r in runs[first]]
-        b = [r[k] for r in runs[second]]
-        info[f"{label}_s_best_{first}"] = round(min(a), 3)
-        info[f"{label}_s_best_{second}"] = round(min(b), 3)
-        info[f"{label}_{second}_vs_{first}_best"] = round(min(b) / min(a), 3)
-        info[f"{label}_{second}_vs_{first}_median_of_pairs"] = round(
-            statistics.median(y / x for y, x in zip(b, a)), 3)
+    label = label or f"{other}_vs_{base}"
+    for k, kind in ((0, "wall"), (1, "cpu")):
+        a = [r[k] for r in runs[base]]
+        b = [r[k] for r in runs[other]]
+        info[f"{kind}_s_best_{base}"] = round(min(a), 3)
+        info[f"{kind}_s_best_{other}"] = round(min(b), 3)
+        info[f"{kind}_{label}_best"] = round(min(b) / min(a), 3)
+        med, lo, hi = _median_ci([y / x for y, x in zip(b, a)])
+        info[f"{kind}_{label}_median_of_pairs"] = round(med, 3)
+        info[f"{kind}_{label}_median_ci95"] = (round(lo, 3), round(hi, 3))
+    return info
+
+
+def _alternate(benchmark, run, first, second, rounds):
+    """``run(side)`` -> (wall s, CPU s) for the two sides in ``rounds`` timed pairs (_rotate: an
+    untimed warm-up pair first, which side goes first alternates). Returns wall and CPU seconds,
+    best of each side, and ``second`` over ``first``: best vs best and the median of the pairs'
+    ratios (with its confidence interval)."""
+    runs = {}
+    benchmark.pedantic(lambda: runs.update(_rotate(run, [first, second], rounds)), rounds=1,
+                       warmup_rounds=0)
+    info = _ratio_stats(runs, first, second)
     benchmark.extra_info.update(info)
     return info
 
@@ -220,12 +254,43 @@ class TestCreate:
 
 
 class TestNgramOverhead:
-    """Issue 15: n-gram masking costs <= 10% over whole-word masking in fast mode. The two
-    commands alternate round by round (which goes first alternates too; one untimed warm-up
-    pair first: _alternate), so both see the same machine load; extra_info has wall and CPU
-    seconds, best vs best and the median of pairs (10 pairs)."""
+    """Issue 15: n-gram masking costs <= 10% over whole-word masking in fast mode.
+
+    Three sides rotate round by round (_rotate: one untimed warm-up round, then each side in
+    every place of the order equally often): ``wwm`` (whole-word masking), ``wwm_again`` (the
+    identical command again: the A/A control) and ``ngram`` (MacBERT's n-grams). extra_info has,
+    for wall and CPU seconds, n-gram over whole-word and whole-word over itself: best vs best,
+    the median of the rounds' ratios and that median's ~95% confidence interval (_median_ci).
+
+    The statistic the target is judged by: ``command_ngram_vs_wwm`` of
+    test_masking_stage_ngram_vs_wwm, 1 + the extra CPU seconds of the n-gram record pass over the
+    whole-word command's CPU seconds. Why: the two commands run the same code everywhere but in the
+    record pass (callgrind: every other function executes the same instructions to 0.01%; peak RSS
+    and page faults are equal), so what n-gram masking adds to the command is what it adds to that
+    pass; the pass is timed in 1 ms turns alternating with whole-word masking's, two turns a
+    millisecond apart see the same machine, and its A/A control stays within about 1% of 1 even on
+    the loaded 2-vCPU machine. The denominator is the best CPU time of ``create_instances`` in this
+    process (no interpreter start-up): smaller than the command's, so the estimate errs high. The
+    whole-command rows (a process each, and in this process) are the direct check: their median of
+    pairs and its confidence interval must agree with it. They do not judge alone because a ~1 s
+    process' CPU time varies by about +-10% with the neighbours' load on this machine: the A/A
+    control's median of 21 pairs strays by up to ~6% and its best vs best by ~10% for identical
+    work, so neither can resolve a 10% target in every run (RESULTS.md). Best vs best, the luckiest
+    process of each side, is the worst of them and only printed. Every row: fast create, 1 worker,
+    1 thread, zh_all's jieba caches, dupe 5, seq 128 (the create table's settings)."""
+
+    SIDES = ["wwm", "wwm_again", "ngram"]
+    ROUNDS = 21  # a multiple of len(SIDES): every side equally often in every place
+
+    @staticmethod
+    def _report(runs, what):
+        info = _ratio_stats(runs, "wwm", "ngram")
+        info.update(_ratio_stats(runs, "wwm", "wwm_again", label="aa_control"))
+        print(f"\nn-gram vs whole-word masking, {what}: {info}", file=sys.stderr)
+        return info
 
     def test_create_ngram_vs_wwm(self, benchmark, vocab_file, zh_caches, tmp_path):
+        """The whole ``wwm-fast create`` command, a process each (wait4's CPU seconds)."""
         def run(which):
             extra = ["--ngram_masking"] if which == "ngram" else []
             cmd = _ours(zh_caches, tmp_path / "out" / "t.tfrecord", f"--vocab_file={vocab_file}",
@@ -234,8 +299,141 @@ class TestNgramOverhead:
             wall, _, cpu = _measure(cmd)
             return wall, cpu
 
-        info = _alternate(benchmark, run, "wwm", "ngram", rounds=10)
-        print(f"\nn-gram vs whole-word masking, create fast, 1 worker, 1 thread: {info}",
+        runs = {}
+        benchmark.pedantic(lambda: runs.update(_rotate(run, self.SIDES, self.ROUNDS)), rounds=1,
+                           warmup_rounds=0)
+        benchmark.extra_info.update(self._report(runs, "create fast, 1 worker, 1 thread"))
+
+    def test_create_in_process_ngram_vs_wwm(self, benchmark, vocab_file, zh_caches, tmp_path):
+        """The same work without the interpreter's start-up and imports: ``create_instances``
+        (what the command runs: 1 worker = in this process) called in this process,
+        ``time.process_time`` (every thread of the process) around each call. Each call builds
+        its shard kernel (vocab included) as the command does."""
+        import gc
+
+        from wwm_fast import create_instances
+        from wwm_fast import shard as shard_module
+
+        def run(which):
+            _fresh(tmp_path / "out")
+            shard_module._KERNELS.clear()  # as in a new process: the kernel is built in the call
+            gc.collect()
+            w0, c0 = time.perf_counter(), time.process_time()
+            create_instances(zh_caches, vocab_file, str(tmp_path / "out" / "t.tfrecord"),
+                             max_seq_length=128, max_predictions_per_seq=20, dupe_factor=5,
+                             masked_lm_prob=0.15, short_seq_prob=0.1, random_seed=12345,
+                             do_whole_word_mask=True, ngram_masking=which == "ngram",
+                             num_workers=1, num_threads=1, overwrite=True, progress=False)
+            return time.perf_counter() - w0, time.process_time() - c0
+
+        runs = {}
+        benchmark.pedantic(lambda: runs.update(_rotate(run, self.SIDES, self.ROUNDS)), rounds=1,
+                           warmup_rounds=0)
+        benchmark.extra_info.update(self._report(runs, "create_instances in process"))
+
+    def test_masking_stage_ngram_vs_wwm(self, benchmark, vocab_file, zh_caches):
+        """Where the two commands differ, finely interleaved: the shard kernel's record pass
+        (per record in write order: its masks, whole words or n-grams, and its framed bytes;
+        ``Shard.next_chunk``, 1 thread) over zh_all's shards, for three kernels (whole-word,
+        whole-word again, n-gram) on the same documents, taking turns chunk by chunk (1 MB
+        chunks, about 1 ms each; the order rotates), ``time.thread_time`` around each chunk.
+        Two turns a millisecond apart see the same machine, so the sums compare closely.
+        Repeated REPS times (fresh shards each time); per repetition the ratio of the sums.
+        Then the extra CPU seconds of the n-gram pass over the whole command's CPU seconds
+        (``create_instances`` in this process, whole-word, once after each repetition, the best
+        of them: the smallest denominator, so the estimate errs high): what n-gram masking adds
+        to the command, given that every other stage runs the same code (the callgrind
+        comparison in RESULTS.md)."""
+        import dataclasses
+        import statistics
+
+        from wwm_fast import _shard, create_instances
+        from wwm_fast import shard as shard_module
+        from wwm_fast.instances import documents_from_encoding
+        from wwm_fast.masking import MACBERT_NGRAM_PROBS, parse_ngram_probs
+        from wwm_fast.shard import ShardJob, read_shard, tokenizer_for
+
+        reps = 15
+        job = ShardJob(os.path.abspath(vocab_file), True, 128, 20, 0.15, 0.1, 5, 12345, True,
+                       None, "fast", True, False, "strict", 1)
+        with open(vocab_file, "rb") as f:
+            vocab = _shard.Vocab(f.read())
+        probs = parse_ngram_probs(MACBERT_NGRAM_PROBS)
+
+        def kernel(ngram):
+            return _shard.Kernel(vocab, "[UNK]", True, 200, 128, 20, 0.15, 0.1, 5, True, True,
+                                 12345, chunk_bytes=1 << 20, ngram_probs=probs if ngram else None)
+
+        kernels = {"wwm": kernel(False), "wwm_again": kernel(False), "ngram": kernel(True)}
+        docs = []
+        for index, path in enumerate(zh_caches.split(",")):
+            enc, word_start, _, _ = read_shard(path, dataclasses.replace(job),
+                                               tokenizer_for(job))
+            d = documents_from_encoding(enc, word_start)
+            docs.append((index, len(enc.row_splits) - 1, d))
+        sums = {side: [] for side in self.SIDES}
+
+        def one_pass(rep):
+            total = dict.fromkeys(self.SIDES, 0.0)
+            for index, lines, d in docs:
+                shards = {side: k.documents_shard(d.ids, d.word_start, d.sent_splits,
+                                                  d.doc_splits, index, lines)
+                          for side, k in kernels.items()}
+                turn = rep
+                while True:
+                    k = turn % len(self.SIDES)
+                    turn += 1
+                    got = 0
+                    for side in self.SIDES[k:] + self.SIDES[:k]:
+                        t0 = time.thread_time()
+                        chunk = shards[side].next_chunk(1)
+                        total[side] += time.thread_time() - t0
+                        got += chunk is not None
+                    if got == 0:
+                        break
+                    assert got == len(self.SIDES)  # the same records: the same chunks
+            for side in self.SIDES:
+                sums[side].append(total[side])
+
+        def command_cpu():
+            with tempfile.TemporaryDirectory() as out:
+                shard_module._KERNELS.clear()  # built in the call, as in a new process
+                c0 = time.process_time()
+                create_instances(zh_caches, vocab_file, os.path.join(out, "t.tfrecord"),
+                                 max_seq_length=128, max_predictions_per_seq=20, dupe_factor=5,
+                                 masked_lm_prob=0.15, short_seq_prob=0.1, random_seed=12345,
+                                 do_whole_word_mask=True, num_workers=1, num_threads=1,
+                                 progress=False)
+                return time.process_time() - c0
+
+        commands = []
+
+        def measure():
+            one_pass(0)  # warm-up
+            sums.update({side: [] for side in self.SIDES})
+            for rep in range(reps):
+                one_pass(rep)
+                commands.append(command_cpu())
+
+        benchmark.pedantic(measure, rounds=1, warmup_rounds=0)
+        command = min(commands)  # the smallest denominator: the estimate errs high
+        info = {"command_cpu_s_wwm_in_process_best": round(command, 3),
+                "command_cpu_s_wwm_in_process_median": round(statistics.median(commands), 3),
+                "pass_cpu_s_median_wwm": round(statistics.median(sums["wwm"]), 4)}
+        for other, label in (("ngram", "ngram_vs_wwm"), ("wwm_again", "aa_control")):
+            ratios = [y / x for y, x in zip(sums[other], sums["wwm"])]
+            med, lo, hi = _median_ci(ratios)
+            info[f"pass_cpu_s_median_{other}"] = round(statistics.median(sums[other]), 4)
+            info[f"pass_{label}_median_of_reps"] = round(med, 4)
+            info[f"pass_{label}_ci95"] = (round(lo, 4), round(hi, 4))
+            info[f"pass_{label}_range"] = (round(min(ratios), 4), round(max(ratios), 4))
+            # the judged statistic: 1 + the extra seconds over the whole command's seconds
+            med, lo, hi = _median_ci([1 + (y - x) / command
+                                      for y, x in zip(sums[other], sums["wwm"])])
+            info[f"command_{label}"] = round(med, 4)
+            info[f"command_{label}_ci95"] = (round(lo, 4), round(hi, 4))
+        benchmark.extra_info.update(info)
+        print(f"\nrecord pass (masks + framing), n-gram vs whole-word, 1 ms turns: {info}",
               file=sys.stderr)
 
     def test_create_ngram_vs_wwm_instructions(self, benchmark, vocab_file, zh_caches, tmp_path):
