@@ -796,8 +796,8 @@ class ConvertedSegmenter(Segmenter):
         kernel = _utf8_kernel(inner)
         fast = conv._convert_utf8(lines) if kernel is not None else None
         if fast is not None:  # converted text straight to the LTP kernel, no str in between
-            data, offsets, byte_offsets, blocks, status = fast
-            words = WordSpans(*kernel(data, offsets))
+            data, _, byte_offsets, blocks, status = fast
+            words = kernel(data, byte_offsets)
             converted = _Utf8Lines(data, byte_offsets)
         else:
             converted, status, blocks = conv.convert_mapped(lines)
@@ -852,13 +852,13 @@ class ConvertedSegmenter(Segmenter):
 
 
 def _utf8_kernel(seg: Segmenter):
-    """For the native LTP segmenter: its kernel on UTF-8 text and code point line offsets
-    (what its ``segment_batch`` does after encoding the lines); None for any other segmenter."""
+    """For the native LTP segmenter: its ``segment_utf8`` (UTF-8 rows and their byte offsets,
+    as the native converter writes them); None for any other segmenter."""
     from .ltp_native import LTPNativeSegmenter
 
     if type(seg) is not LTPNativeSegmenter:
         return None
-    return lambda data, offsets: seg.load().segment(data, offsets, True, False, seg.num_threads)
+    return seg.segment_utf8
 
 
 class _Utf8Lines:
