@@ -12,17 +12,23 @@ pytest's cache folder).
 * ``TestInProcess``: ``Segmenter.segment_batch`` on all lines, model loaded, without and with
   ``ConvertedSegmenter(seg, "t2s")``; and the conversion alone (``convert_lines``), by the
   native converter (the default) and by the opencc package (``native=False``).
-* ``test_alternating``: the command variants run in turns (plain, t2s, ...), so that machine
-  load drifts hit all alike; the ratio of the best of each. In the same turns: t2s through the
-  opencc package (``WWM_FAST_OPENCC_NATIVE=0``, the path before the native converter), and the
-  plain command on the original (simplified) zh_all -- the same text as the segmenter sees with
-  --convert, so the difference is what the conversion itself costs.
+* ``test_alternating``: the headline ratio. The plain stage and the stage with ``--convert t2s``
+  (``segment_files`` in this process, the converter and the model loaded once) in 10 timed pairs
+  after one untimed warm-up pair, the order within a pair alternating (``_alternate`` of
+  bench_create.py, the house pattern); wall and CPU, best vs best and the median of the pairs'
+  ratios (extra_info and the summary).
+* ``test_alternating_aa``: the A/A control, the same scheme with the plain stage on both sides:
+  its ratios (ideally 1.000) are the noise floor of the measurement on this machine at that time.
+* ``test_alternating_variants``: in turns, 3 rounds: plain, t2s, t2s through the opencc package
+  (``WWM_FAST_OPENCC_NATIVE=0``, the path before the native converter), and the plain stage on
+  the original (simplified) zh_all -- the same text as the segmenter sees with --convert, so the
+  difference is what the conversion itself costs.
 * ``test_alternating_raw``: where the extra time goes -- the LTP kernel alone (``ltp:``, the
   native kernel: ``segment_batch`` straight to spans) on the traditional lines and on their t2s
   conversion, in turns: the model does more work on text in the script it was trained on (more of
   its features are known), apart from the cost of the conversion.
 
-The issue's target: the conversion adds <= 15% to the segment stage (command rows, wall time).
+The issue's target: the conversion adds <= 15% to the segment stage (``test_alternating``).
 """
 
 from __future__ import annotations
@@ -36,8 +42,12 @@ import pytest
 pytest.importorskip("pytest_benchmark")
 pytest.importorskip("opencc")
 
-from bench_segment import CPU, _cpu, _timed, ltp_model_file  # noqa: E402,F401
+from _ltp_models import lines, ltp_model_file, n_chars, record_rate  # noqa: E402,F401 (fixtures)
+from bench_create import _alternate  # noqa: E402
+from bench_segment import CPU, _cpu, _timed  # noqa: E402
 from conftest import ZH_ALL_FILES, _need_data  # noqa: E402
+
+PAIRS = 10  # timed pairs of test_alternating and test_alternating_aa (after a warm-up pair)
 
 RESULTS: dict = {}
 
@@ -70,11 +80,6 @@ def trad_lines(trad_dir):
 
 
 @pytest.fixture(scope="module")
-def n_chars(trad_lines):
-    return sum(map(len, trad_lines))
-
-
-@pytest.fixture(scope="module")
 def ltp(ltp_model_file):
     from wwm_fast.segmentation import get_segmenter
 
@@ -84,11 +89,8 @@ def ltp(ltp_model_file):
 
 
 def _record(benchmark, key, n_chars, **info):
-    stats = benchmark.stats.stats
-    RESULTS[key] = stats.min
-    benchmark.extra_info.update(chars=n_chars,
-                                mchars_per_s_best=round(n_chars / stats.min / 1e6, 3),
-                                cpu_s_best=round(CPU.get(key, float("nan")), 2), **info)
+    record_rate(benchmark, RESULTS, key, n_chars,
+                cpu_s_best=round(CPU.get(key, float("nan")), 2), **info)
 
 
 def _segment(trad_dir, model, out, convert):
@@ -134,7 +136,49 @@ class TestInProcess:
         _record(benchmark, key, n_chars, words=len(words.starts))
 
 
-def test_alternating(trad_dir, zh_all_dir, ltp_model_file, tmp_path, n_chars, monkeypatch):
+def _stage_run(trad_dir, ltp_model_file, tmp_path, n_chars):
+    """run(side) for _alternate: the whole stage in this process, "t2s" with --convert t2s, any
+    other side plain; (wall s, CPU s)."""
+    def run(side):
+        c0, t0 = _cpu(), time.perf_counter()
+        convert = "t2s" if side == "t2s" else None
+        report = _segment(trad_dir, ltp_model_file, tmp_path / side, convert)
+        wall, cpu = time.perf_counter() - t0, _cpu() - c0
+        assert report.n_chars == n_chars and report.n_convert_fallback == 0
+        return wall, cpu
+    return run
+
+
+def _print_pairs(what, info, first, second):
+    def r(label, how):
+        return info[f"{label}_{second}_vs_{first}_{how}"]
+
+    print(f"\n{what}, {PAIRS} alternating pairs: CPU best {info[f'cpu_s_best_{first}']:.3f} s "
+          f"vs {info[f'cpu_s_best_{second}']:.3f} s: best vs best "
+          f"{100 * (r('cpu', 'best') - 1):+.1f}%, "
+          f"median of pairs {100 * (r('cpu', 'median_of_pairs') - 1):+.1f}%; wall best vs best "
+          f"{100 * (r('wall', 'best') - 1):+.1f}%, median of pairs "
+          f"{100 * (r('wall', 'median_of_pairs') - 1):+.1f}%", file=sys.stderr)
+
+
+def test_alternating(benchmark, trad_dir, ltp_model_file, tmp_path, n_chars):
+    """The plain stage and the stage with --convert t2s, PAIRS alternating pairs (_alternate)."""
+    info = _alternate(benchmark, _stage_run(trad_dir, ltp_model_file, tmp_path, n_chars),
+                      "plain", "t2s", rounds=PAIRS)
+    RESULTS["pairs"] = info
+    _print_pairs("--convert t2s over plain", info, "plain", "t2s")
+
+
+def test_alternating_aa(benchmark, trad_dir, ltp_model_file, tmp_path, n_chars):
+    """A/A control: the plain stage on both sides, the same scheme as test_alternating."""
+    info = _alternate(benchmark, _stage_run(trad_dir, ltp_model_file, tmp_path, n_chars),
+                      "plain", "plain_b", rounds=PAIRS)
+    RESULTS["aa"] = info
+    _print_pairs("A/A control, plain over plain", info, "plain", "plain_b")
+
+
+def test_alternating_variants(trad_dir, zh_all_dir, ltp_model_file, tmp_path, n_chars,
+                              monkeypatch):
     """Plain and t2s (native converter) on the traditional text, t2s through the opencc package
     (WWM_FAST_OPENCC_NATIVE=0), and plain on the simplified original, in turns, 3 rounds each:
     best of each, wall and CPU."""
@@ -158,8 +202,8 @@ def test_alternating(trad_dir, zh_all_dir, ltp_model_file, tmp_path, n_chars, mo
     def pct(a, b, k):
         return f"{100 * (best[a][k] / best[b][k] - 1):+.1f}%"
 
-    print(f"\nalternating, best of 3: plain {best[None][0]:.2f} s ({best[None][1]:.2f} s CPU), "
-          f"t2s {best['t2s'][0]:.2f} s ({best['t2s'][1]:.2f} s CPU), simplified original "
+    print(f"\nvariants in turns, best of 3: plain {best[None][0]:.2f} s ({best[None][1]:.2f} s "
+          f"CPU), t2s {best['t2s'][0]:.2f} s ({best['t2s'][1]:.2f} s CPU), simplified original "
           f"{best['simplified'][0]:.2f} s ({best['simplified'][1]:.2f} s CPU); t2s over plain "
           f"{pct('t2s', None, 0)} wall, {pct('t2s', None, 1)} CPU; t2s over the simplified "
           f"original {pct('t2s', 'simplified', 0)} wall, {pct('t2s', 'simplified', 1)} CPU; "
@@ -206,9 +250,22 @@ def test_summary(capsys, n_chars):
             rows.append(f"  --convert t2s over plain, {what}: "
                         f"{100 * (r[b] / r[a] - 1):+.1f}% wall, "
                         f"{100 * (CPU[b] / CPU[a] - 1):+.1f}% CPU")
+    for key, label, first, second in (("pairs", "--convert t2s over plain", "plain", "t2s"),
+                                      ("aa", "A/A control, plain over plain", "plain",
+                                       "plain_b")):
+        if key in r:
+            info = r[key]
+            rows.append(f"  {label}, {PAIRS} alternating pairs: CPU "
+                        + ", ".join(f"{how.replace('_', ' ')} "
+                                    f"{100 * (info[f'cpu_{second}_vs_{first}_{how}'] - 1):+.1f}%"
+                                    for how in ("best", "median_of_pairs"))
+                        + "; wall "
+                        + ", ".join(f"{how.replace('_', ' ')} "
+                                    f"{100 * (info[f'wall_{second}_vs_{first}_{how}'] - 1):+.1f}%"
+                                    for how in ("best", "median_of_pairs")))
     if "alt" in r:
         best = r["alt"]
-        rows.append(f"  alternating rounds: {100 * (best['t2s'][0] / best[None][0] - 1):+.1f}% "
+        rows.append(f"  variants in turns: {100 * (best['t2s'][0] / best[None][0] - 1):+.1f}% "
                     f"wall, {100 * (best['t2s'][1] / best[None][1] - 1):+.1f}% CPU; over the "
                     f"plain command on the simplified original: "
                     f"{100 * (best['t2s'][0] / best['simplified'][0] - 1):+.1f}% wall, "

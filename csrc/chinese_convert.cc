@@ -94,6 +94,13 @@ struct Matcher {
   // per BMP code point: what the character becomes when the result depends on it alone and is
   // one BMP code point (itself when nothing matches and it starts no IDS); kSpecial otherwise
   std::vector<uint16_t> direct;
+  // Code points this tree may change, as kMaxTouch ranges [lo, lo + span] (merged, so they may
+  // hold unchanged ones too; unused: lo = 0xFFFFFFFF, never hit by a valid code point): a text
+  // with none of them is copied as it is. skippable = false: the ranges cover too much to be
+  // worth checking.
+  static constexpr int kMaxTouch = 2;
+  uint32_t touch_lo[kMaxTouch], touch_span[kMaxTouch];
+  bool skippable = false;
 
   int32_t Child(int32_t node, uint32_t cp) const {
     if (node == 0 && cp < 0x10000) return root_bmp[cp];
@@ -220,14 +227,21 @@ struct ChineseConverter::Impl {
     const uint16_t* direct = m.direct.data();
     int64_t p = 0;
     while (p < n) {
-      const uint32_t c = s[p];
-      if (c < 0x10000) {
-        const uint16_t d = direct[c];
-        if (d != kSpecial) {
-          dst[w++] = d;
-          ++p;
-          continue;
+      {  // the run of characters converted alone (most of them), with local pointers
+        const uint32_t* sp = s + p;
+        const uint32_t* const se = s + n;
+        uint32_t* dp = dst + w;
+        while (sp < se) {
+          const uint32_t c = *sp;
+          if (c >= 0x10000) break;
+          const uint16_t d = direct[c];
+          if (d == kSpecial) break;
+          *dp++ = d;
+          ++sp;
         }
+        p = sp - s;
+        w = dp - dst;
+        if (p >= n) break;
       }
       int32_t value = -1;
       const int32_t k = m.Match(s + p, n - p, &value);
@@ -403,6 +417,52 @@ void BuildMatcher(const std::vector<ConvertDictInput>& dicts, const std::vector<
       }
     }
   }
+  // The code points the tree may change: those a key starts with, but for a single-character
+  // key converted to itself (elsewhere nothing matches, and a character or an ideographic
+  // description sequence is copied as it is). Their runs, the closest ones merged until
+  // kMaxTouch are left, are checked only when they cover little (a normalization such as
+  // CJK_Compatibility_Ideographs: U+F900..U+FAD9 and U+2F800..U+2FA1D; not the t2s chain, which
+  // changes thousands of code points all over the CJK block).
+  std::vector<uint32_t> touch;
+  for (uint32_t c = 0; c < 0x10000; ++c) {
+    const int32_t node = m->root_bmp[c];
+    if (node < 0) continue;
+    const int32_t v = m->solo[node];
+    const bool same = v >= 0 && value_offsets[v + 1] - value_offsets[v] == 1 &&
+                      values[value_offsets[v]] == c;
+    if (!same) touch.push_back(c);
+  }
+  for (int leaf = 0; leaf < m->n_leaves; ++leaf) {
+    const ConvertDictInput& d = dicts[leaf_dict[leaf]];
+    for (int64_t k = 0; k < d.n_keys; ++k) {
+      if (d.keys[d.key_offsets[k]] >= 0x10000u) touch.push_back(d.keys[d.key_offsets[k]]);
+    }
+  }
+  std::sort(touch.begin(), touch.end());
+  std::vector<std::pair<uint32_t, uint32_t>> runs;  // [lo, hi]
+  for (uint32_t c : touch) {
+    if (!runs.empty() && runs.back().second + 1 >= c) {
+      runs.back().second = c;
+    } else {
+      runs.push_back({c, c});
+    }
+  }
+  while (runs.size() > static_cast<size_t>(Matcher::kMaxTouch)) {
+    size_t best = 0;  // merge the two runs with the smallest gap
+    for (size_t i = 1; i + 1 < runs.size(); ++i) {
+      if (runs[i + 1].first - runs[i].second < runs[best + 1].first - runs[best].second) best = i;
+    }
+    runs[best].second = runs[best + 1].second;
+    runs.erase(runs.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+  }
+  uint32_t covered = 0;
+  for (const auto& r : runs) covered += r.second - r.first + 1;
+  m->skippable = covered <= 0x1000;
+  for (int i = 0; i < Matcher::kMaxTouch; ++i) {
+    const bool used = i < static_cast<int>(runs.size());
+    m->touch_lo[i] = used ? runs[i].first : 0xFFFFFFFFu;
+    m->touch_span[i] = used ? runs[i].second - runs[i].first : 0;
+  }
 }
 
 void CheckDict(const ConvertDictInput& d, size_t index) {
@@ -555,17 +615,27 @@ void ChineseConverter::Convert(const uint32_t* text, int64_t n_text, const int64
   std::vector<std::vector<Block>> stage_blocks(n_stages);
   std::vector<uint32_t> bufs[2];
   std::vector<int64_t> cuts, new_cuts, anc;
+  // The first normalization step is skipped on a line holding none of the code points it may
+  // change (most lines: CJK_Compatibility_Ideographs of t2s changes a few hundred), found by
+  // the scan of the line's code points.
+  const Matcher* norm0 = im.normalization.empty() ? nullptr : &im.normalization[0];
+  const bool may_skip = norm0 != nullptr && norm0->skippable;
+  static_assert(Matcher::kMaxTouch == 2, "the scan below checks 2 ranges");
+  const uint32_t lo0 = may_skip ? norm0->touch_lo[0] : 0, sp0 = may_skip ? norm0->touch_span[0] : 0;
+  const uint32_t lo1 = may_skip ? norm0->touch_lo[1] : 0, sp1 = may_skip ? norm0->touch_span[1] : 0;
   for (int64_t li = 0; li < n_lines; ++li) {
     if (sep && li > 0 && !utf8) out->text.push_back(static_cast<uint32_t>(separator));
     const uint32_t* s = text + starts[li];
     const int64_t n = ends[li] - starts[li];
-    bool surrogate = false, nul = false, big = false;
+    uint32_t surrogate = 0, nul = 0, big = 0, touched = 0;
     for (int64_t i = 0; i < n; ++i) {  // branch-free (vectorised)
       const uint32_t c = s[i];
       surrogate |= c - 0xD800u <= 0xDFFFu - 0xD800u;
       nul |= c == 0;
       big |= c > 0x10FFFF;
+      touched |= (c - lo0 <= sp0) | (c - lo1 <= sp1);
     }
+    if (!may_skip) touched = 1;
     if (big) {
       throw std::invalid_argument("convert: line " + std::to_string(li) +
                                   " holds a code point above U+10FFFF");
@@ -581,6 +651,10 @@ void ChineseConverter::Convert(const uint32_t* text, int64_t n_text, const int64
       int which = 0;
       for (const Matcher& m : im.normalization) {
         stage_blocks[st].clear();
+        if (st == 0 && !touched) {  // most lines: nothing to normalize, no copy
+          ++st;
+          continue;
+        }
         int64_t w = 0;
         im.ConvertRange(m, src, src_n, 0, &bufs[which], &w, &stage_blocks[st]);
         any_block |= !stage_blocks[st].empty();
@@ -625,10 +699,13 @@ void ChineseConverter::Convert(const uint32_t* text, int64_t n_text, const int64
       for (int64_t i = 0; i < src_n; ++i) {
         const uint32_t c = src[i];
         if (c - 0x800u < 0x10000u - 0x800u) {  // most Chinese text: 3 bytes
-          // (a lone surrogate of a kFailed line gets its 3-byte form; the caller drops it)
-          u[0] = static_cast<uint8_t>(0xE0 | (c >> 12));
-          u[1] = static_cast<uint8_t>(0x80 | ((c >> 6) & 0x3F));
-          u[2] = static_cast<uint8_t>(0x80 | (c & 0x3F));
+          // (a lone surrogate of a kFailed line gets its 3-byte form; the caller drops it).
+          // One 4-byte store, 3 bytes kept: the buffer has 4 bytes per code point.
+          const uint32_t b = (0xE0u | (c >> 12)) | ((0x80u | ((c >> 6) & 0x3Fu)) << 8) |
+                             ((0x80u | (c & 0x3Fu)) << 16);
+          uint8_t le[4] = {static_cast<uint8_t>(b), static_cast<uint8_t>(b >> 8),
+                           static_cast<uint8_t>(b >> 16), 0};
+          std::memcpy(u, le, 4);
           u += 3;
         } else if (c < 0x80) {
           *u++ = static_cast<uint8_t>(c);

@@ -260,6 +260,30 @@ def test_kernel_byte_and_char_splits_agree(models):
                 assert np.array_equal(x, y)
 
 
+def test_segment_utf8_equals_segment_batch(models):
+    """``segment_utf8`` (UTF-8 rows and byte or code point offsets: what ``--convert`` hands
+    over) gives ``segment_batch``'s spans; bad offsets and bad UTF-8 are ValueErrors."""
+    seg = LTPNativeSegmenter(models["pd3k_e2_compressed"])
+    lines = ADVERSARIAL + gold_sentences()[:200] + ["", "  ", "\u3000甲 乙\t"]
+    want = seg.segment_batch(lines)
+    data = "".join(lines).encode("utf-8")
+    nbytes = np.zeros(len(lines) + 1, np.int64)
+    np.cumsum([len(x.encode("utf-8")) for x in lines], out=nbytes[1:])
+    cps = np.zeros(len(lines) + 1, np.int64)
+    np.cumsum([len(x) for x in lines], out=cps[1:])
+    for got in (seg.segment_utf8(data, nbytes), seg.segment_utf8(data, cps, splits_in_chars=True),
+                seg.segment_utf8(data, nbytes.astype(np.int32).tolist())):
+        for x, y in zip(got, want):
+            assert np.array_equal(x, y)
+    assert len(seg.segment_utf8(b"", np.zeros(1, np.int64)).row_splits) == 1
+    with pytest.raises(ValueError, match="end at the text size"):
+        seg.segment_utf8(data, nbytes[:-1])
+    with pytest.raises(ValueError, match="non-decreasing"):
+        seg.segment_utf8(data, np.array([0, 6, 3, len(data)], np.int64))
+    with pytest.raises(ValueError, match="invalid UTF-8"):
+        seg.segment_utf8("甲乙".encode("utf-8")[:4], np.array([0, 4], np.int64))
+
+
 # -- the segmenter ------------------------------------------------------------------------------
 def test_spec_fingerprint_and_registry(models, tmp_path):
     from wwm_fast.segmentation.base import sha256_file

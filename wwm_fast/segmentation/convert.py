@@ -143,15 +143,22 @@ def _opencc_version(opencc) -> str:
     return str(v)
 
 
-def _config_dicts(path: Optional[str]) -> Optional[List[str]]:
-    """Dictionary names (file names without extension) a config JSON uses; None if unreadable."""
-    if not path:
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = json.load(f)
-    except (OSError, ValueError):
-        return None
+def _read_config(path: str):
+    """An OpenCC config file's JSON; OSError or ValueError when it cannot be read as JSON."""
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _config_dicts(path: Optional[str], config=None) -> Optional[List[str]]:
+    """Dictionary names (file names without extension) a config JSON uses; None if unreadable.
+    ``config``: the file's JSON if already read (``_read_config``)."""
+    if config is None:
+        if not path:
+            return None
+        try:
+            config = _read_config(path)
+        except (OSError, ValueError):
+            return None
     out: List[str] = []
 
     def walk(node):
@@ -278,14 +285,15 @@ def _dict_arrays(path: str) -> tuple:
     return arrays
 
 
-def _native_program(config_path: str) -> Tuple[List[str], List[int]]:
-    """The dictionary files and the program (``csrc/chinese_convert.h``) of an OpenCC config;
-    ``_Unsupported`` for anything the native converter does not run."""
-    try:
-        with open(config_path, encoding="utf-8") as f:
-            config = json.load(f)
-    except (OSError, ValueError) as e:
-        raise _Unsupported(f"cannot read {config_path} as plain JSON ({e})") from None
+def _native_program(config_path: str, config=None) -> Tuple[List[str], List[int]]:
+    """The dictionary files and the program (``csrc/chinese_convert.h``) of an OpenCC config
+    (``config``: its JSON if already read); ``_Unsupported`` for anything the native converter
+    does not run."""
+    if config is None:
+        try:
+            config = _read_config(config_path)
+        except (OSError, ValueError) as e:
+            raise _Unsupported(f"cannot read {config_path} as plain JSON ({e})") from None
     folder = os.path.dirname(config_path)
     files: List[str] = []
 
@@ -346,10 +354,10 @@ def _native_program(config_path: str) -> Tuple[List[str], List[int]]:
 _NATIVE: Dict[tuple, object] = {}  # (config, program, dictionary files' stats) -> converter
 
 
-def _native_converter(config_path: str):
-    """The native converter of an OpenCC config file (one per process); ``_Unsupported`` or
-    ``DictionaryError`` when it cannot be built."""
-    files, program = _native_program(config_path)  # (a JSON file: cheap)
+def _native_converter(config_path: str, config=None):
+    """The native converter of an OpenCC config file (one per process; ``config``: its JSON if
+    already read); ``_Unsupported`` or ``DictionaryError`` when it cannot be built."""
+    files, program = _native_program(config_path, config)
     stats = [os.stat(p) for p in files]
     key = (config_path, tuple(program), tuple((p, st.st_mtime_ns, st.st_size)
                                               for p, st in zip(files, stats)))
@@ -426,7 +434,13 @@ class OpenCCConverter:
         path = getattr(self._cc, "config", None)
         if not (isinstance(path, str) and os.path.isfile(path)) and share:
             path = os.path.join(share, name + ".json")
-        dicts = _config_dicts(path)
+        config = config_error = None  # the config's JSON, read once for both uses
+        if path:
+            try:
+                config = _read_config(path)
+            except (OSError, ValueError) as e:
+                config_error = e
+        dicts = _config_dicts(path, config) if path and config_error is None else None
         self.dictionaries = tuple(dicts) if dicts is not None else None
         self.may_change_length = dicts is None or not set(dicts) <= LENGTH_PRESERVING_DICTS
         self._chars: Dict[int, str] = {}  # code point -> its conversion alone
@@ -442,9 +456,11 @@ class OpenCCConverter:
                                   f"{', '.join(sorted(NATIVE_OPENCC_VERSIONS))}, not {installed}")
         elif not path or not os.path.isfile(path):
             self.native_reason = f"the config file of {name!r} was not found"
+        elif config_error is not None:
+            self.native_reason = f"cannot read {path} as plain JSON ({config_error})"
         else:
             try:
-                self._native = _native_converter(path)
+                self._native = _native_converter(path, config)
             except (_Unsupported, DictionaryError) as e:
                 self.native_reason = str(e)
         if native and self._native is None:
@@ -796,8 +812,8 @@ class ConvertedSegmenter(Segmenter):
         kernel = _utf8_kernel(inner)
         fast = conv._convert_utf8(lines) if kernel is not None else None
         if fast is not None:  # converted text straight to the LTP kernel, no str in between
-            data, offsets, byte_offsets, blocks, status = fast
-            words = WordSpans(*kernel(data, offsets))
+            data, _, byte_offsets, blocks, status = fast
+            words = kernel(data, byte_offsets)
             converted = _Utf8Lines(data, byte_offsets)
         else:
             converted, status, blocks = conv.convert_mapped(lines)
@@ -852,13 +868,13 @@ class ConvertedSegmenter(Segmenter):
 
 
 def _utf8_kernel(seg: Segmenter):
-    """For the native LTP segmenter: its kernel on UTF-8 text and code point line offsets
-    (what its ``segment_batch`` does after encoding the lines); None for any other segmenter."""
+    """For the native LTP segmenter: its ``segment_utf8`` (UTF-8 rows and their byte offsets,
+    as the native converter writes them); None for any other segmenter."""
     from .ltp_native import LTPNativeSegmenter
 
     if type(seg) is not LTPNativeSegmenter:
         return None
-    return lambda data, offsets: seg.load().segment(data, offsets, True, False, seg.num_threads)
+    return seg.segment_utf8
 
 
 class _Utf8Lines:

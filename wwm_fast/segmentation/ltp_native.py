@@ -187,6 +187,21 @@ class LTPNativeSegmenter(Segmenter):
         np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)), out=splits[1:])
         return self.load().segment(data, splits, True, ltp_words, self.num_threads)
 
+    def segment_utf8(self, data: bytes, row_splits: np.ndarray, *,
+                     splits_in_chars: bool = False) -> WordSpans:
+        """``segment_batch`` of rows already in UTF-8: row ``i`` is ``data[row_splits[i]:
+        row_splits[i + 1]]`` (int64 byte offsets, ``len(rows) + 1`` of them, from 0 to
+        ``len(data)``), or the code points from ``row_splits[i]`` to ``row_splits[i + 1]`` with
+        ``splits_in_chars``. The spans are code point offsets into each row, as from
+        ``segment_batch``. Byte offsets spare the kernel a pass over the text (it would count the
+        code points to find them); the UTF-8 and the offsets are checked natively (ValueError
+        naming the row). Used by ``--convert``, whose converter writes UTF-8 and both offsets."""
+        splits = np.ascontiguousarray(row_splits, dtype=np.int64)
+        if len(splits) < 2:
+            return empty_spans(max(len(splits) - 1, 0))
+        return WordSpans(*self.load().segment(data, splits, splits_in_chars, False,
+                                              self.num_threads))
+
     def segment_batch(self, lines: Sequence[str], *, source: Optional[str] = None,
                       line_offset: int = 0) -> WordSpans:
         """Segment many lines; ``lines[i]``'s words are row ``i`` of the result (spans straight
