@@ -15,7 +15,7 @@ pytest's cache folder).
 * ``test_alternating``: the headline ratio. The plain stage and the stage with ``--convert t2s``
   (``segment_files`` in this process, the converter and the model loaded once) in 10 timed pairs
   after one untimed warm-up pair, the order within a pair alternating (``_alternate`` of
-  bench_create.py, the house pattern); wall and CPU, best vs best and the median of the pairs'
+  benchmarks/conftest.py, the house pattern); wall and CPU, best vs best and the median of the pairs'
   ratios (extra_info and the summary).
 * ``test_alternating_aa``: the A/A control, the same scheme with the plain stage on both sides:
   its ratios (ideally 1.000) are the noise floor of the measurement on this machine at that time.
@@ -43,9 +43,8 @@ pytest.importorskip("pytest_benchmark")
 pytest.importorskip("opencc")
 
 from _ltp_models import lines, ltp_model_file, n_chars, record_rate  # noqa: E402,F401 (fixtures)
-from bench_create import _alternate  # noqa: E402
 from bench_segment import CPU, _cpu, _timed  # noqa: E402
-from conftest import ZH_ALL_FILES, _need_data  # noqa: E402
+from conftest import ZH_ALL_FILES, _alternate, _need_data  # noqa: E402
 
 PAIRS = 10  # timed pairs of test_alternating and test_alternating_aa (after a warm-up pair)
 

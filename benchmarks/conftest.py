@@ -7,6 +7,8 @@ zh_all = People's Daily 1998 + reviews (../shared/data), 13.04 MB, 4,336,084 Goo
 from __future__ import annotations
 
 import gzip
+import math
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,6 +56,73 @@ def launch(cmd, env=None, cwd=None):
             err = log.read().decode(errors="replace")
             raise RuntimeError(f"{cmd[:5]} failed ({code}):\n{err[-3000:]}")
     return float(wall), int(rss_kb) / 1024, float(cpu)
+
+
+# Comparisons of variants that take turns (the order rotating), so machine-load drift hits all
+# alike; ratios as best vs best and as the median of the rounds' ratios with a confidence interval.
+
+def _rotate(run, sides, rounds, warmup=True):
+    """``run(side)`` -> (wall s, CPU s) for every side in each of ``rounds`` timed rounds, after
+    one untimed round that warms them all up alike (the page cache of the interpreter, the
+    extensions and the input; the first process of a session otherwise pays it, on whichever
+    side went first). The order rotates round by round (round i starts at side i mod k), so every
+    side runs as often in every place and all see the same machine load. Returns side -> list
+    of (wall, CPU), in round order."""
+    if warmup:
+        for side in sides:
+            run(side)
+    runs = {side: [] for side in sides}
+    for i in range(rounds):
+        k = i % len(sides)
+        for side in sides[k:] + sides[:k]:
+            runs[side].append(run(side))
+    return runs
+
+
+def _median_ci(values, level=0.95):
+    """The median of ``values`` and a distribution-free confidence interval for it: the order
+    statistics (k, n + 1 - k) for the largest k that still covers the median with probability
+    >= ``level`` (1 - 2 P(Binomial(n, 1/2) < k); n = 21: the 6th and 16th, 0.973; n = 15: the 4th
+    and 12th, 0.965). Assumes only that the values are independent draws of one distribution."""
+    v = sorted(values)
+    n = len(v)
+    k, tail = 0, 0.0
+    while k < n // 2 and 1 - 2 * (tail + math.comb(n, k) / 2 ** n) >= level:
+        tail += math.comb(n, k) / 2 ** n
+        k += 1
+    k = max(k, 1)
+    return statistics.median(v), v[k - 1], v[n - k]
+
+
+def _ratio_stats(runs, base, other, label=None):
+    """``other`` over ``base`` from _rotate's runs (the i-th runs of each side come from the same
+    round): for wall and CPU, the best of each side, best vs best, and the median of the rounds'
+    ratios with its ~95% confidence interval (_median_ci)."""
+    info = {}
+    label = label or f"{other}_vs_{base}"
+    for k, kind in ((0, "wall"), (1, "cpu")):
+        a = [r[k] for r in runs[base]]
+        b = [r[k] for r in runs[other]]
+        info[f"{kind}_s_best_{base}"] = round(min(a), 3)
+        info[f"{kind}_s_best_{other}"] = round(min(b), 3)
+        info[f"{kind}_{label}_best"] = round(min(b) / min(a), 3)
+        med, lo, hi = _median_ci([y / x for y, x in zip(b, a)])
+        info[f"{kind}_{label}_median_of_pairs"] = round(med, 3)
+        info[f"{kind}_{label}_median_ci95"] = (round(lo, 3), round(hi, 3))
+    return info
+
+
+def _alternate(benchmark, run, first, second, rounds):
+    """``run(side)`` -> (wall s, CPU s) for the two sides in ``rounds`` timed pairs (_rotate: an
+    untimed warm-up pair first, which side goes first alternates). Returns wall and CPU seconds,
+    best of each side, and ``second`` over ``first``: best vs best and the median of the pairs'
+    ratios (with its confidence interval)."""
+    runs = {}
+    benchmark.pedantic(lambda: runs.update(_rotate(run, [first, second], rounds)), rounds=1,
+                       warmup_rounds=0)
+    info = _ratio_stats(runs, first, second)
+    benchmark.extra_info.update(info)
+    return info
 
 
 def _need_data():
