@@ -282,6 +282,10 @@ def test_segment_utf8_equals_segment_batch(models):
         seg.segment_utf8(data, np.array([0, 6, 3, len(data)], np.int64))
     with pytest.raises(ValueError, match="invalid UTF-8"):
         seg.segment_utf8("甲乙".encode("utf-8")[:4], np.array([0, 4], np.int64))
+    with pytest.raises(ValueError, match="end at the text size"):  # no rows, but text
+        seg.segment_utf8(data, np.zeros(1, np.int64))
+    with pytest.raises(ValueError, match="len\\(rows\\) \\+ 1 offsets"):
+        seg.segment_utf8(data, np.zeros(0, np.int64))
 
 
 # -- the segmenter ------------------------------------------------------------------------------

@@ -197,8 +197,9 @@ class LTPNativeSegmenter(Segmenter):
         code points to find them); the UTF-8 and the offsets are checked natively (ValueError
         naming the row). Used by ``--convert``, whose converter writes UTF-8 and both offsets."""
         splits = np.ascontiguousarray(row_splits, dtype=np.int64)
-        if len(splits) < 2:
-            return empty_spans(max(len(splits) - 1, 0))
+        if splits.ndim != 1 or len(splits) == 0:
+            raise ValueError(f"row_splits must be a 1-D array of len(rows) + 1 offsets, got "
+                             f"shape {splits.shape}")
         return WordSpans(*self.load().segment(data, splits, splits_in_chars, False,
                                               self.num_threads))
 
