@@ -647,7 +647,8 @@ def test_native_every_code_point(config):
 def _dict_keys(config):
     share = Path(convert_module._share_dir(opencc))
     keys, values = [], []
-    for name in convert_module._config_dicts(str(share / f"{config}.json")):
+    for name in convert_module._config_dicts(
+            convert_module._read_config(str(share / f"{config}.json"))):
         k, v = read_ocd2(str(share / f"{name}.ocd2"))
         keys += k
         values += v

@@ -149,16 +149,8 @@ def _read_config(path: str):
         return json.load(f)
 
 
-def _config_dicts(path: Optional[str], config=None) -> Optional[List[str]]:
-    """Dictionary names (file names without extension) a config JSON uses; None if unreadable.
-    ``config``: the file's JSON if already read (``_read_config``)."""
-    if config is None:
-        if not path:
-            return None
-        try:
-            config = _read_config(path)
-        except (OSError, ValueError):
-            return None
+def _config_dicts(config) -> List[str]:
+    """Dictionary names (file names without extension) an OpenCC config's JSON uses."""
     out: List[str] = []
 
     def walk(node):
@@ -285,15 +277,10 @@ def _dict_arrays(path: str) -> tuple:
     return arrays
 
 
-def _native_program(config_path: str, config=None) -> Tuple[List[str], List[int]]:
-    """The dictionary files and the program (``csrc/chinese_convert.h``) of an OpenCC config
-    (``config``: its JSON if already read); ``_Unsupported`` for anything the native converter
-    does not run."""
-    if config is None:
-        try:
-            config = _read_config(config_path)
-        except (OSError, ValueError) as e:
-            raise _Unsupported(f"cannot read {config_path} as plain JSON ({e})") from None
+def _native_program(config_path: str, config) -> Tuple[List[str], List[int]]:
+    """The dictionary files and the program (``csrc/chinese_convert.h``) of the OpenCC config
+    at ``config_path`` whose JSON is ``config``; ``_Unsupported`` for anything the native
+    converter does not run."""
     folder = os.path.dirname(config_path)
     files: List[str] = []
 
@@ -357,6 +344,11 @@ _NATIVE: Dict[tuple, object] = {}  # (config, program, dictionary files' stats) 
 def _native_converter(config_path: str, config=None):
     """The native converter of an OpenCC config file (one per process; ``config``: its JSON if
     already read); ``_Unsupported`` or ``DictionaryError`` when it cannot be built."""
+    if config is None:
+        try:
+            config = _read_config(config_path)
+        except (OSError, ValueError) as e:
+            raise _Unsupported(f"cannot read {config_path} as plain JSON ({e})") from None
     files, program = _native_program(config_path, config)
     stats = [os.stat(p) for p in files]
     key = (config_path, tuple(program), tuple((p, st.st_mtime_ns, st.st_size)
@@ -440,7 +432,7 @@ class OpenCCConverter:
                 config = _read_config(path)
             except (OSError, ValueError) as e:
                 config_error = e
-        dicts = _config_dicts(path, config) if path and config_error is None else None
+        dicts = _config_dicts(config) if path and config_error is None else None
         self.dictionaries = tuple(dicts) if dicts is not None else None
         self.may_change_length = dicts is None or not set(dicts) <= LENGTH_PRESERVING_DICTS
         self._chars: Dict[int, str] = {}  # code point -> its conversion alone
